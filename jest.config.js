@@ -1,0 +1,12 @@
+/** Component tests (root package). The proxy package has its own jest config in proxy/. */
+/** @type {import('jest').Config} */
+module.exports = {
+  testEnvironment: "node",
+  roots: ["<rootDir>/test"],
+  testMatch: ["**/*.test.ts"],
+  transform: { "^.+\\.ts$": ["ts-jest", { tsconfig: "<rootDir>/tsconfig.json" }] },
+  moduleNameMapper: {
+    "^openai-compatible-proxy/translate$": "<rootDir>/proxy/src/translate/index.ts",
+  },
+  testTimeout: 30000,
+};
