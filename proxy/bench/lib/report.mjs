@@ -1,0 +1,175 @@
+// Renders the benchmark's results as Markdown tables (pasteable into README.md),
+// and checks our proxy against the targets of issue 6.
+
+const f = (v, d = 1) => (v === null || v === undefined || Number.isNaN(v) ? "—" : v.toFixed(d));
+const signed = (v, d = 3) => (v === null || v === undefined ? "—" : `${v >= 0 ? "+" : ""}${v.toFixed(d)}`);
+const table = (head, rows) =>
+  [`| ${head.join(" | ")} |`, `|${head.map(() => "---").join("|")}|`, ...rows.map((r) => `| ${r.join(" | ")} |`)].join("\n");
+
+const scenarioKey = (r) => `${r.kind} c${r.connections} ${r.flavor}`;
+
+/** The direct rows to compare against: the mean of the first and the repeated direct run. */
+function directBaseline(results) {
+  const runs = results.filter((r) => r.target.startsWith("direct") && !r.skipped && !r.error);
+  const rows = new Map();
+  const firstEvent = {};
+  for (const run of runs) {
+    for (const row of run.rows) {
+      const k = scenarioKey(row);
+      const acc = rows.get(k) ?? { rps: 0, p50: 0, p99: 0, n: 0 };
+      acc.rps += row.rps;
+      acc.p50 += row.p50;
+      acc.p99 += row.p99;
+      acc.n++;
+      rows.set(k, acc);
+    }
+    for (const [flavor, fe] of Object.entries(run.firstEvent)) {
+      const acc = firstEvent[flavor] ?? { p50: 0, n: 0 };
+      acc.p50 += fe.p50;
+      acc.n++;
+      firstEvent[flavor] = acc;
+    }
+  }
+  for (const acc of rows.values()) for (const k of ["rps", "p50", "p99"]) acc[k] /= acc.n;
+  for (const acc of Object.values(firstEvent)) acc.p50 /= acc.n;
+  const curves = new Map();
+  for (const run of runs) for (const c of run.curves) if (!curves.has(c.size)) curves.set(c.size, c);
+  return { rows, firstEvent, curves };
+}
+
+export function printReport(report) {
+  const { results } = report;
+  const base = directBaseline(results);
+  const out = [];
+  const minConn = Math.min(...results.flatMap((r) => r.rows.map((row) => row.connections)));
+
+  out.push(`## Results (${report.startedAt.slice(0, 16)}Z, ${report.machine.cpus} CPUs ${report.machine.cpu}, node ${report.machine.node})`);
+  out.push("");
+  out.push(
+    `Load average before ${report.machine.loadavgBefore.map((x) => x.toFixed(2)).join(" ")}, after ${report.machine.loadavgAfter.map((x) => x.toFixed(2)).join(" ")}. ` +
+      `Each load ${report.options.duration} after ${report.options.warmup} warm-up; wrk -t1; SSE = ${report.options.sseChunks} chunks.`,
+  );
+  out.push("");
+  const rows = [];
+  for (const res of results) {
+    if (res.skipped || (res.error && res.rows.length === 0)) {
+      rows.push([res.target, res.skipped ? `skipped: ${res.skipped}` : `FAILED: ${res.error.split("\n")[0]}`, ...Array(12).fill("")]);
+      continue;
+    }
+    const isDirect = res.target.startsWith("direct");
+    for (const row of res.rows) {
+      const d = base.rows.get(scenarioKey(row));
+      const fe = row.kind === "sse" && row.connections === minConn ? res.firstEvent[row.flavor] : undefined;
+      const dfe = base.firstEvent[row.flavor];
+      rows.push([
+        res.target,
+        scenarioKey(row),
+        f(row.rps, 0),
+        d ? f(row.rps / d.rps, 2) : "—",
+        f(row.p50, 3),
+        f(row.p99, 3),
+        d && !isDirect ? signed(row.p50 - d.p50) : "—",
+        d && !isDirect ? signed(row.p99 - d.p99) : "—",
+        isDirect ? "—" : f(row.cpuUsPerReq, 1),
+        isDirect ? "—" : f(row.peakRssMb, 1),
+        fe ? f(fe.p50, 3) : "",
+        fe && dfe && !isDirect ? signed(fe.p50 - dfe.p50) : "",
+        `${row.errors}${row.upstreamBad ? ` / ${row.upstreamBad} bad` : ""}`,
+      ]);
+    }
+  }
+  out.push(
+    table(
+      ["target", "load", "req/s", "× direct", "p50 ms", "p99 ms", "+p50 ms", "+p99 ms", "CPU µs/req", "peak RSS MB", "1st event ms", "+1st event ms", "errors / upstream bad"],
+      rows,
+    ),
+  );
+  out.push("");
+  out.push("Targets:");
+  for (const res of results) if (!res.skipped) out.push(`- ${res.target}: ${res.note}${res.error ? ` — FAILED: ${res.error.split("\n")[0]}` : ""}`);
+
+  const curveRows = [];
+  for (const res of results) {
+    for (const c of res.curves) {
+      const d = base.curves.get(c.size);
+      const isDirect = res.target.startsWith("direct");
+      curveRows.push([
+        res.target,
+        `${(c.bodyBytes / 1000).toFixed(c.bodyBytes < 10_000 ? 1 : 0)} kB`,
+        f(c.rps, 0),
+        d ? f(c.rps / d.rps, 2) : "—",
+        f(c.p50, 3),
+        f(c.p99, 3),
+        isDirect ? "—" : f(c.cpuUsPerReq, 1),
+        isDirect ? "—" : f(c.cpuUsPerReq / (c.bodyBytes / 1000), 2),
+        `${c.errors}${c.upstreamBad ? ` / ${c.upstreamBad} bad` : ""}`,
+      ]);
+    }
+  }
+  if (curveRows.length) {
+    out.push("");
+    out.push(`### Cost curve: request body size (JSON, model override, plain upstream, ${report.options.curveConnections} connections)`);
+    out.push("");
+    out.push(table(["target", "body", "req/s", "× direct", "p50 ms", "p99 ms", "CPU µs/req", "CPU µs/kB", "errors / upstream bad"], curveRows));
+  }
+
+  const streamRows = results
+    .filter((r) => r.streams)
+    .map((r) => {
+      const s = r.streams;
+      return [
+        r.target,
+        `${s.opened}/${s.requested}${s.failed ? ` (${Object.entries(s.errors).map(([k, v]) => `${v}× ${k}`).join(", ")})` : ""}`,
+        String(s.upstreamOpen),
+        f(s.rssBeforeMb, 1),
+        f(s.rssOpenMb, 1),
+        f(s.kbPerStream, 1),
+        s.upstreamReleasedMs === null ? "NOT within 10 s" : `${s.upstreamReleasedMs} ms`,
+      ];
+    });
+  if (streamRows.length) {
+    out.push("");
+    out.push("### Cost curve: concurrent slow SSE streams (one event per second each)");
+    out.push("");
+    out.push(table(["target", "streams open", "open at upstream", "RSS before MB", "RSS open MB", "KB per stream", "upstream closed after client abort"], streamRows));
+  }
+
+  out.push("");
+  out.push(checkTargets(results, base));
+  return out.join("\n");
+}
+
+function checkTargets(results, base) {
+  const ours = results.find((r) => r.target === "ours" && !r.skipped);
+  if (!ours || ours.rows.length === 0) return "Targets of issue 6: not checked (ours did not run).";
+  const row = (res, k) => res?.rows.find((r) => scenarioKey(r) === k);
+  const lines = ["### Targets of issue 6 (ours)", ""];
+  const check = (name, value, ok, detail) =>
+    lines.push(`- ${value === null || value === undefined ? "NOT MEASURED" : ok ? "met" : "MISSED"}: ${name}: ${detail}`);
+
+  const json50 = row(ours, "json c50 plain");
+  const json1 = row(ours, "json c1 plain");
+  check("CPU per JSON request ≤ 60 µs (json c50 plain)", json50?.cpuUsPerReq, json50?.cpuUsPerReq <= 60, `${f(json50?.cpuUsPerReq)} µs`);
+  const d50 = base.rows.get("json c50 plain");
+  const ratio = json50 && d50 ? json50.rps / d50.rps : null;
+  check("JSON throughput at 50 connections ≥ 0.5× direct", ratio, ratio >= 0.5, `${f(ratio, 2)}×`);
+  for (const [peer, factor] of [
+    ["portkey", 15],
+    ["litellm", 15],
+  ]) {
+    const p = row(results.find((r) => r.target === peer), "json c50 plain");
+    const x = json50 && p ? json50.rps / p.rps : null;
+    check(`JSON throughput at 50 connections ≥ ${factor}× ${peer}`, x, x >= factor, `${f(x, 1)}×`);
+  }
+  const d1 = base.rows.get("json c1 plain");
+  const added = json1 && d1 ? json1.p50 - d1.p50 : null;
+  check("latency added at 1 connection ≤ 0.15 ms at p50", added, added <= 0.15, `${signed(added)} ms`);
+  const fe = ours.firstEvent.plain;
+  const dfe = base.firstEvent.plain;
+  const feAdded = fe && dfe ? fe.p50 - dfe.p50 : null;
+  check("first SSE event ≤ 0.3 ms later than direct", feAdded, feAdded <= 0.3, `${signed(feAdded)} ms`);
+  check("peak RSS under the 50-connection load ≤ 80 MB", ours.peakRssMainMb, ours.peakRssMainMb <= 80, `${f(ours.peakRssMainMb)} MB`);
+  const kb = ours.streams?.kbPerStream;
+  check("each idle open stream < 50 KB", kb, kb < 50, `${f(kb)} KB`);
+  return lines.join("\n");
+}
