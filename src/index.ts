@@ -1,2 +1,8 @@
-// The component package's public surface; filled in by the component module.
-export {};
+// The component package's public surface. Re-exports only.
+export * from "./args";
+export * from "./errors";
+export * from "./kubernetes-objects";
+export * from "./openai-compatible-provider";
+export * from "./presets";
+export * from "./render";
+export { ProviderSettings, ResolvedArgs, resolveSettings, validateArgs } from "./settings";

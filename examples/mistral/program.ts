@@ -1,0 +1,18 @@
+import * as pulumi from "@pulumi/pulumi";
+// In your own program: import { OpenAICompatibleProvider } from "openai-compatible-provider";
+import { OpenAICompatibleProvider } from "../../src";
+
+/**
+ * The kgateway docs' Mistral AI example (Secret, Backend, HTTPRoute, BackendTLSPolicy) as one
+ * declaration. Config: `apiKey` (secret, required).
+ */
+export function mistralExample(): OpenAICompatibleProvider {
+    const config = new pulumi.Config();
+    return new OpenAICompatibleProvider("mistral", {
+        preset: "mistral",
+        apiKey: config.requireSecret("apiKey"),
+        model: "mistral-medium-2505",
+        namespace: "kgateway-system",
+        route: { gateway: { name: "agentgateway" }, pathPrefix: "/mistral" },
+    });
+}

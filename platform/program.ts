@@ -1,0 +1,81 @@
+import * as pulumi from "@pulumi/pulumi";
+import { OpenAICompatibleProvider, OpenAICompatibleProviderArgs } from "../src";
+
+/**
+ * One provider as the platform team writes it in stack config, under `providers.<name>`:
+ *
+ *     pulumi config set --path 'providers.mistral.preset' mistral
+ *     pulumi config set --path 'providers.mistral.model' mistral-medium-2505
+ *     pulumi config set --path --secret 'apiKeys.mistral' "$MISTRAL_API_KEY"
+ *
+ * Keys live apart from this object, under `apiKeys.<name>` as secrets, so that the rest of the
+ * provider stays readable in config and in `pulumi preview` diffs. A provider with neither
+ * `apiKeySecretName` nor `passthrough` takes its key from `apiKeys.<name>`.
+ */
+export interface PlatformProviderConfig {
+    preset?: string;
+    host?: string;
+    /** A number, or a string of digits (`pulumi config set --path` may store either). */
+    port?: number | string;
+    path?: string;
+    model?: string;
+    apiKeySecretName?: string;
+    passthrough?: boolean | string;
+    authHeader?: { headerName?: string; prefix?: string };
+    /** Defaults to `/<name>`. */
+    pathPrefix?: string;
+    hostnames?: string[];
+    timeouts?: { request?: string; backendRequest?: string };
+    caCertificate?: string;
+    insecurePlaintext?: boolean | string;
+    labels?: Record<string, string>;
+}
+
+function flag(value: boolean | string | undefined): boolean | undefined {
+    return value === undefined ? undefined : value === true || value === "true";
+}
+
+/**
+ * The platform team's stack: every provider in config `providers`, attached to the Gateway in
+ * config `gateway` (default `agentgateway`) in namespace `namespace` (default `kgateway-system`).
+ * Returns the components by provider name.
+ */
+export function platformStack(config: pulumi.Config = new pulumi.Config()): Record<string, OpenAICompatibleProvider> {
+    const namespace = config.get("namespace") ?? "kgateway-system";
+    const gateway = config.getObject<{ name: string; namespace?: string; sectionName?: string }>("gateway") ?? { name: "agentgateway" };
+    const gatewayUrl = config.get("gatewayUrl");
+    const providers = config.requireObject<Record<string, PlatformProviderConfig>>("providers");
+    // Read as a secret so every key stays encrypted in state; absent when no provider needs one.
+    const apiKeys = config.getSecretObject<Record<string, string>>("apiKeys");
+
+    const components: Record<string, OpenAICompatibleProvider> = {};
+    for (const [name, p] of Object.entries(providers)) {
+        const passthrough = flag(p.passthrough);
+        const ownKey = p.apiKeySecretName === undefined && passthrough !== true;
+        const args: OpenAICompatibleProviderArgs = {
+            preset: p.preset,
+            host: p.host,
+            port: typeof p.port === "string" ? Number(p.port) : p.port,
+            path: p.path,
+            model: p.model,
+            authHeader: p.authHeader,
+            apiKeySecretName: p.apiKeySecretName,
+            passthrough,
+            apiKey: ownKey
+                ? pulumi.output(apiKeys).apply((keys) => {
+                      const key = keys?.[name];
+                      if (key === undefined || key === "") {
+                          throw new Error(`stack config \`apiKeys.${name}\` is not set; run: pulumi config set --path --secret 'apiKeys.${name}' <key>`);
+                      }
+                      return key;
+                  })
+                : undefined,
+            namespace,
+            route: { gateway, pathPrefix: p.pathPrefix, hostnames: p.hostnames, timeouts: p.timeouts, baseUrl: gatewayUrl },
+            tls: { caCertificate: p.caCertificate, insecurePlaintext: flag(p.insecurePlaintext) },
+            labels: p.labels,
+        };
+        components[name] = new OpenAICompatibleProvider(name, args);
+    }
+    return components;
+}

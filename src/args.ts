@@ -1,0 +1,181 @@
+import * as pulumi from "@pulumi/pulumi";
+
+/**
+ * Arguments of {@link OpenAICompatibleProvider}.
+ *
+ * Every field is an interface field, a plain value or a `pulumi.Input`, with no unions and no
+ * callbacks, so that `pulumi package add` can generate SDKs for other languages from
+ * `PulumiPlugin.yaml`. A few switches are plain `boolean`s on purpose: they decide which child
+ * resources exist, and that must be known when `pulumi preview` runs, before any output resolves.
+ *
+ * Exactly one credential must be given: `apiKey`, `apiKeySecretName` or `passthrough: true`.
+ */
+export interface OpenAICompatibleProviderArgs {
+    /**
+     * A well-known OpenAI-compatible provider whose host, port and chat-completions path the
+     * component fills in: one of `cerebras`, `deepseek`, `fireworks`, `groq`, `mistral`, `openai`,
+     * `openrouter`, `perplexity`, `together`, `xai`. `host`, `port` and `path` each override the
+     * preset's value. Leave unset for any other server and give `host` (and usually `path`).
+     */
+    preset?: pulumi.Input<string>;
+
+    /**
+     * The provider's DNS name, without scheme, port or path (`api.mistral.ai`, or
+     * `vllm.models.svc.cluster.local` for an in-cluster server). Required when `preset` is unset.
+     * It becomes the Backend's `ai.llm.host`, the HTTPRoute's `URLRewrite` hostname and the
+     * BackendTLSPolicy's `validation.hostname`.
+     */
+    host?: pulumi.Input<string>;
+
+    /**
+     * The provider's TCP port, 1 to 65535. Defaults to the preset's port, else 443, or 80 when
+     * `tls.insecurePlaintext` is set.
+     */
+    port?: pulumi.Input<number>;
+
+    /**
+     * The full upstream request path of the chat-completions endpoint, starting with `/`
+     * (`/v1/chat/completions`). Emitted as the Backend's `ai.llm.path.full`, because with a custom
+     * host kgateway would otherwise forward the client's path (`/mistral`) unchanged. Defaults to
+     * the preset's path, else `/v1/chat/completions`.
+     */
+    path?: pulumi.Input<string>;
+
+    /**
+     * The model to use for every request, overriding the `model` field the client sends
+     * (`mistral-medium-2505`). Leave unset to take the model from each request.
+     */
+    model?: pulumi.Input<string>;
+
+    /**
+     * How the key is sent upstream, when the provider does not expect `Authorization: Bearer <key>`.
+     * Emitted as the Backend's `ai.llm.authHeader`; at least one of its fields must be set.
+     */
+    authHeader?: pulumi.Input<AuthHeaderArgs>;
+
+    /**
+     * The provider API key. The component stores it in a Kubernetes Secret under the key
+     * `Authorization` (the key kgateway reads; a leading `Bearer ` is stripped by kgateway), and the
+     * Backend references that Secret. Pass a secret (`config.requireSecret(...)`); a plain string is
+     * wrapped with `pulumi.secret` so state holds it encrypted. Mutually exclusive with
+     * `apiKeySecretName` and `passthrough`.
+     */
+    apiKey?: pulumi.Input<string>;
+
+    /**
+     * The name of an existing Secret in `namespace` that holds the provider key under the key
+     * `Authorization`; the component creates no Secret. kgateway silently sends no key if the Secret
+     * or the key is missing. Mutually exclusive with `apiKey` and `passthrough`.
+     */
+    apiKeySecretName?: pulumi.Input<string>;
+
+    /**
+     * Forward the client's own `Authorization` token to the provider (kgateway's `Passthrough`
+     * auth token) instead of a key held by the platform; the component creates no Secret. A plain
+     * boolean because it decides which child resources exist. Mutually exclusive with `apiKey` and
+     * `apiKeySecretName`.
+     */
+    passthrough?: boolean;
+
+    /**
+     * The namespace of every child (Secret, Backend, HTTPRoute, BackendTLSPolicy, CA ConfigMap); the
+     * Backend is kept in the HTTPRoute's namespace. A DNS-1123 label. Defaults to `default`.
+     */
+    namespace?: pulumi.Input<string>;
+
+    /**
+     * The base name of the Kubernetes objects: the Backend and HTTPRoute are named after it, the
+     * Secret `<name>-secret`, the BackendTLSPolicy `<name>-tls` and the CA ConfigMap `<name>-ca`. A
+     * DNS-1123 label of at most 56 characters (so that `-secret` still fits 63). Defaults to the
+     * component's name. A plain string because objects reference each other by it.
+     */
+    kubernetesName?: string;
+
+    /** Where clients reach the provider: the HTTPRoute's Gateway, path prefix, hostnames and timeouts. */
+    route: RouteArgs;
+
+    /**
+     * How the gateway connects to the provider. By default it verifies the provider's certificate
+     * against the system CAs for `host` (a BackendTLSPolicy with `wellKnownCACertificates: System`).
+     */
+    tls?: TlsArgs;
+
+    /** Labels added to every child object. Keys and values must be valid Kubernetes labels. */
+    labels?: pulumi.Input<{ [key: string]: pulumi.Input<string> }>;
+
+    /** Annotations added to every child object. Keys must be valid Kubernetes annotation keys. */
+    annotations?: pulumi.Input<{ [key: string]: pulumi.Input<string> }>;
+}
+
+/** The Backend's `ai.llm.authHeader`: the header that carries the key upstream. */
+export interface AuthHeaderArgs {
+    /** The header name, an HTTP token such as `x-api-key`. kgateway's default is `Authorization`. */
+    headerName?: pulumi.Input<string>;
+    /** The value prefix before the key, such as `Bearer`; at least one character. */
+    prefix?: pulumi.Input<string>;
+}
+
+/** The HTTPRoute that exposes the provider on a Gateway. */
+export interface RouteArgs {
+    /** The Gateway the HTTPRoute attaches to (its `parentRefs` entry). */
+    gateway: GatewayRefArgs;
+
+    /**
+     * The path prefix clients call (`/mistral`); every request under it is sent to the provider's
+     * `path`. Must start with `/` and be a valid Gateway API `PathPrefix` value. Defaults to `/`
+     * followed by `kubernetesName`.
+     */
+    pathPrefix?: pulumi.Input<string>;
+
+    /** Hostnames the HTTPRoute matches (`llm.example.com`, `*.example.com`); at most 16. Default: any. */
+    hostnames?: pulumi.Input<pulumi.Input<string>[]>;
+
+    /**
+     * The HTTPRoute rule's timeouts, as Gateway API durations (`30s`, `1m30s`, `500ms`). Streaming
+     * completions can run for minutes: set generous values or none.
+     */
+    timeouts?: RouteTimeoutsArgs;
+
+    /**
+     * The URL at which clients reach the Gateway's listener (`http://localhost:8080` when
+     * port-forwarded, `https://llm.example.com`), without a path. Only used to compute the `url`
+     * output; without it `url` is the path prefix alone.
+     */
+    baseUrl?: pulumi.Input<string>;
+}
+
+/** A reference to an existing Gateway. */
+export interface GatewayRefArgs {
+    /** The Gateway's name (`agentgateway` in the kgateway docs). */
+    name: pulumi.Input<string>;
+    /** The Gateway's namespace. Defaults to the component's `namespace`. */
+    namespace?: pulumi.Input<string>;
+    /** The Gateway listener to attach to (`parentRefs[].sectionName`). Default: every listener that allows the route. */
+    sectionName?: pulumi.Input<string>;
+}
+
+/** The HTTPRoute rule's `timeouts`. */
+export interface RouteTimeoutsArgs {
+    /** The whole request, client to gateway and back (`timeouts.request`). `0s` disables it. */
+    request?: pulumi.Input<string>;
+    /** One attempt from the gateway to the provider (`timeouts.backendRequest`); at most `request`. */
+    backendRequest?: pulumi.Input<string>;
+}
+
+/** TLS from the gateway to the provider. */
+export interface TlsArgs {
+    /**
+     * A PEM bundle of the CA certificates that sign the provider's certificate, for a provider whose
+     * certificate the system CAs do not trust (an in-cluster server with a private CA). The
+     * component stores it in a ConfigMap under `ca.crt` and references it from the
+     * BackendTLSPolicy's `caCertificateRefs` instead of `wellKnownCACertificates: System`.
+     */
+    caCertificate?: pulumi.Input<string>;
+
+    /**
+     * Connect to the provider in plaintext, with no BackendTLSPolicy: only for a server inside the
+     * cluster (a self-hosted vLLM, say). Requests, keys and completions then cross the network
+     * unencrypted. A plain boolean because it decides whether the BackendTLSPolicy exists.
+     */
+    insecurePlaintext?: boolean;
+}

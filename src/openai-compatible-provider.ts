@@ -1,0 +1,212 @@
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { OpenAICompatibleProviderArgs } from "./args";
+import { isProviderArgumentError, ProviderArgumentError } from "./errors";
+import {
+    API_KEY_SECRET_KEY,
+    BACKEND_API_VERSION,
+    BACKENDTLSPOLICY_API_VERSION,
+    HTTPROUTE_API_VERSION,
+    ProviderObjects,
+} from "./kubernetes-objects";
+import { renderObjects } from "./render";
+import { peek, ProviderSettings, resolveSettings, ResolvedArgs, validateArgs } from "./settings";
+
+/**
+ * Puts one OpenAI-compatible LLM provider behind a Kubernetes Gateway: the API-key Secret, the
+ * kgateway `Backend` (`type: AI`), the `HTTPRoute` and the `BackendTLSPolicy` of the kgateway docs
+ * page "OpenAI-compatible providers", correct by construction for kgateway v2.1.x and Gateway API
+ * v1.4.0.
+ *
+ * Bad arguments raise a `pulumi.ResourceError` naming the argument and the fix: at construction
+ * for every value already known, and when an Output resolves for the rest, so `pulumi preview`
+ * fails before anything is created.
+ *
+ * @example
+ * const mistral = new OpenAICompatibleProvider("mistral", {
+ *     preset: "mistral",
+ *     apiKey: config.requireSecret("mistralApiKey"),
+ *     model: "mistral-medium-2505",
+ *     namespace: "kgateway-system",
+ *     route: { gateway: { name: "agentgateway" } },
+ * });
+ * export const url = mistral.url;
+ */
+export class OpenAICompatibleProvider extends pulumi.ComponentResource {
+    /** The Pulumi type token, also the schema name for SDKs generated from `PulumiPlugin.yaml`. */
+    static readonly type = "openai-compatible:index:OpenAICompatibleProvider";
+
+    /** The Secret holding the key, when `apiKey` is given. */
+    readonly secret?: k8s.core.v1.Secret;
+    /** The ConfigMap holding the CA bundle, when `tls.caCertificate` is given. */
+    readonly caConfigMap?: k8s.core.v1.ConfigMap;
+    /** The kgateway Backend. */
+    readonly backend: k8s.apiextensions.CustomResource;
+    /** The HTTPRoute. */
+    readonly httpRoute: k8s.apiextensions.CustomResource;
+    /** The BackendTLSPolicy, unless `tls.insecurePlaintext`. */
+    readonly backendTLSPolicy?: k8s.apiextensions.CustomResource;
+
+    /** The rendered objects, without the key (the Secret has no `stringData`). */
+    readonly objects: pulumi.Output<ProviderObjects>;
+    /** The namespace of every child. */
+    readonly namespace: pulumi.Output<string>;
+    /** The Secret's name (ours or the referenced one); undefined with `passthrough`. */
+    readonly secretName: pulumi.Output<string | undefined>;
+    /** The CA ConfigMap's name, when there is one. */
+    readonly caConfigMapName: pulumi.Output<string | undefined>;
+    /** The Backend's name. */
+    readonly backendName: pulumi.Output<string>;
+    /** The HTTPRoute's name. */
+    readonly httpRouteName: pulumi.Output<string>;
+    /** The BackendTLSPolicy's name, unless `tls.insecurePlaintext`. */
+    readonly backendTLSPolicyName: pulumi.Output<string | undefined>;
+    /** The path prefix clients call, e.g. `/mistral`. */
+    readonly routePath: pulumi.Output<string>;
+    /**
+     * What clients use as the OpenAI base URL: `route.baseUrl` followed by the path prefix
+     * (`http://localhost:8080/mistral`), or the path prefix alone without `route.baseUrl`. Any path
+     * under it reaches the provider's chat-completions endpoint.
+     */
+    readonly url: pulumi.Output<string>;
+    /** The upstream the gateway calls, e.g. `https://api.mistral.ai:443/v1/chat/completions`. */
+    readonly upstreamUrl: pulumi.Output<string>;
+    /** The model forced on every request, if any; otherwise clients choose it. */
+    readonly model: pulumi.Output<string | undefined>;
+    /**
+     * What clients must send: `none` (the gateway adds the provider key) or `provider-key` (with
+     * `passthrough`, each client sends `Authorization: Bearer <its own provider key>`).
+     */
+    readonly clientCredential: pulumi.Output<string>;
+
+    constructor(name: string, args: OpenAICompatibleProviderArgs, opts?: pulumi.ComponentResourceOptions) {
+        super(OpenAICompatibleProvider.type, name, {}, opts);
+
+        const asResourceError = (err: unknown): unknown =>
+            isProviderArgumentError(err) ? new pulumi.ResourceError(err.message, this) : err;
+
+        // Everything already known is checked now, before any child is registered.
+        try {
+            validateArgs(name, peek(args));
+        } catch (err) {
+            throw asResourceError(err);
+        }
+
+        // The key is left out of what is resolved, so that only the Secret's stringData is secret
+        // in state: every other object stays readable in `pulumi preview` diffs.
+        const { apiKey, ...rest } = args;
+        const resolvable = { ...rest, apiKey: apiKey === undefined ? undefined : "(set)" };
+        const settings: pulumi.Output<ProviderSettings> = pulumi.output(resolvable).apply((resolved) => {
+            try {
+                return resolveSettings(name, resolved as ResolvedArgs);
+            } catch (err) {
+                throw asResourceError(err);
+            }
+        });
+        const objects = settings.apply((s) => renderObjects(s));
+        this.objects = objects;
+
+        const childOpts: pulumi.CustomResourceOptions = { parent: this };
+        const kubernetesName = args.kubernetesName ?? name;
+
+        if (apiKey !== undefined) {
+            const key = pulumi.secret(apiKey).apply((k) => {
+                if (typeof k !== "string" || k === "") {
+                    throw new pulumi.ResourceError(
+                        new ProviderArgumentError("apiKey", "`apiKey` is empty; pass the provider's API key, for example `config.requireSecret(\"apiKey\")`.").message,
+                        this,
+                    );
+                }
+                return k;
+            });
+            this.secret = new k8s.core.v1.Secret(
+                `${name}-secret`,
+                {
+                    metadata: objects.apply((o) => o.secret?.metadata ?? { name: `${kubernetesName}-secret` }),
+                    type: "Opaque",
+                    stringData: { [API_KEY_SECRET_KEY]: key },
+                },
+                // The provider marks these secret too; saying so here keeps it true whatever the
+                // provider version.
+                { ...childOpts, additionalSecretOutputs: ["data", "stringData"] },
+            );
+        }
+
+        if (args.tls?.caCertificate !== undefined && args.tls.insecurePlaintext !== true) {
+            this.caConfigMap = new k8s.core.v1.ConfigMap(
+                `${name}-ca`,
+                {
+                    metadata: objects.apply((o) => o.caConfigMap?.metadata ?? { name: `${kubernetesName}-ca` }),
+                    data: objects.apply((o) => o.caConfigMap?.data ?? {}),
+                },
+                childOpts,
+            );
+        }
+
+        this.backend = new k8s.apiextensions.CustomResource(
+            `${name}-backend`,
+            {
+                apiVersion: BACKEND_API_VERSION,
+                kind: "Backend",
+                metadata: objects.backend.metadata,
+                spec: objects.backend.spec,
+            },
+            { ...childOpts, dependsOn: this.secret ? [this.secret] : [] },
+        );
+
+        this.httpRoute = new k8s.apiextensions.CustomResource(
+            `${name}-route`,
+            {
+                apiVersion: HTTPROUTE_API_VERSION,
+                kind: "HTTPRoute",
+                metadata: objects.httpRoute.metadata,
+                spec: objects.httpRoute.spec,
+            },
+            { ...childOpts, dependsOn: [this.backend] },
+        );
+
+        if (args.tls?.insecurePlaintext !== true) {
+            const tlsPolicy = objects.apply((o) => {
+                // resolveSettings renders a policy whenever plaintext is off.
+                if (!o.backendTLSPolicy) throw new Error("internal: no BackendTLSPolicy rendered with TLS on");
+                return o.backendTLSPolicy;
+            });
+            this.backendTLSPolicy = new k8s.apiextensions.CustomResource(
+                `${name}-tls`,
+                {
+                    apiVersion: BACKENDTLSPOLICY_API_VERSION,
+                    kind: "BackendTLSPolicy",
+                    metadata: tlsPolicy.metadata,
+                    spec: tlsPolicy.spec,
+                },
+                { ...childOpts, dependsOn: this.caConfigMap ? [this.backend, this.caConfigMap] : [this.backend] },
+            );
+        }
+
+        this.namespace = settings.namespace;
+        this.secretName = settings.apply((s) => s.secretName);
+        this.caConfigMapName = objects.apply((o) => o.caConfigMap?.metadata.name);
+        this.backendName = objects.backend.metadata.name;
+        this.httpRouteName = objects.httpRoute.metadata.name;
+        this.backendTLSPolicyName = objects.apply((o) => o.backendTLSPolicy?.metadata.name);
+        this.routePath = settings.pathPrefix;
+        this.url = settings.apply((s) => `${s.baseUrl ?? ""}${s.pathPrefix}`);
+        this.upstreamUrl = settings.apply((s) => `${s.tls === "plaintext" ? "http" : "https"}://${s.host}:${s.port}${s.path}`);
+        this.model = settings.apply((s) => s.model);
+        this.clientCredential = settings.apply((s) => (s.credential === "passthrough" ? "provider-key" : "none"));
+
+        this.registerOutputs({
+            namespace: this.namespace,
+            secretName: this.secretName,
+            caConfigMapName: this.caConfigMapName,
+            backendName: this.backendName,
+            httpRouteName: this.httpRouteName,
+            backendTLSPolicyName: this.backendTLSPolicyName,
+            routePath: this.routePath,
+            url: this.url,
+            upstreamUrl: this.upstreamUrl,
+            model: this.model,
+            clientCredential: this.clientCredential,
+        });
+    }
+}

@@ -1,0 +1,306 @@
+import { X509Certificate } from "node:crypto";
+import { ProviderArgumentError } from "./errors";
+
+/*
+ * Single-value rules. Each throws a ProviderArgumentError naming the argument and the fix. Where a
+ * rule mirrors the CRDs (Gateway API v1.4.0, kgateway v2.1.x) the pattern is copied from the CRD
+ * so that a value accepted here is accepted by the API server; the tests check both directions.
+ */
+
+/** RFC 1123 label, as Kubernetes validates namespaces (k8s.io/apimachinery IsDNS1123Label). */
+const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+/**
+ * RFC 1123 subdomain: object names (IsDNS1123Subdomain), and the pattern Gateway API v1.4.0 uses
+ * for `Hostname`/`PreciseHostname` (URLRewrite hostname, BackendTLSPolicy validation.hostname).
+ */
+const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+/** Gateway API `Hostname` for HTTPRoute `spec.hostnames`: a subdomain, optionally `*.`-prefixed. */
+const ROUTE_HOSTNAME = /^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+/** Gateway API `Duration` (GEP-2257), the pattern of HTTPRoute `timeouts`. */
+const GATEWAY_DURATION = /^([0-9]{1,5}(h|m|s|ms)){1,4}$/;
+/** The HTTPRoute CRD's character rule for Exact/PathPrefix values: RFC 3986 pchar and `/`. */
+const PATH_CHARACTERS = /^(?:[-A-Za-z0-9/._~!$&'()*+,;=:@]|[%][0-9a-fA-F]{2})+$/;
+/** RFC 9110 section 5.6.2 `token`: the characters of an HTTP field name. */
+const HTTP_TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** The name part of a Kubernetes qualified name (label and annotation keys, IsQualifiedName). */
+const QUALIFIED_NAME_PART = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
+
+/** The longest `kubernetesName`: `-secret` (7 characters) must still fit a 63-character label. */
+export const MAX_KUBERNETES_NAME_LENGTH = 56;
+
+function fail(argument: string, message: string): never {
+    throw new ProviderArgumentError(argument, message);
+}
+
+function quote(value: unknown): string {
+    return JSON.stringify(value) ?? String(value);
+}
+
+function andList(items: string[]): string {
+    if (items.length <= 1) return items.join("");
+    return `${items.slice(0, -1).join(", ")} and ${items[items.length - 1]}`;
+}
+
+/** Checks that `value` is a string (arguments typed `Input<string>` can still be anything at run time). */
+export function checkString(argument: string, value: unknown): asserts value is string {
+    if (typeof value !== "string") fail(argument, `\`${argument}\` must be a string, got ${quote(value)}.`);
+}
+
+/** Checks a non-empty string without surrounding whitespace. */
+export function checkNonEmpty(argument: string, value: unknown, fix: string): asserts value is string {
+    checkString(argument, value);
+    if (value.trim() === "" || value.trim() !== value) {
+        fail(argument, `\`${argument}\` must be a non-empty string without surrounding whitespace, got ${quote(value)}; ${fix}.`);
+    }
+}
+
+/** A lowercase DNS-1123 form of `value`, for "for example" suggestions. */
+export function suggestDns1123(value: string, maxLength = 63): string {
+    const s = value
+        .toLowerCase()
+        .replace(/[^a-z0-9-]+/g, "-")
+        .replace(/^-+|-+$/g, "")
+        .slice(0, maxLength)
+        .replace(/-+$/, "");
+    return s === "" ? "my-provider" : s;
+}
+
+/** A DNS-1123 label of at most `maxLength` characters (namespaces, our base object name). */
+export function checkDns1123Label(argument: string, value: unknown, maxLength = 63): asserts value is string {
+    checkString(argument, value);
+    if (value.length > maxLength || !DNS1123_LABEL.test(value)) {
+        fail(
+            argument,
+            `\`${argument}\` must be a DNS-1123 label (lowercase letters, digits and '-', starting and ending with a letter or digit) of at most ${maxLength} characters, got ${quote(value)}; for example \`${argument}: ${quote(suggestDns1123(value, maxLength))}\`.`,
+        );
+    }
+}
+
+/** A DNS-1123 subdomain (object names such as an existing Secret's or the Gateway's). */
+export function checkDns1123Subdomain(argument: string, value: unknown): asserts value is string {
+    checkString(argument, value);
+    if (value.length > 253 || !DNS1123_SUBDOMAIN.test(value)) {
+        fail(
+            argument,
+            `\`${argument}\` must be a DNS-1123 subdomain (lowercase letters, digits, '-' and '.', at most 253 characters), got ${quote(value)}; for example \`${argument}: ${quote(suggestDns1123(value))}\`.`,
+        );
+    }
+}
+
+function tryUrl(text: string): URL | undefined {
+    try {
+        return new URL(text);
+    } catch {
+        return undefined;
+    }
+}
+
+/**
+ * The provider host: a lowercase DNS name, because it is also the URLRewrite hostname and the
+ * BackendTLSPolicy `validation.hostname`, whose CRD patterns allow nothing else. A URL given by
+ * mistake (the usual "base_url" from a provider's docs) gets a fix naming `host`, `port` and `path`.
+ */
+export function checkHost(value: unknown): asserts value is string {
+    checkString("host", value);
+    if (value.length <= 253 && DNS1123_SUBDOMAIN.test(value)) return;
+
+    const trimmed = value.trim();
+    const hasScheme = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(trimmed);
+    const url = tryUrl(hasScheme ? trimmed : `https://${trimmed}`);
+    if (url && url.hostname !== "" && DNS1123_SUBDOMAIN.test(url.hostname) && url.hostname.length <= 253) {
+        const fixes = [`\`host: ${quote(url.hostname)}\``];
+        if (url.port !== "") fixes.push(`\`port: ${url.port}\``);
+        const path = url.pathname.replace(/\/+$/, "");
+        if (path !== "") {
+            fixes.push(`\`path: ${quote(path.endsWith("/chat/completions") ? path : `${path}/chat/completions`)}\``);
+        }
+        const onlyCase = !hasScheme && url.port === "" && path === "" && url.hostname === trimmed.toLowerCase();
+        const problem = onlyCase ? "must be a lowercase DNS name" : "must be a DNS name without scheme, port or path";
+        fail("host", `\`host\` ${problem}, got ${quote(value)}; use ${andList(fixes)}.`);
+    }
+    fail(
+        "host",
+        `\`host\` must be a DNS name (lowercase letters, digits, '-' and '.', at most 253 characters), got ${quote(value)}; for example \`host: "api.mistral.ai"\`.`,
+    );
+}
+
+/** A TCP port. The Backend CRD only says int32; a port outside 1..65535 would fail at connect time. */
+export function checkPort(value: unknown): asserts value is number {
+    if (typeof value !== "number" || !Number.isInteger(value) || value < 1 || value > 65535) {
+        fail("port", `\`port\` must be an integer from 1 to 65535, got ${quote(value)}; use 443 for an HTTPS provider.`);
+    }
+}
+
+/** The upstream request path (`ai.llm.path.full`): absolute, and only characters a URL path may hold. */
+export function checkPath(value: unknown): asserts value is string {
+    checkString("path", value);
+    if (!value.startsWith("/")) {
+        const url = tryUrl(value);
+        if (url && url.hostname !== "") {
+            fail(
+                "path",
+                `\`path\` must be a path starting with "/", not a URL, got ${quote(value)}; use \`host: ${quote(url.hostname)}\` and \`path: ${quote(url.pathname)}\`.`,
+            );
+        }
+        fail("path", `\`path\` must be the full request path starting with "/", got ${quote(value)}; use \`path: ${quote(`/${value}`)}\`.`);
+    }
+    if (!PATH_CHARACTERS.test(value)) {
+        fail(
+            "path",
+            `\`path\` may only hold URL path characters (RFC 3986: no query, fragment or whitespace), got ${quote(value)}; for example \`path: "/v1/chat/completions"\`.`,
+        );
+    }
+}
+
+/**
+ * An HTTPRoute PathPrefix value. These are the x-kubernetes-validations of Gateway API v1.4.0's
+ * HTTPPathMatch, so that a prefix accepted here is accepted by the API server.
+ */
+export function checkPathPrefix(value: unknown): asserts value is string {
+    const argument = "route.pathPrefix";
+    checkString(argument, value);
+    if (!value.startsWith("/")) {
+        fail(argument, `\`${argument}\` must start with "/", got ${quote(value)}; use \`${argument}: ${quote(`/${value}`)}\`.`);
+    }
+    const reasons: [boolean, string][] = [
+        [value.length > 1024, "it must be at most 1024 characters"],
+        [value.includes("//"), 'it must not contain "//"'],
+        [value.includes("/./"), 'it must not contain "/./"'],
+        [value.includes("/../"), 'it must not contain "/../"'],
+        [value.includes("%2f") || value.includes("%2F"), 'it must not contain an encoded "/" ("%2f")'],
+        [value.includes("#"), 'it must not contain "#"'],
+        [value.endsWith("/..") || value.endsWith("/."), 'it must not end with "/." or "/.."'],
+        [!PATH_CHARACTERS.test(value), "it may only hold URL path characters (RFC 3986)"],
+    ];
+    for (const [failed, reason] of reasons) {
+        if (failed) {
+            fail(argument, `\`${argument}\` ${quote(value)} is not a valid Gateway API path prefix: ${reason}; use a plain prefix such as \`${argument}: "/mistral"\`.`);
+        }
+    }
+}
+
+/** HTTPRoute `spec.hostnames`: at most 16 Gateway API hostnames. */
+export function checkRouteHostnames(value: unknown): asserts value is string[] {
+    const argument = "route.hostnames";
+    if (!Array.isArray(value)) fail(argument, `\`${argument}\` must be a list of hostnames, got ${quote(value)}.`);
+    if (value.length > 16) fail(argument, `\`${argument}\` may hold at most 16 hostnames (the HTTPRoute limit), got ${value.length}; split the provider into several routes.`);
+    value.forEach((hostname, i) => {
+        if (typeof hostname !== "string" || hostname.length > 253 || !ROUTE_HOSTNAME.test(hostname)) {
+            fail(
+                `${argument}[${i}]`,
+                `\`${argument}[${i}]\` must be a lowercase DNS name, optionally starting with "*.", got ${quote(hostname)}; for example "llm.example.com" or "*.example.com".`,
+            );
+        }
+    });
+}
+
+/** Milliseconds of a Gateway API duration already matching {@link GATEWAY_DURATION}. */
+export function durationMillis(duration: string): number {
+    const unit: Record<string, number> = { h: 3_600_000, m: 60_000, s: 1_000, ms: 1 };
+    let total = 0;
+    for (const [, amount, u] of duration.matchAll(/([0-9]+)(ms|h|m|s)/g)) {
+        total += Number(amount) * (unit[u ?? "ms"] ?? 1);
+    }
+    return total;
+}
+
+/** A Gateway API duration (`30s`, `1m30s`, `500ms`). */
+export function checkDuration(argument: string, value: unknown): asserts value is string {
+    checkString(argument, value);
+    if (!GATEWAY_DURATION.test(value)) {
+        fail(argument, `\`${argument}\` must be a Gateway API duration such as "30s", "5m" or "1m30s" (units h, m, s, ms), got ${quote(value)}.`);
+    }
+}
+
+/** The HTTPRoute CEL rule "backendRequest timeout cannot be longer than request timeout". */
+export function checkTimeoutOrder(request: string, backendRequest: string): void {
+    const req = durationMillis(request);
+    if (req !== 0 && durationMillis(backendRequest) > req) {
+        fail(
+            "route.timeouts.backendRequest",
+            `\`route.timeouts.backendRequest\` (${quote(backendRequest)}) must not be longer than \`route.timeouts.request\` (${quote(request)}); lower it or raise \`route.timeouts.request\`.`,
+        );
+    }
+}
+
+/** An HTTP(S) URL with no path, for the `url` output. */
+export function checkBaseUrl(value: unknown): asserts value is string {
+    const argument = "route.baseUrl";
+    checkString(argument, value);
+    const url = tryUrl(value);
+    if (
+        !url ||
+        (url.protocol !== "http:" && url.protocol !== "https:") ||
+        (url.pathname !== "/" && url.pathname !== "") ||
+        url.search !== "" ||
+        url.hash !== "" ||
+        url.username !== "" ||
+        url.password !== ""
+    ) {
+        fail(argument, `\`${argument}\` must be an http or https URL with no path, query or credentials, got ${quote(value)}; for example \`${argument}: "http://localhost:8080"\`.`);
+    }
+}
+
+/** An HTTP field name (RFC 9110 token), for `authHeader.headerName`. */
+export function checkHeaderName(value: unknown): asserts value is string {
+    const argument = "authHeader.headerName";
+    checkString(argument, value);
+    if (!HTTP_TOKEN.test(value)) {
+        fail(argument, `\`${argument}\` must be an HTTP header name (RFC 9110 token characters, no spaces or ':'), got ${quote(value)}; for example \`headerName: "x-api-key"\`.`);
+    }
+}
+
+/** A PEM bundle of X.509 certificates, each parsed by Node's X509Certificate. */
+export function checkCaCertificate(value: unknown): asserts value is string {
+    const argument = "tls.caCertificate";
+    checkString(argument, value);
+    const blocks = value.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
+    if (blocks.length === 0) {
+        fail(argument, `\`${argument}\` must be PEM text holding at least one "-----BEGIN CERTIFICATE-----" block; pass the CA bundle's contents, for example \`fs.readFileSync("ca.crt", "utf8")\`.`);
+    }
+    blocks.forEach((block, i) => {
+        try {
+            new X509Certificate(block);
+        } catch {
+            fail(argument, `\`${argument}\` certificate ${i + 1} of ${blocks.length} is not a valid X.509 certificate; pass the CA bundle's PEM text unchanged.`);
+        }
+    });
+}
+
+function checkQualifiedKey(argument: string, key: string, what: string): void {
+    const slash = key.lastIndexOf("/");
+    const prefix = slash >= 0 ? key.slice(0, slash) : undefined;
+    const name = slash >= 0 ? key.slice(slash + 1) : key;
+    const prefixOk = prefix === undefined || (prefix.length <= 253 && DNS1123_SUBDOMAIN.test(prefix));
+    if (!prefixOk || name.length > 63 || !QUALIFIED_NAME_PART.test(name)) {
+        fail(
+            argument,
+            `\`${argument}\` key ${quote(key)} is not a valid Kubernetes ${what} key (an optional DNS subdomain prefix and "/", then at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit); for example "team" or "example.com/team".`,
+        );
+    }
+}
+
+/** Kubernetes labels (k8s.io/apimachinery ValidateLabels). */
+export function checkLabels(value: unknown): asserts value is Record<string, string> {
+    const argument = "labels";
+    if (typeof value !== "object" || value === null || Array.isArray(value)) fail(argument, `\`${argument}\` must be a map of strings, got ${quote(value)}.`);
+    for (const [key, v] of Object.entries(value)) {
+        checkQualifiedKey(argument, key, "label");
+        if (typeof v !== "string" || v.length > 63 || (v !== "" && !QUALIFIED_NAME_PART.test(v))) {
+            fail(argument, `\`${argument}\` value ${quote(v)} of ${quote(key)} is not a valid Kubernetes label value (at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit); put free text in \`annotations\` instead.`);
+        }
+    }
+}
+
+/** Kubernetes annotations (ValidateAnnotations: qualified keys, 256 KiB in total). */
+export function checkAnnotations(value: unknown): asserts value is Record<string, string> {
+    const argument = "annotations";
+    if (typeof value !== "object" || value === null || Array.isArray(value)) fail(argument, `\`${argument}\` must be a map of strings, got ${quote(value)}.`);
+    let size = 0;
+    for (const [key, v] of Object.entries(value)) {
+        checkQualifiedKey(argument, key, "annotation");
+        if (typeof v !== "string") fail(argument, `\`${argument}\` value of ${quote(key)} must be a string, got ${quote(v)}.`);
+        size += key.length + v.length;
+    }
+    if (size > 256 * 1024) fail(argument, `\`${argument}\` hold ${size} bytes; Kubernetes allows at most 262144 in total, so move large values elsewhere.`);
+}

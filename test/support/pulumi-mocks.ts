@@ -1,0 +1,98 @@
+/*
+ * Pulumi mocks that record every resource registration, with secrets unwrapped and their paths
+ * noted. Pulumi's mocks are process-global (one monitor per process), so every use goes through
+ * withRecordingMocks, which runs one program at a time and waits until all its registrations have
+ * finished before the next one may install its own mocks.
+ */
+import * as pulumi from "@pulumi/pulumi";
+
+/** The marker Pulumi uses for secret values on the wire (sdk/nodejs/runtime/rpc.ts). */
+const SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d";
+const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
+
+/** One resource registration as the engine would receive it. */
+export interface RecordedResource {
+    type: string;
+    name: string;
+    custom: boolean;
+    /** The provider reference (`urn::id`), or "" for the default provider. */
+    provider: string;
+    /** The inputs, with secret values unwrapped. */
+    inputs: Record<string, unknown>;
+    /** JSON-pointer paths of the inputs that arrived as secrets. */
+    secretPaths: string[];
+}
+
+function unwrapSecrets(value: unknown, at: string, secretPaths: string[]): unknown {
+    if (Array.isArray(value)) return value.map((v, i) => unwrapSecrets(v, `${at}/${i}`, secretPaths));
+    if (typeof value === "object" && value !== null) {
+        const obj = value as Record<string, unknown>;
+        if (obj[SECRET_SIG_KEY] === SECRET_SIG) {
+            secretPaths.push(at === "" ? "/" : at);
+            return unwrapSecrets(obj.value, at, []);
+        }
+        return Object.fromEntries(Object.entries(obj).map(([k, v]) => [k, unwrapSecrets(v, `${at}/${k}`, secretPaths)]));
+    }
+    return value;
+}
+
+/** Options of one mocked program run. */
+export interface MockRunOptions {
+    /** The Pulumi project name (`pulumi.getProject()`, and the default config namespace). */
+    project?: string;
+    stack?: string;
+    /** Run as `pulumi preview` (true) or `pulumi up` (false, the default). */
+    preview?: boolean;
+    /** Stack config, as `pulumi config` would hold it: full keys (`project:key`) to string values. */
+    config?: Record<string, string>;
+    /** The config keys that are secrets. */
+    secretKeys?: string[];
+}
+
+let queue: Promise<unknown> = Promise.resolve();
+
+/**
+ * Runs `program` under fresh recording mocks and returns what it returned and every registration.
+ * Calls are serialized process-wide. `program` must resolve only when its registrations are done
+ * (await the `urn` of what it created, see {@link settled}).
+ */
+export function withRecordingMocks<T>(options: MockRunOptions, program: () => Promise<T>): Promise<{ result: T; resources: RecordedResource[] }> {
+    const run = async () => {
+        const resources: RecordedResource[] = [];
+        await pulumi.runtime.setMocks(
+            {
+                newResource(args: pulumi.runtime.MockResourceArgs) {
+                    const secretPaths: string[] = [];
+                    const inputs = unwrapSecrets(args.inputs, "", secretPaths) as Record<string, unknown>;
+                    resources.push({ type: args.type, name: args.name, custom: args.custom ?? true, provider: args.provider ?? "", inputs, secretPaths });
+                    return { id: `${args.name}-id`, state: args.inputs as Record<string, unknown> };
+                },
+                call(args: pulumi.runtime.MockCallArgs) {
+                    return args.inputs as Record<string, unknown>;
+                },
+            },
+            options.project ?? "project",
+            options.stack ?? "stack",
+            options.preview ?? false,
+        );
+        pulumi.runtime.setAllConfig(options.config ?? {}, options.secretKeys ?? []);
+        const result = await program();
+        return { result, resources };
+    };
+    const next = queue.then(run, run);
+    queue = next.catch(() => undefined);
+    return next;
+}
+
+/**
+ * The value of `output`, rejecting when it failed (unlike `apply`, which never runs its callback
+ * then). Uses the SDK's `OutputImpl.promise()`, the same call `pulumi.all` is built on.
+ */
+export function settled<T>(output: pulumi.Output<T>): Promise<T> {
+    return (output as unknown as { promise(): Promise<T> }).promise();
+}
+
+/** Whether `output` is marked secret. */
+export function isSecret(output: pulumi.Output<unknown>): Promise<boolean> {
+    return (output as unknown as { isSecret: Promise<boolean> }).isSecret;
+}
