@@ -84,7 +84,10 @@ const finalEvents = Buffer.from(
     "data: [DONE]\n\n",
 );
 
-function reject(res, why) {
+let examples = 0;
+function reject(res, why, req) {
+  // A few examples in the log say what a failing target actually sent.
+  if (examples++ < 5) console.error(`upstream: ${why}: ${req.method} ${req.url} authorization=${req.headers.authorization ? "<set>" : "<none>"}`);
   const body = JSON.stringify({ error: { message: `bench upstream: ${why}`, type: "invalid_request_error", code: why } });
   res.writeHead(400, { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
   res.end(body);
@@ -147,26 +150,26 @@ function handle(req, res, isControlPort) {
     stats.requests++;
     if (req.headers.authorization !== EXPECTED_AUTH) {
       stats.badKey++;
-      return reject(res, "wrong_key");
+      return reject(res, "wrong_key", req);
     }
     if (req.url !== EXPECTED_PATH || req.method !== "POST") {
       stats.badPath++;
-      return reject(res, "wrong_path");
+      return reject(res, "wrong_path", req);
     }
     let json;
     try {
       json = JSON.parse(body.toString());
     } catch {
       stats.badJson++;
-      return reject(res, "invalid_json");
+      return reject(res, "invalid_json", req);
     }
     if (json.model !== MODEL) {
       stats.badModel++;
-      return reject(res, "wrong_model");
+      return reject(res, "wrong_model", req);
     }
     if (mode.contentLength !== null && json.messages?.[0]?.content?.length !== mode.contentLength) {
       stats.badBody++;
-      return reject(res, "wrong_body");
+      return reject(res, "wrong_body", req);
     }
     stats.ok++;
     if (json.stream === true) return stream(res);

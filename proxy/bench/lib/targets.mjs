@@ -133,7 +133,7 @@ export const targets = [
   },
   {
     name: "portkey",
-    note: "@portkey-ai/gateway 1.15.2, x-portkey-config (custom_host, api_key, override_params.model)",
+    note: "@portkey-ai/gateway 1.15.2 (@hono/node-server 1.13.5), per-request x-portkey-config {provider openai, custom_host, api_key, override_params.model}; client path /v1/chat/completions",
     unavailable: () => (existsSync(portkeyMain()) ? null : "Portkey not installed (bench/setup.sh)"),
     async start(ctx) {
       const port = await ctx.freePort();
@@ -162,7 +162,7 @@ export const targets = [
   },
   {
     name: "litellm",
-    note: "LiteLLM proxy 1.108.7, 1 worker; model alias -> openai/<model> at api_base",
+    note: "LiteLLM proxy 1.108.7, 1 uvicorn worker, no master key; model alias -> openai/<model> at api_base; client path /v1/chat/completions",
     unavailable: () => (existsSync(litellmBin()) ? null : "LiteLLM not installed (bench/setup.sh)"),
     async start(ctx) {
       const dir = join(ctx.dir, "litellm");
@@ -183,6 +183,8 @@ export const targets = [
             LITELLM_LOG: "ERROR",
             DISABLE_ADMIN_UI: "True",
             NO_DOCS: "True",
+            // Same job as the others: no client authentication (ours has none configured either).
+            LITELLM_DANGEROUSLY_PERMIT_WEAK_OR_UNSET_MASTER_KEY: "true",
           },
         },
       );
