@@ -28,7 +28,7 @@ http
       const body = JSON.parse(Buffer.concat(parts).toString());
       body.model = e.BENCH_MODEL;
       const ac = new AbortController();
-      res.on("close", () => ac.abort());
+      res.on("close", () => res.writableFinished || ac.abort());
       pool
         .request({ method: "POST", path: "/v1/chat/completions", headers, body: JSON.stringify(body), signal: ac.signal })
         .then(({ statusCode, headers: h, body: upstream }) => {
