@@ -31,6 +31,23 @@ export interface PlatformProviderConfig {
     labels?: Record<string, string>;
 }
 
+/**
+ * The key of provider `name` from the secret config object `apiKeys`, failing with the command that
+ * sets it when it is missing.
+ */
+export function providerKey(apiKeys: pulumi.Output<Record<string, string> | undefined>, name: string): pulumi.Output<string> {
+    return apiKeys.apply((keys) => requireProviderKey(keys, name));
+}
+
+/** `keys[name]`, or an error naming the config key and the command that sets it. */
+export function requireProviderKey(keys: Record<string, string> | undefined, name: string): string {
+    const key = keys?.[name];
+    if (key === undefined || key === "") {
+        throw new Error(`stack config \`apiKeys.${name}\` is not set; run: pulumi config set --path --secret 'apiKeys.${name}' <key>`);
+    }
+    return key;
+}
+
 function flag(value: boolean | string | undefined): boolean | undefined {
     return value === undefined ? undefined : value === true || value === "true";
 }
@@ -61,15 +78,7 @@ export function platformStack(config: pulumi.Config = new pulumi.Config()): Reco
             authHeader: p.authHeader,
             apiKeySecretName: p.apiKeySecretName,
             passthrough,
-            apiKey: ownKey
-                ? pulumi.output(apiKeys).apply((keys) => {
-                      const key = keys?.[name];
-                      if (key === undefined || key === "") {
-                          throw new Error(`stack config \`apiKeys.${name}\` is not set; run: pulumi config set --path --secret 'apiKeys.${name}' <key>`);
-                      }
-                      return key;
-                  })
-                : undefined,
+            apiKey: ownKey ? providerKey(pulumi.output(apiKeys), name) : undefined,
             namespace,
             route: { gateway, pathPrefix: p.pathPrefix, hostnames: p.hostnames, timeouts: p.timeouts, baseUrl: gatewayUrl },
             tls: { caCertificate: p.caCertificate, insecurePlaintext: flag(p.insecurePlaintext) },

@@ -52,9 +52,21 @@ export interface MockRunOptions {
 let queue: Promise<unknown> = Promise.resolve();
 
 /**
+ * Waits until every RPC the program started (resource registrations included, each holds an
+ * rpcKeepAlive until the monitor answered) has finished. `waitForRPCs` is the SDK's own drain,
+ * used by `runtime.disconnect()`; it is marked internal, so its absence fails loudly.
+ */
+async function drainRpcs(): Promise<void> {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const settings = require("@pulumi/pulumi/runtime/settings") as { waitForRPCs?: () => Promise<void> };
+    if (typeof settings.waitForRPCs !== "function") throw new Error("@pulumi/pulumi no longer has runtime/settings.waitForRPCs; update test/support/pulumi-mocks.ts");
+    await settings.waitForRPCs();
+}
+
+/**
  * Runs `program` under fresh recording mocks and returns what it returned and every registration.
- * Calls are serialized process-wide. `program` must resolve only when its registrations are done
- * (await the `urn` of what it created, see {@link settled}).
+ * Calls are serialized process-wide, and each returns only once every registration it started has
+ * reached the mocks.
  */
 export function withRecordingMocks<T>(options: MockRunOptions, program: () => Promise<T>): Promise<{ result: T; resources: RecordedResource[] }> {
     const run = async () => {
@@ -76,8 +88,13 @@ export function withRecordingMocks<T>(options: MockRunOptions, program: () => Pr
             options.preview ?? false,
         );
         pulumi.runtime.setAllConfig(options.config ?? {}, options.secretKeys ?? []);
-        const result = await program();
-        return { result, resources };
+        try {
+            const result = await program();
+            return { result, resources };
+        } finally {
+            // Nothing of this run may reach the next run's mocks.
+            await drainRpcs();
+        }
     };
     const next = queue.then(run, run);
     queue = next.catch(() => undefined);
