@@ -1,0 +1,173 @@
+#!/usr/bin/env node
+/**
+ * `openai-compatible-proxy`: serve a ProxyConfig file or Kubernetes manifests.
+ *
+ * Exit codes: 0 after a clean shutdown (SIGTERM/SIGINT), 1 when the config is invalid or the proxy
+ * cannot start, 2 for a usage error.
+ */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { ConfigLoadError } from "./config/config-load-error";
+import { createLogger, flushLogger } from "./server/logger";
+import { DEFAULT_ADMIN_LISTEN, DEFAULT_LISTEN, ProxyServer, type ListenAddress, type ProxySource } from "./server/proxy-server";
+
+const ENV_PREFIX = "OPENAI_COMPATIBLE_PROXY_";
+
+export const USAGE = `Usage: openai-compatible-proxy (--config FILE | --manifests PATH...) [options]
+
+Serves OpenAI-compatible providers as kgateway Backends and HTTPRoutes describe them.
+
+  --config FILE            A ProxyConfig (YAML or JSON; schema: schema/proxy-config.schema.json)
+  --manifests PATH...      Kubernetes objects (YAML files or folders, multi-document): Secret,
+                           ConfigMap, Backend, HTTPRoute, BackendTLSPolicy
+  --listen HOST:PORT       Data-path address (default ${DEFAULT_LISTEN.host}:${DEFAULT_LISTEN.port})
+  --admin-listen HOST:PORT /healthz, /readyz, /metrics (default ${DEFAULT_ADMIN_LISTEN.host}:${DEFAULT_ADMIN_LISTEN.port})
+  --log-level LEVEL        fatal, error, warn, info, debug or trace (default info)
+  --shutdown-grace-ms MS   How long SIGTERM waits for requests in flight (default 25000)
+  --secrets-dir DIR        With --manifests: read Secret keys from DIR/<secret>/Authorization
+                           instead of from the Secret objects
+  --no-watch               Do not reload when the config or the files it points to change
+  -h, --help               This help
+  -v, --version            The version
+
+Every option can also be set in the environment: ${ENV_PREFIX}CONFIG, ${ENV_PREFIX}MANIFESTS
+(paths separated by commas), ${ENV_PREFIX}LISTEN, ${ENV_PREFIX}ADMIN_LISTEN, ${ENV_PREFIX}LOG_LEVEL,
+${ENV_PREFIX}SHUTDOWN_GRACE_MS, ${ENV_PREFIX}SECRETS_DIR, ${ENV_PREFIX}WATCH=false. Flags win.
+`;
+
+export class UsageError extends Error {
+  override readonly name = "UsageError";
+}
+
+export interface CliOptions {
+  source: ProxySource;
+  listen: ListenAddress;
+  adminListen: ListenAddress;
+  logLevel: string;
+  shutdownGraceMs: number;
+  watch: boolean;
+}
+
+/** Parses `HOST:PORT`, `:PORT`, `PORT` or `[IPv6]:PORT`. */
+export function parseListen(text: string, what: string): ListenAddress {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):?(\d+)$/.exec(text.trim()) ?? /^()()(\d+)$/.exec(text.trim());
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || !Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`${what}: \`${text}\` is not HOST:PORT (for example 0.0.0.0:8080)`);
+  return { host: m[1] ?? (m[2] || "0.0.0.0"), port };
+}
+
+/** Reads flags, then the environment for anything not given as a flag. */
+export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliOptions | "help" | "version" {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      allowPositionals: true,
+      strict: true,
+      options: {
+        config: { type: "string" },
+        manifests: { type: "string", multiple: true },
+        listen: { type: "string" },
+        "admin-listen": { type: "string" },
+        "log-level": { type: "string" },
+        "shutdown-grace-ms": { type: "string" },
+        "secrets-dir": { type: "string" },
+        "no-watch": { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+        version: { type: "boolean", short: "v" },
+      },
+    });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) return "help";
+  if (values.version) return "version";
+
+  const config = values.config ?? env[`${ENV_PREFIX}CONFIG`];
+  // `--manifests a.yaml b/` : the paths after the flag are positionals.
+  let manifests = values.manifests ? [...values.manifests, ...positionals] : undefined;
+  if (!manifests && positionals.length > 0) throw new UsageError(`unexpected argument \`${positionals[0]}\`: paths go after --manifests`);
+  if (!manifests && !values.config && env[`${ENV_PREFIX}MANIFESTS`]) {
+    manifests = env[`${ENV_PREFIX}MANIFESTS`]!.split(",").map((p) => p.trim()).filter(Boolean);
+  }
+  if (values.config && manifests) throw new UsageError("give either --config or --manifests, not both");
+  if (!config && !manifests?.length) throw new UsageError("give --config FILE or --manifests PATH...");
+  const secretsDir = values["secrets-dir"] ?? env[`${ENV_PREFIX}SECRETS_DIR`];
+  const source: ProxySource = manifests?.length
+    ? { manifests, ...(secretsDir ? { translate: { secretsDir } } : {}) }
+    : { configFile: config! };
+
+  const graceText = values["shutdown-grace-ms"] ?? env[`${ENV_PREFIX}SHUTDOWN_GRACE_MS`] ?? "25000";
+  const shutdownGraceMs = Number(graceText);
+  if (!Number.isInteger(shutdownGraceMs) || shutdownGraceMs < 0) throw new UsageError(`--shutdown-grace-ms: \`${graceText}\` is not a number of milliseconds`);
+  const logLevel = values["log-level"] ?? env[`${ENV_PREFIX}LOG_LEVEL`] ?? "info";
+  if (!["fatal", "error", "warn", "info", "debug", "trace", "silent"].includes(logLevel)) throw new UsageError(`--log-level: \`${logLevel}\` is not a level`);
+  const listenText = values.listen ?? env[`${ENV_PREFIX}LISTEN`];
+  const adminText = values["admin-listen"] ?? env[`${ENV_PREFIX}ADMIN_LISTEN`];
+  return {
+    source,
+    listen: listenText ? parseListen(listenText, "--listen") : DEFAULT_LISTEN,
+    adminListen: adminText ? parseListen(adminText, "--admin-listen") : DEFAULT_ADMIN_LISTEN,
+    logLevel,
+    shutdownGraceMs,
+    watch: !values["no-watch"] && env[`${ENV_PREFIX}WATCH`] !== "false",
+  };
+}
+
+function version(): string {
+  try {
+    return (JSON.parse(readFileSync(join(__dirname, "..", "package.json"), "utf8")) as { version: string }).version;
+  } catch {
+    return "unknown";
+  }
+}
+
+/** Runs the CLI with `process.argv`. */
+export async function main(): Promise<void> {
+  let options;
+  try {
+    options = parseCli(process.argv.slice(2), process.env);
+  } catch (err) {
+    process.stderr.write(`openai-compatible-proxy: ${(err as Error).message}\n\n${USAGE}`);
+    process.exit(2);
+  }
+  if (options === "help") return void process.stdout.write(USAGE);
+  if (options === "version") return void process.stdout.write(`${version()}\n`);
+
+  const logger = createLogger({ level: options.logLevel });
+  let proxy: ProxyServer;
+  try {
+    proxy = await ProxyServer.start({
+      source: options.source,
+      listen: options.listen,
+      adminListen: options.adminListen,
+      logger,
+      watch: options.watch,
+      shutdownGraceMs: options.shutdownGraceMs,
+    });
+  } catch (err) {
+    const lines = err instanceof ConfigLoadError ? err.problems : [(err as Error).message];
+    logger.fatal({ problems: lines }, "cannot start");
+    flushLogger(logger);
+    process.stderr.write(`openai-compatible-proxy: invalid configuration, not started:\n${lines.map((l) => `  ${l}`).join("\n")}\n`);
+    process.exit(1);
+  }
+
+  let signals = 0;
+  const stop = (signal: NodeJS.Signals): void => {
+    signals++;
+    if (signals > 1) {
+      logger.warn({ signal }, "second signal: exiting now");
+      flushLogger(logger);
+      process.exit(1);
+    }
+    logger.info({ signal }, "signal received");
+    void proxy.shutdown().then(() => process.exit(0));
+  };
+  process.on("SIGTERM", stop);
+  process.on("SIGINT", stop);
+}
+
+if (require.main === module) void main();

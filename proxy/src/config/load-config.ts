@@ -1,0 +1,120 @@
+/**
+ * Reads a config from a `--config` file (YAML or JSON ProxyConfig) or from `--manifests` (YAML files or
+ * folders of Kubernetes objects, multi-document), validating it. Every error names the file and, for
+ * manifests, the object and the field.
+ */
+import { readFileSync, readdirSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { parseAllDocuments, parse as parseYaml } from "yaml";
+import { validateProxyConfig, type ProxyConfig } from "./schema";
+import { ConfigLoadError } from "./config-load-error";
+import { fromGatewayObjects, type FromGatewayObjectsOptions } from "../translate/from-gateway-objects";
+import { formatTranslationProblem } from "../translate/format-problem";
+import type { ManifestValues } from "../translate/manifest-values";
+
+export type ConfigSource = { configFile: string } | { manifests: readonly string[]; translate?: FromGatewayObjectsOptions };
+
+export interface LoadedConfig {
+  config: ProxyConfig;
+  /** Credential values from Secrets in the manifests (memory only), or null for `--config`. */
+  values: ManifestValues | null;
+  /** Non-fatal findings (for example an ignored `retry`), to log. */
+  warnings: string[];
+  /** Files the config was read from (watched), and folders whose entries were read. */
+  files: string[];
+  folders: string[];
+}
+
+const MANIFEST_FILE = /\.(ya?ml|json)$/i;
+
+export function loadConfig(source: ConfigSource): LoadedConfig {
+  if ("configFile" in source) return loadConfigFile(source.configFile);
+  return loadManifests(source.manifests, source.translate ?? {});
+}
+
+function loadConfigFile(file: string): LoadedConfig {
+  const text = readText(file);
+  let document: unknown;
+  try {
+    document = parseYaml(text, { prettyErrors: true });
+  } catch (err) {
+    throw new ConfigLoadError([`${file}: not valid YAML or JSON: ${firstLine((err as Error).message)}`]);
+  }
+  const result = validateProxyConfig(document);
+  if (!result.ok) throw new ConfigLoadError(result.issues.map((i) => `${file}: ProxyConfig: ${i.field ? `\`${i.field}\` ` : ""}${i.message}`));
+  return { config: result.config, values: null, warnings: [], files: [file], folders: [] };
+}
+
+function loadManifests(paths: readonly string[], options: FromGatewayObjectsOptions): LoadedConfig {
+  const files: string[] = [];
+  const folders: string[] = [];
+  for (const path of paths) {
+    let isDir: boolean;
+    try {
+      isDir = statSync(path).isDirectory();
+    } catch (err) {
+      throw new ConfigLoadError([`${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? "error"})`]);
+    }
+    if (!isDir) {
+      files.push(path);
+      continue;
+    }
+    folders.push(path);
+    // Entries starting with `.` are skipped, which also skips Kubernetes' `..data` and `..<timestamp>` folders.
+    for (const entry of readdirSync(path).sort()) {
+      if (entry.startsWith(".") || !MANIFEST_FILE.test(entry)) continue;
+      const full = join(path, entry);
+      try {
+        if (statSync(full).isFile()) files.push(full);
+      } catch {
+        // vanished between readdir and stat: the watcher will reload again
+      }
+    }
+  }
+
+  const objects: unknown[] = [];
+  const origin = new Map<string, string>();
+  for (const file of files) {
+    const docs = parseAllDocuments(readText(file), { prettyErrors: true });
+    const list = Array.isArray(docs) ? docs : [docs];
+    for (const doc of list) {
+      if (doc.errors.length > 0) throw new ConfigLoadError([`${file}: not valid YAML: ${firstLine(doc.errors[0]!.message)}`]);
+      const value: unknown = doc.toJS();
+      const items = isList(value) ? value.items : [value];
+      for (const item of items) {
+        objects.push(item);
+        const id = identity(item, options.defaultNamespace ?? "default");
+        if (id && !origin.has(id)) origin.set(id, file);
+      }
+    }
+  }
+
+  const result = fromGatewayObjects(objects, options);
+  const where = (p: { kind: string; namespace: string; name: string }): string => origin.get(`${p.kind}/${p.namespace}/${p.name}`) ?? paths.join(", ");
+  const errors = result.problems.filter((p) => p.severity === "error").map((p) => `${where(p)}: ${formatTranslationProblem(p)}`);
+  if (errors.length > 0) throw new ConfigLoadError(errors);
+  const warnings = result.problems.filter((p) => p.severity === "warning").map((p) => `${where(p)}: ${formatTranslationProblem(p)}`);
+  return { config: result.config, values: result.values, warnings, files, folders };
+}
+
+function readText(file: string): string {
+  try {
+    return readFileSync(file, "utf8");
+  } catch (err) {
+    throw new ConfigLoadError([`${file}: cannot read (${(err as NodeJS.ErrnoException).code ?? "error"})`]);
+  }
+}
+
+const firstLine = (s: string): string => s.split("\n")[0] ?? s;
+
+function isList(v: unknown): v is { items: unknown[] } {
+  return typeof v === "object" && v !== null && (v as { kind?: unknown }).kind === "List" && Array.isArray((v as { items?: unknown }).items);
+}
+
+function identity(item: unknown, defaultNamespace: string): string | undefined {
+  if (typeof item !== "object" || item === null) return undefined;
+  const o = item as { kind?: unknown; metadata?: { name?: unknown; namespace?: unknown } };
+  if (typeof o.kind !== "string" || typeof o.metadata?.name !== "string") return undefined;
+  const ns = typeof o.metadata.namespace === "string" ? o.metadata.namespace : defaultNamespace;
+  return `${o.kind}/${ns}/${o.metadata.name}`;
+}

@@ -1,0 +1,323 @@
+/**
+ * The proxy's own configuration contract: `ProxyConfig`, versioned and strict.
+ *
+ * This module is pure (zod only, no I/O, no server code) because the Pulumi component imports it
+ * through `openai-compatible-proxy/translate` to validate the config it renders at `pulumi preview`.
+ * Credentials are never part of a config document: a config only says where to read them
+ * (a file, an environment variable, or a Secret from the manifests the proxy was started with).
+ */
+import { z } from "zod";
+
+/** The one `apiVersion` this build reads. A breaking change to the contract bumps it. */
+export const PROXY_CONFIG_API_VERSION = "openai-compatible-proxy/v1";
+
+/** Default request body limit: 10 MiB. */
+export const DEFAULT_MAX_REQUEST_BODY_BYTES = 10 * 1024 * 1024;
+
+// RFC 9110 token: the characters allowed in a header name or a method.
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+// RFC 1123 hostname, or an IPv4 address. IPv6 literals are accepted without brackets.
+const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
+const IPV6 = /^[0-9A-Fa-f:.]+$/;
+// Header values must not carry CR, LF or NUL (RFC 9110 section 5.5).
+const HEADER_VALUE = /^[^\r\n\0]*$/;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+const name = z.string().min(1).max(253);
+const headerName = z.string().regex(TOKEN, "must be an HTTP header name (RFC 9110 token)");
+const headerValue = z.string().regex(HEADER_VALUE, "must not contain CR, LF or NUL");
+const hostname = z
+  .string()
+  .refine((h) => HOSTNAME.test(h) || (h.includes(":") && IPV6.test(h)), "must be a DNS name or an IP address, without scheme, port or path");
+const absolutePath = z
+  .string()
+  .min(1)
+  .refine((p) => p.startsWith("/"), "must start with `/`")
+  .refine((p) => !p.includes("#"), "must not contain `#`")
+  .refine((p) => !/[\s\0]/.test(p), "must not contain whitespace or NUL");
+const millis = z.number().int().min(0).max(2_147_483_647);
+
+/** Where a credential is read from. Exactly one key. */
+export const CredentialSourceSchema = z
+  .union([
+    z.strictObject({ file: z.string().min(1).meta({ description: "Path of a file holding the value (for example a mounted Secret key). Surrounding whitespace and a leading `Bearer ` are removed. Watched for changes." }) }),
+    z.strictObject({ env: z.string().regex(ENV_NAME, "must be an environment variable name").meta({ description: "Name of an environment variable holding the value." }) }),
+    z.strictObject({
+      manifest: z.string().min(1).meta({
+        description:
+          "A value held in memory by the process that loaded Kubernetes manifests (`--manifests`): `Secret/<namespace>/<name>/<key>` or `Backend/<namespace>/<name>/inline`. Not resolvable from a `--config` file.",
+      }),
+    }),
+  ])
+  .meta({ description: "Where a credential is read from: `{file}`, `{env}` or `{manifest}`. A config never holds a credential itself." });
+export type CredentialSource = z.infer<typeof CredentialSourceSchema>;
+
+const CaCertificateSchema = z.union([
+  z.strictObject({ file: z.string().min(1).meta({ description: "Path of a PEM bundle (for example a mounted ConfigMap key `ca.crt`). Watched for changes." }) }),
+  z.strictObject({ pem: z.string().min(1).meta({ description: "PEM-encoded CA certificates." }) }),
+]);
+export type CaCertificate = z.infer<typeof CaCertificateSchema>;
+
+const TlsSchema = z
+  .strictObject({
+    serverName: hostname.meta({ description: "SNI and the name the upstream certificate must be valid for (BackendTLSPolicy `validation.hostname`)." }),
+    caCertificates: z
+      .array(CaCertificateSchema)
+      .min(1)
+      .optional()
+      .meta({
+        description:
+          "Trust only these CAs (BackendTLSPolicy `caCertificateRefs`). Omitted: the system trust store (Node.js roots plus `NODE_EXTRA_CA_CERTS`; BackendTLSPolicy `wellKnownCACertificates: System`).",
+      }),
+  })
+  .meta({ description: "TLS to the upstream. Certificate and hostname errors are never ignored." });
+
+const authHeaderFields = {
+  headerName: headerName.default("Authorization").meta({ description: "Header that carries the key (Backend `authHeader.headerName`)." }),
+  prefix: headerValue.default("Bearer ").meta({ description: "Written verbatim before the key (Backend `authHeader.prefix`); include a trailing space if the provider expects one." }),
+};
+
+const AuthSchema = z
+  .discriminatedUnion("type", [
+    z.strictObject({
+      type: z.literal("Key"),
+      key: CredentialSourceSchema.meta({ description: "The provider API key." }),
+      ...authHeaderFields,
+    }),
+    z.strictObject({
+      type: z.literal("Passthrough"),
+      ...authHeaderFields,
+    }).meta({ description: "Forward the client's own `Authorization: Bearer` token, re-written into `headerName: prefix + token`." }),
+    z.strictObject({ type: z.literal("None") }),
+  ])
+  .meta({ description: "How the upstream is authenticated. The client's credentials never go upstream except with `Passthrough`." });
+
+const UpstreamTimeoutsSchema = z.strictObject({
+  connectMs: millis.optional().meta({ description: "TCP connect plus TLS handshake." }),
+  headersMs: millis.optional().meta({ description: "From the request being sent to the response headers. 0 disables." }),
+  bodyMs: millis.optional().meta({ description: "Idle time between two response body chunks. 0 disables." }),
+});
+
+export const BackendSchema = z.strictObject({
+  name: name.meta({ description: "Unique name, referenced by `routes[].backendRefs[].name` (the translation uses `<namespace>/<name>`)." }),
+  host: hostname.meta({ description: "Upstream host to connect to." }),
+  port: z.number().int().min(1).max(65535),
+  tls: TlsSchema.optional().meta({ description: "Omitted: plaintext HTTP." }),
+  path: absolutePath.optional().meta({
+    description: "Full upstream path for every request (Backend `path.full`); the client's query string is kept. Omitted: the path after any route rewrite.",
+  }),
+  model: z.string().min(1).optional().meta({ description: "Replace the request body's `model` (JSON) with this value, keeping every other byte of the body." }),
+  requireModel: z.boolean().default(false).meta({
+    description: "Without `model`: parse the JSON body and answer 400 `model_required` when it has no non-empty `model`. Off by default, so bodies stream through untouched.",
+  }),
+  auth: AuthSchema,
+  provider: z.string().min(1).optional().meta({ description: "`gen_ai.provider.name` in metrics (for example `mistral_ai`). Omitted: the host." }),
+  timeouts: UpstreamTimeoutsSchema.optional().meta({ description: "Overrides `upstream` defaults for this backend." }),
+  maxConnections: z.number().int().min(1).optional().meta({ description: "Upper bound of open connections to this upstream. Omitted: `upstream.maxConnections`." }),
+});
+export type BackendConfig = z.infer<typeof BackendSchema>;
+
+const StringMatchSchema = z.strictObject({
+  type: z.enum(["Exact", "RegularExpression"]).default("Exact"),
+  name: headerName,
+  value: z.string(),
+});
+
+const PathMatchSchema = z.strictObject({
+  type: z.enum(["PathPrefix", "Exact"]).default("PathPrefix"),
+  value: absolutePath.refine((p) => !p.includes("?"), "must not contain `?`").default("/"),
+});
+
+const MatchSchema = z.strictObject({
+  path: PathMatchSchema.default({ type: "PathPrefix", value: "/" }),
+  method: z.string().regex(TOKEN).optional(),
+  headers: z.array(StringMatchSchema).optional().meta({ description: "All must match. Header names are case-insensitive." }),
+  queryParams: z.array(StringMatchSchema.extend({ name: z.string().min(1) })).optional().meta({ description: "All must match. Names are case-sensitive." }),
+});
+
+const HeaderModifierSchema = z.strictObject({
+  set: z.array(z.strictObject({ name: headerName, value: headerValue })).optional(),
+  add: z.array(z.strictObject({ name: headerName, value: headerValue })).optional(),
+  remove: z.array(headerName).optional(),
+});
+
+const UrlRewriteSchema = z.strictObject({
+  hostname: hostname.optional().meta({ description: "Host header sent upstream. Omitted: the backend host." }),
+  path: z
+    .discriminatedUnion("type", [
+      z.strictObject({ type: z.literal("ReplaceFullPath"), replaceFullPath: absolutePath }),
+      z.strictObject({ type: z.literal("ReplacePrefixMatch"), replacePrefixMatch: absolutePath }),
+    ])
+    .optional(),
+});
+
+export const RouteSchema = z.strictObject({
+  name: name.meta({ description: "Route name in logs and metrics (the translation uses `<namespace>/<route>/<rule index>`)." }),
+  hostnames: z.array(z.string().min(1)).optional().meta({ description: "Only requests whose Host header matches (exact, or `*.suffix`). Omitted: any host." }),
+  matches: z
+    .array(MatchSchema)
+    .min(1)
+    .default([{ path: { type: "PathPrefix", value: "/" } }])
+    .meta({ description: "Any may match. Precedence across routes follows Gateway API: Exact path, longest prefix, method, most header matches, most query matches, then config order." }),
+  urlRewrite: UrlRewriteSchema.optional(),
+  requestHeaderModifier: HeaderModifierSchema.optional(),
+  responseHeaderModifier: HeaderModifierSchema.optional(),
+  backendRefs: z
+    .array(z.strictObject({ name, weight: z.number().int().min(0).max(1_000_000).default(1) }))
+    .min(1)
+    .meta({ description: "Requests are split by weight. All weights 0: 500 `no_backend`." }),
+  timeouts: z
+    .strictObject({
+      requestMs: millis.optional().meta({ description: "Deadline for the whole exchange, streamed body included (HTTPRoute `timeouts.request`). 0 disables." }),
+      backendRequestMs: millis.optional().meta({ description: "Deadline for the upstream request (HTTPRoute `timeouts.backendRequest`). 0 disables." }),
+    })
+    .optional(),
+});
+export type RouteConfig = z.infer<typeof RouteSchema>;
+
+export const ProxyConfigSchema = z
+  .strictObject({
+    apiVersion: z.literal(PROXY_CONFIG_API_VERSION),
+    kind: z.literal("ProxyConfig"),
+    limits: z
+      .strictObject({
+        maxRequestBodyBytes: z.number().int().min(1).default(DEFAULT_MAX_REQUEST_BODY_BYTES).meta({ description: "Larger request bodies get 413 `request_too_large`." }),
+      })
+      .default({ maxRequestBodyBytes: DEFAULT_MAX_REQUEST_BODY_BYTES }),
+    upstream: z
+      .strictObject({
+        connectTimeoutMs: millis.default(10_000),
+        headersTimeoutMs: millis.default(300_000),
+        bodyTimeoutMs: millis.default(300_000),
+        keepAliveTimeoutMs: millis.default(60_000).meta({ description: "Idle upstream connections are kept this long (less if the upstream says so)." }),
+        maxConnections: z.number().int().min(1).optional().meta({ description: "Per upstream. Omitted: unbounded." }),
+      })
+      .default({ connectTimeoutMs: 10_000, headersTimeoutMs: 300_000, bodyTimeoutMs: 300_000, keepAliveTimeoutMs: 60_000 })
+      .meta({ description: "Defaults for every backend." }),
+    clientAuth: z
+      .strictObject({
+        apiKeys: z.array(CredentialSourceSchema).min(1).meta({ description: "Each source holds one or more keys, one per line. Clients send `Authorization: Bearer <key>`." }),
+      })
+      .optional()
+      .meta({ description: "Require clients to present one of these keys (401 `invalid_api_key` otherwise). The client's key never goes upstream." }),
+    backends: z.array(BackendSchema),
+    routes: z.array(RouteSchema),
+  })
+  .superRefine((config, ctx) => {
+    const backendNames = new Set<string>();
+    config.backends.forEach((b, i) => {
+      if (backendNames.has(b.name)) ctx.addIssue({ code: "custom", path: ["backends", i, "name"], message: `duplicate backend name \`${b.name}\`` });
+      backendNames.add(b.name);
+      if (config.clientAuth && b.auth.type === "Passthrough") {
+        ctx.addIssue({
+          code: "custom",
+          path: ["backends", i, "auth", "type"],
+          message: "`Passthrough` forwards the client's Authorization header, which `clientAuth` uses for the client's own key: use a `Key` or remove `clientAuth`",
+        });
+      }
+    });
+    const routeNames = new Set<string>();
+    config.routes.forEach((r, i) => {
+      if (routeNames.has(r.name)) ctx.addIssue({ code: "custom", path: ["routes", i, "name"], message: `duplicate route name \`${r.name}\`` });
+      routeNames.add(r.name);
+      r.backendRefs.forEach((ref, j) => {
+        if (!backendNames.has(ref.name)) {
+          ctx.addIssue({ code: "custom", path: ["routes", i, "backendRefs", j, "name"], message: `no backend named \`${ref.name}\` in \`backends\`` });
+        }
+      });
+      if (r.urlRewrite?.path?.type === "ReplacePrefixMatch") {
+        r.matches.forEach((m, j) => {
+          if (m.path.type !== "PathPrefix") {
+            ctx.addIssue({
+              code: "custom",
+              path: ["routes", i, "matches", j, "path", "type"],
+              message: "`ReplacePrefixMatch` needs every match of the route to be a `PathPrefix` match",
+            });
+          }
+        });
+      }
+      r.matches.forEach((m, j) => {
+        for (const [kind, list] of [["headers", m.headers], ["queryParams", m.queryParams]] as const) {
+          list?.forEach((h, k) => {
+            if (h.type !== "RegularExpression") return;
+            try {
+              new RegExp(h.value);
+            } catch {
+              ctx.addIssue({ code: "custom", path: ["routes", i, "matches", j, kind, k, "value"], message: "is not a valid regular expression" });
+            }
+          });
+        }
+      });
+    });
+  })
+  .meta({
+    title: "ProxyConfig",
+    description: "Configuration of openai-compatible-proxy. Credentials are referenced, never included.",
+  });
+
+/** A validated config, defaults applied. */
+export type ProxyConfig = z.infer<typeof ProxyConfigSchema>;
+/** A config as written (defaults optional). */
+export type ProxyConfigInput = z.input<typeof ProxyConfigSchema>;
+
+/** One problem found in a config, with the path of the offending field. */
+export interface ConfigIssue {
+  /** Dotted path such as `backends[0].port`. Empty for the document itself. */
+  field: string;
+  message: string;
+}
+
+/** The result of {@link validateProxyConfig}. */
+export type ValidationResult = { ok: true; config: ProxyConfig } | { ok: false; issues: ConfigIssue[] };
+
+/** Formats a zod path as `routes[0].backendRefs[1].name`. */
+export function formatFieldPath(path: readonly PropertyKey[]): string {
+  let out = "";
+  for (const part of path) {
+    if (typeof part === "number") out += `[${part}]`;
+    else out += out === "" ? String(part) : `.${String(part)}`;
+  }
+  return out;
+}
+
+/**
+ * Validates a parsed config document and applies its defaults.
+ *
+ * @example
+ * const result = validateProxyConfig(YAML.parse(text));
+ * if (!result.ok) console.error(result.issues.map((i) => `\`${i.field}\`: ${i.message}`).join("\n"));
+ */
+export function validateProxyConfig(document: unknown): ValidationResult {
+  const parsed = ProxyConfigSchema.safeParse(document);
+  if (parsed.success) return { ok: true, config: parsed.data };
+  return {
+    ok: false,
+    issues: parsed.error.issues.map((issue) => ({ field: formatFieldPath(issue.path), message: issue.message })),
+  };
+}
+
+/** Thrown by {@link parseProxyConfig}; `issues` names each offending field. */
+export class ProxyConfigError extends Error {
+  override readonly name = "ProxyConfigError";
+  constructor(
+    readonly issues: ConfigIssue[],
+    readonly source?: string,
+  ) {
+    super(
+      `${source ? `${source}: ` : ""}invalid ProxyConfig: ` +
+        issues.map((i) => (i.field ? `\`${i.field}\` ${i.message}` : i.message)).join("; "),
+    );
+  }
+}
+
+/** Like {@link validateProxyConfig}, but throws a {@link ProxyConfigError}. */
+export function parseProxyConfig(document: unknown, source?: string): ProxyConfig {
+  const result = validateProxyConfig(document);
+  if (!result.ok) throw new ProxyConfigError(result.issues, source);
+  return result.config;
+}
+
+/** The JSON Schema (draft 2020-12) of a config as written; committed as `schema/proxy-config.schema.json`. */
+export function proxyConfigJsonSchema(): Record<string, unknown> {
+  return z.toJSONSchema(ProxyConfigSchema, { io: "input", target: "draft-2020-12" });
+}

@@ -1,0 +1,450 @@
+/**
+ * One client request and its upstream exchange: the proxy's data path.
+ *
+ * The `Exchange` object is itself the undici dispatch handler (one allocation per request). Bodies are
+ * streamed both ways with backpressure; only a route that rewrites or checks `model` reads the request
+ * body into memory, bounded by the body limit. Everything sent upstream (origin, path, Host, key) comes
+ * from the compiled configuration; the client contributes only the path it asked for (validated, and
+ * replaced or rewritten as configured), the query string, its other headers and the body.
+ *
+ * Failure handling: before any response byte is written, a failure answers with a catalogue error
+ * (OpenAI shape). After an SSE response started, it ends the stream with one SSE `error` event. After
+ * any other response started, the client connection is reset, since the status line is already out.
+ */
+import { randomUUID } from "node:crypto";
+import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
+import { isUtf8 } from "node:buffer";
+import { Readable } from "node:stream";
+import { timingSafeEqual } from "node:crypto";
+import type { Dispatcher } from "undici";
+import { ERROR_CATALOGUE, ProxyError, codeForError, errorBody, sseErrorEvent, type ErrorCode } from "./errors";
+import { parseJsonObject, replaceModel } from "./model-rewrite";
+import { RESPONSE_HOP_BY_HOP, findRoute, upstreamPathFor, type CompiledRoute, type MatchEntry, type RequestDetails, type RoutingTable, type Target } from "./routing-table";
+import { TailBuffer } from "./token-usage";
+import { digestKey } from "../config/resolve-credentials";
+import type { Logger } from "./logger";
+import { operationForPath, type ProxyMetrics, type RouteMetrics } from "./metrics";
+
+/** What a request needs from the current config. Swapped as a whole on reload. */
+export interface RuntimeState {
+  readonly generation: number;
+  readonly table: RoutingTable;
+  readonly maxBodyBytes: number;
+  readonly clientKeyDigests: readonly Buffer[] | null;
+}
+
+/** Shared by all exchanges of one proxy server. */
+export interface ExchangeContext {
+  state: RuntimeState;
+  readonly logger: Logger;
+  readonly metrics: ProxyMetrics;
+  /** Metrics of requests that matched no route. */
+  readonly unmatched: RouteMetrics;
+  /** Requests in flight; the server drains them on shutdown. */
+  inflight: number;
+  draining: boolean;
+  onIdle: (() => void) | null;
+}
+
+type DispatchOptionsWithServername = Dispatcher.DispatchOptions & { servername?: string };
+
+const JSON_HEADERS = { "content-type": "application/json" } as const;
+const SSE_PREFIX = "text/event-stream";
+const ENCODED_SEPARATOR = /%(?:2f|5c)/i;
+const ENCODED_DOT = /%2e/gi;
+
+/**
+ * A request target is accepted only as an origin-form absolute path (RFC 9112 section 3.2.1) without dot
+ * segments, encoded slashes or backslashes, so the path that reaches the upstream is exactly the one
+ * routed (no `..` climbing out of a prefix rewrite, no `%2F` read as a separator by the upstream).
+ */
+export function isSafePath(path: string): boolean {
+  if (path.charCodeAt(0) !== 47 /* / */) return false;
+  if (path.indexOf("%") < 0 && path.indexOf("\\") < 0 && path.indexOf("/.") < 0) return true;
+  if (ENCODED_SEPARATOR.test(path) || path.includes("\\")) return false;
+  const decoded = path.replace(ENCODED_DOT, ".");
+  for (const segment of decoded.split("/")) if (segment === "." || segment === "..") return false;
+  return true;
+}
+
+function rawHeader(raw: readonly string[], lowerName: string): string | undefined {
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length === lowerName.length && name.toLowerCase() === lowerName) return raw[i + 1];
+  }
+  return undefined;
+}
+
+export class Exchange implements Dispatcher.DispatchHandler, RequestDetails {
+  private readonly t0 = performance.now();
+  private readonly state: RuntimeState;
+  private readonly id = randomUUID();
+  private path = "";
+  private route: CompiledRoute | null = null;
+  private target: Target | null = null;
+  private entry: MatchEntry | null = null;
+  private controller: Dispatcher.DispatchController | null = null;
+  private upstreamPath = "";
+  private contentLength: string | undefined = undefined;
+  private chunked = false;
+  private clientToken: string | undefined = undefined;
+  private status = 0;
+  private errorCode: ErrorCode | null = null;
+  private headWritten = false;
+  private sse = false;
+  private pendingHeaders: OutgoingHttpHeaders | null = null;
+  private tail: TailBuffer | null = null;
+  private bytesOut = 0;
+  private tSent = 0;
+  private tHeaders = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private done = false;
+  private upstreamRequestId: string | undefined = undefined;
+  private searchCache: URLSearchParams | null = null;
+
+  constructor(
+    private readonly ctx: ExchangeContext,
+    private readonly req: IncomingMessage,
+    private readonly res: ServerResponse,
+  ) {
+    this.state = ctx.state;
+    ctx.inflight++;
+  }
+
+  start(): void {
+    const { req, res, state } = this;
+    res.on("close", this.onClientClose);
+    const url = req.url ?? "";
+    const q = url.indexOf("?");
+    const path = q < 0 ? url : url.slice(0, q);
+    this.path = path;
+    if (!isSafePath(path)) return this.fail("invalid_request_target");
+
+    if (state.clientKeyDigests !== null && !this.clientAuthorized(state.clientKeyDigests)) return this.fail("invalid_api_key");
+
+    const entry = findRoute(state.table, req.method ?? "GET", path, this);
+    if (!entry) return this.fail("route_not_found");
+    this.entry = entry;
+    const route = entry.route;
+    this.route = route;
+    const target = pickTarget(route);
+    if (!target) return this.fail("no_backend");
+    this.target = target;
+    this.upstreamPath = upstreamPathFor(target, entry, path, q < 0 ? "" : url.slice(q));
+    const headers = this.forwardedHeaders(target);
+    if (route.deadlineMs > 0) this.timer = setTimeout(this.onDeadline, route.deadlineMs);
+
+    const hasBody = this.contentLength !== undefined ? this.contentLength !== "0" : this.chunked;
+    if (!hasBody) return this.dispatch(headers, null);
+    if (this.contentLength !== undefined && Number(this.contentLength) > state.maxBodyBytes) return this.fail("request_too_large");
+    if (target.parseBody) return this.readBody(headers);
+    this.dispatch(headers, this.chunked ? Readable.from(limitBody(req, state.maxBodyBytes), { objectMode: false }) : req);
+  }
+
+  // RequestDetails, read only by routes with hostname, header or query conditions.
+  host(): string {
+    return rawHeader(this.req.rawHeaders, "host") ?? "";
+  }
+
+  header(lowerName: string): string | undefined {
+    const v = this.req.headers[lowerName];
+    return Array.isArray(v) ? v.join(", ") : v;
+  }
+
+  query(name: string): string | undefined {
+    if (this.searchCache === null) {
+      const url = this.req.url ?? "";
+      const q = url.indexOf("?");
+      this.searchCache = new URLSearchParams(q < 0 ? "" : url.slice(q + 1));
+    }
+    return this.searchCache.get(name) ?? undefined;
+  }
+
+  private clientAuthorized(digests: readonly Buffer[]): boolean {
+    const auth = rawHeader(this.req.rawHeaders, "authorization");
+    if (auth === undefined || auth.length < 8 || auth.slice(0, 7).toLowerCase() !== "bearer ") return false;
+    const presented = digestKey(auth.slice(7).trim());
+    let ok = false;
+    // Compare with every key, without stopping early, so timing reveals nothing about which matched.
+    for (const d of digests) ok = timingSafeEqual(d, presented) || ok;
+    return ok;
+  }
+
+  /** Client headers minus the dropped ones, plus the target's (Host, key, RequestHeaderModifier). */
+  private forwardedHeaders(target: Target): string[] {
+    const raw = this.req.rawHeaders;
+    const drop = target.drop;
+    const out: string[] = [];
+    let connection: string | undefined;
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i]!;
+      const lower = name.toLowerCase();
+      switch (lower) {
+        case "content-length":
+          this.contentLength = raw[i + 1];
+          break;
+        case "transfer-encoding":
+          this.chunked = true;
+          continue;
+        case "authorization":
+          this.clientToken = raw[i + 1];
+          continue;
+        case "connection":
+          connection = raw[i + 1];
+          continue;
+      }
+      if (drop.has(lower)) continue;
+      out.push(name, raw[i + 1]!);
+    }
+    const extra = target.extra;
+    for (let i = 0; i < extra.length; i++) out.push(extra[i]!);
+    const passthrough = target.backend.passthrough;
+    if (passthrough !== null && this.clientToken !== undefined) {
+      const token = /^bearer\s+/i.test(this.clientToken) ? this.clientToken.replace(/^bearer\s+/i, "") : this.clientToken;
+      out.push(passthrough.headerName, passthrough.prefix + token);
+    }
+    // Headers named in Connection are hop-by-hop too (RFC 9110 section 7.6.1).
+    if (connection !== undefined && connection !== "keep-alive" && connection !== "close") return stripConnectionListed(out, connection);
+    return out;
+  }
+
+  private readBody(headers: string[]): void {
+    const { req, state } = this;
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on("data", (chunk: Buffer) => {
+      if (this.done) return;
+      size += chunk.length;
+      if (size > state.maxBodyBytes) {
+        req.pause();
+        this.fail("request_too_large");
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on("end", () => {
+      if (this.done) return;
+      const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+      this.onBody(headers, body);
+    });
+  }
+
+  private onBody(headers: string[], body: Buffer): void {
+    const backend = this.target!.backend;
+    if (!isUtf8(body)) return this.fail("invalid_json");
+    const text = body.toString("utf8");
+    const parsed = parseJsonObject(text);
+    if (!parsed.ok) return this.fail(parsed.code);
+    if (backend.modelJson !== null) return this.dispatch(headers, replaceModel(text, backend.modelJson));
+    const model = parsed.value.model;
+    if (typeof model !== "string" || model === "") return this.fail("model_required");
+    this.dispatch(headers, body);
+  }
+
+  private dispatch(headers: string[], body: Dispatcher.DispatchOptions["body"]): void {
+    if (this.done) return;
+    const backend = this.target!.backend;
+    this.tSent = performance.now();
+    const options: DispatchOptionsWithServername = {
+      path: this.upstreamPath,
+      method: this.req.method as Dispatcher.HttpMethod,
+      headers,
+      body,
+      headersTimeout: backend.headersTimeout,
+      bodyTimeout: backend.bodyTimeout,
+    };
+    // Pinned so a URLRewrite Host header never changes the SNI or the name the certificate is checked for.
+    if (backend.servername !== undefined) options.servername = backend.servername;
+    backend.dispatcher.dispatch(options, this);
+  }
+
+  // --- undici DispatchHandler -------------------------------------------------------------------
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    if (this.done) controller.abort(new ProxyError(this.errorCode ?? "client_closed_request"));
+    else this.controller = controller;
+  }
+
+  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
+    if (statusCode < 200 || this.done) return; // 1xx informational responses are not forwarded
+    this.status = statusCode;
+    this.tHeaders = performance.now();
+    const backend = this.target!.backend;
+    backend.metrics.firstByte((this.tHeaders - this.tSent) / 1000);
+    const rid = headers["x-request-id"];
+    if (typeof rid === "string") this.upstreamRequestId = rid;
+    const type = headers["content-type"];
+    this.sse = typeof type === "string" && type.length >= SSE_PREFIX.length && type.slice(0, SSE_PREFIX.length).toLowerCase() === SSE_PREFIX;
+    const encoding = headers["content-encoding"];
+    if (statusCode < 300 && (encoding === undefined || encoding === "identity")) this.tail = new TailBuffer();
+    this.pendingHeaders = responseHeaders(headers, this.route!);
+    this.res.on("drain", this.onDrain);
+    // An event stream's headers go out at once; other responses wait for their first byte, so that a
+    // failure before it can still answer with a proper error status.
+    if (this.sse) {
+      this.writeHead();
+      this.res.flushHeaders();
+    }
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.done) return;
+    if (!this.headWritten) this.writeHead();
+    this.bytesOut += chunk.length;
+    this.tail?.push(chunk);
+    if (!this.res.write(chunk)) controller.pause();
+  }
+
+  onResponseEnd(): void {
+    if (this.done) return;
+    if (!this.headWritten) this.writeHead();
+    this.res.end();
+    this.finish(null);
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController | undefined, err: Error): void {
+    if (this.done) return;
+    const code = codeForError(err);
+    if (code === "client_closed_request") return this.finish(code);
+    if (code !== "request_too_large" && code !== "request_timeout") this.target?.backend.metrics.upstreamError(code);
+    if (code === "internal_error") this.ctx.logger.error({ reqId: this.id, err: { name: err.name, code: (err as { code?: unknown }).code } }, "upstream exchange failed");
+    if (!this.headWritten) return this.fail(code, err);
+    this.errorCode = code;
+    if (this.sse) this.res.end(sseErrorEvent(code));
+    else this.res.destroy();
+    this.finish(code);
+  }
+
+  // --- events -----------------------------------------------------------------------------------
+
+  private readonly onDrain = (): void => {
+    this.controller?.resume();
+  };
+
+  private readonly onClientClose = (): void => {
+    if (this.done) return;
+    // The client went away before its response was complete: stop the upstream exchange at once.
+    if (this.controller !== null) this.controller.abort(new ProxyError("client_closed_request"));
+    this.finish("client_closed_request");
+  };
+
+  private readonly onDeadline = (): void => {
+    this.timer = null;
+    if (this.done) return;
+    if (this.controller !== null) this.controller.abort(new ProxyError("request_timeout"));
+    else this.fail("request_timeout");
+  };
+
+  // --- responses --------------------------------------------------------------------------------
+
+  private writeHead(): void {
+    this.headWritten = true;
+    this.res.writeHead(this.status, this.pendingHeaders!);
+  }
+
+  /** Answers with a catalogue error (before any response byte was written) and finishes. */
+  private fail(code: ErrorCode, cause?: unknown): void {
+    if (this.done) return;
+    const { req, res } = this;
+    const spec = ERROR_CATALOGUE[code];
+    if (!res.headersSent && !res.destroyed) {
+      const body = errorBody(code);
+      // A request body left unread (too large, or a failure before reading it) cannot leave the
+      // connection reusable: close it after this response.
+      const unread = !req.complete;
+      res.writeHead(spec.status, unread ? { ...JSON_HEADERS, "content-length": body.length, connection: "close" } : { ...JSON_HEADERS, "content-length": body.length });
+      res.end(body);
+      if (unread) res.once("finish", () => req.destroy());
+    }
+    this.status = spec.status;
+    this.finish(code, cause);
+  }
+
+  private finish(code: ErrorCode | null, _cause?: unknown): void {
+    if (this.done) return;
+    this.done = true;
+    if (code !== null) this.errorCode = code;
+    if (this.timer !== null) clearTimeout(this.timer);
+    const ctx = this.ctx;
+    const clientGone = code === "client_closed_request";
+    if (clientGone) this.status = 499;
+    const seconds = (performance.now() - this.t0) / 1000;
+    const route = this.route;
+    const backend = this.target?.backend;
+    let usage: { input: number; output: number } | undefined;
+    if (backend) {
+      const operation = backend.operation ?? operationForPath(this.upstreamPath);
+      if (this.tSent > 0) backend.metrics.operation(operation, seconds, code ?? (this.status >= 400 ? String(this.status) : ""));
+      if (this.tail !== null && code === null) {
+        usage = this.tail.usage();
+        if (usage) backend.metrics.usage(operation, usage.input, usage.output);
+      }
+    }
+    (route?.metrics ?? ctx.unmatched).observe(this.status, seconds);
+    const line: Record<string, unknown> = {
+      reqId: this.id,
+      method: this.req.method,
+      path: this.path,
+      route: route?.name,
+      backend: backend?.name,
+      status: this.status,
+      durMs: Math.round(seconds * 1e6) / 1e3,
+    };
+    if (this.tHeaders > 0) line.ttfbMs = Math.round((this.tHeaders - this.tSent) * 1e3) / 1e3;
+    if (this.sse) line.stream = true;
+    if (this.bytesOut > 0) line.bytesOut = this.bytesOut;
+    if (code !== null) line.error = code;
+    if (usage) {
+      line.inputTokens = usage.input;
+      line.outputTokens = usage.output;
+    }
+    if (this.upstreamRequestId !== undefined) line.upstreamRequestId = this.upstreamRequestId;
+    if (this.status >= 500 && code !== null) ctx.logger.warn(line, "request");
+    else ctx.logger.info(line, "request");
+    if (--ctx.inflight === 0 && ctx.onIdle !== null) ctx.onIdle();
+  }
+}
+
+function pickTarget(route: CompiledRoute): Target | undefined {
+  const targets = route.targets;
+  if (targets.length <= 1) return targets[0];
+  const r = Math.random() * route.totalWeight;
+  const cumulative = route.cumulative;
+  for (let i = 0; i < targets.length; i++) if (r < cumulative[i]!) return targets[i];
+  return targets[targets.length - 1];
+}
+
+function responseHeaders(headers: IncomingHttpHeaders, route: CompiledRoute): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = {};
+  const drop = route.responseDrop;
+  const connection = headers.connection;
+  const listed = typeof connection === "string" && connection !== "keep-alive" && connection !== "close" ? connection.toLowerCase().split(/\s*,\s*/) : null;
+  for (const name in headers) {
+    if (RESPONSE_HOP_BY_HOP.has(name) || (drop !== null && drop.has(name)) || (listed !== null && listed.includes(name))) continue;
+    out[name] = headers[name];
+  }
+  for (const h of route.responseSet) out[h.name.toLowerCase()] = h.value;
+  for (const h of route.responseAdd) {
+    const k = h.name.toLowerCase();
+    const prev = out[k];
+    out[k] = prev === undefined ? h.value : Array.isArray(prev) ? [...prev, h.value] : [String(prev), h.value];
+  }
+  return out;
+}
+
+function stripConnectionListed(headers: string[], connection: string): string[] {
+  const listed = new Set(connection.toLowerCase().split(/\s*,\s*/));
+  const out: string[] = [];
+  for (let i = 0; i < headers.length; i += 2) if (!listed.has(headers[i]!.toLowerCase())) out.push(headers[i]!, headers[i + 1]!);
+  return out;
+}
+
+/** A chunked request body, forwarded as it arrives, failing with 413 once it exceeds the limit. */
+async function* limitBody(req: IncomingMessage, max: number): AsyncGenerator<Buffer> {
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > max) throw new ProxyError("request_too_large");
+    yield chunk as Buffer;
+  }
+}

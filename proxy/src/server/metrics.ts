@@ -1,0 +1,187 @@
+/**
+ * Prometheus metrics, named after the OpenTelemetry semantic conventions where one exists
+ * (GenAI: https://opentelemetry.io/docs/specs/semconv/gen-ai/gen-ai-metrics/, HTTP:
+ * https://opentelemetry.io/docs/specs/semconv/http/http-metrics/), converted the way the OpenTelemetry
+ * Prometheus exporter does (dots to underscores, unit suffix `_seconds`).
+ *
+ * Every metric child a request touches is created once per route, backend and status and cached, so
+ * the hot path never hashes label sets.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+
+// Bucket boundaries advised by the GenAI semantic conventions.
+const TOKEN_BUCKETS = [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864];
+const OPERATION_BUCKETS = [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92];
+const HTTP_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 30, 60, 120, 300];
+
+type StatusChildren = { count: Counter.Internal; duration: Histogram.Internal<string> };
+
+export class ProxyMetrics {
+  readonly registry = new Registry();
+
+  readonly requests = new Counter({
+    name: "http_server_requests_total",
+    help: "Requests answered, by route and status (499: the client went away).",
+    labelNames: ["http_route", "http_response_status_code"] as const,
+    registers: [this.registry],
+  });
+  readonly requestDuration = new Histogram({
+    name: "http_server_request_duration_seconds",
+    help: "Time from the request's arrival to the end of its response, streamed body included.",
+    labelNames: ["http_route", "http_response_status_code"] as const,
+    buckets: HTTP_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly upstreamErrors = new Counter({
+    name: "openai_proxy_upstream_errors_total",
+    help: "Failed upstream exchanges, by backend and error code (see docs/errors.md).",
+    labelNames: ["backend", "error_code"] as const,
+    registers: [this.registry],
+  });
+  readonly timeToFirstByte = new Histogram({
+    name: "openai_proxy_upstream_time_to_first_byte_seconds",
+    help: "Time from sending the request upstream to receiving the response headers.",
+    labelNames: ["backend"] as const,
+    buckets: HTTP_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly tokenUsage = new Histogram({
+    name: "gen_ai_client_token_usage",
+    help: "Tokens used per request, read from the response's `usage` (for streams, the final chunk).",
+    labelNames: ["gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_request_model", "gen_ai_token_type", "server_address", "backend"] as const,
+    buckets: TOKEN_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly operationDuration = new Histogram({
+    name: "gen_ai_client_operation_duration_seconds",
+    help: "Duration of GenAI operations through the proxy, from request to the end of the response.",
+    labelNames: ["gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_request_model", "server_address", "backend", "error_type"] as const,
+    buckets: OPERATION_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly inflight = new Gauge({
+    name: "openai_proxy_inflight_requests",
+    help: "Requests being served.",
+    registers: [this.registry],
+  });
+  readonly configReloads = new Counter({
+    name: "openai_proxy_config_reloads_total",
+    help: "Config reloads, by result (`success` or `failure`; a failure keeps the last good config).",
+    labelNames: ["result"] as const,
+    registers: [this.registry],
+  });
+  readonly configGeneration = new Gauge({
+    name: "openai_proxy_config_generation",
+    help: "Increments with every config applied.",
+    registers: [this.registry],
+  });
+
+  constructor(options: { processMetrics?: boolean } = {}) {
+    if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Cached per-route children, keyed by status. */
+  route(name: string): RouteMetrics {
+    return new RouteMetrics(this, name);
+  }
+}
+
+export class RouteMetrics {
+  private readonly byStatus = new Map<number, StatusChildren>();
+  constructor(
+    private readonly metrics: ProxyMetrics,
+    private readonly name: string,
+  ) {}
+
+  observe(status: number, seconds: number): void {
+    let children = this.byStatus.get(status);
+    if (!children) {
+      const labels = { http_route: this.name, http_response_status_code: String(status) };
+      children = { count: this.metrics.requests.labels(labels), duration: this.metrics.requestDuration.labels(labels) };
+      this.byStatus.set(status, children);
+    }
+    children.count.inc();
+    children.duration.observe(seconds);
+  }
+}
+
+export interface BackendMetricLabels {
+  backend: string;
+  provider: string;
+  serverAddress: string;
+  requestModel: string;
+}
+
+/** Per-backend children. The operation name comes from the upstream path (chat, embeddings, ...). */
+export class BackendMetrics {
+  private readonly ttfb: Histogram.Internal<string>;
+  private readonly errors = new Map<string, Counter.Internal>();
+  private readonly tokens = new Map<string, Histogram.Internal<string>>();
+  private readonly durations = new Map<string, Histogram.Internal<string>>();
+
+  constructor(
+    private readonly metrics: ProxyMetrics,
+    private readonly labels: BackendMetricLabels,
+  ) {
+    this.ttfb = metrics.timeToFirstByte.labels({ backend: labels.backend });
+  }
+
+  firstByte(seconds: number): void {
+    this.ttfb.observe(seconds);
+  }
+
+  upstreamError(code: string): void {
+    let child = this.errors.get(code);
+    if (!child) {
+      child = this.metrics.upstreamErrors.labels({ backend: this.labels.backend, error_code: code });
+      this.errors.set(code, child);
+    }
+    child.inc();
+  }
+
+  operation(operation: string, seconds: number, errorType: string): void {
+    const k = `${operation}\0${errorType}`;
+    let child = this.durations.get(k);
+    if (!child) {
+      child = this.metrics.operationDuration.labels({ ...this.genAi(operation), error_type: errorType });
+      this.durations.set(k, child);
+    }
+    child.observe(seconds);
+  }
+
+  usage(operation: string, input: number, output: number): void {
+    this.tokenChild(operation, "input").observe(input);
+    this.tokenChild(operation, "output").observe(output);
+  }
+
+  private tokenChild(operation: string, type: "input" | "output"): Histogram.Internal<string> {
+    const k = `${operation}\0${type}`;
+    let child = this.tokens.get(k);
+    if (!child) {
+      child = this.metrics.tokenUsage.labels({ ...this.genAi(operation), gen_ai_token_type: type });
+      this.tokens.set(k, child);
+    }
+    return child;
+  }
+
+  private genAi(operation: string) {
+    return {
+      gen_ai_operation_name: operation,
+      gen_ai_provider_name: this.labels.provider,
+      gen_ai_request_model: this.labels.requestModel,
+      server_address: this.labels.serverAddress,
+      backend: this.labels.backend,
+    };
+  }
+}
+
+/** `gen_ai.operation.name` for an OpenAI-style path. */
+export function operationForPath(path: string): string {
+  const q = path.indexOf("?");
+  const p = q < 0 ? path : path.slice(0, q);
+  if (p.endsWith("/chat/completions")) return "chat";
+  if (p.endsWith("/completions")) return "text_completion";
+  if (p.endsWith("/embeddings")) return "embeddings";
+  if (p.endsWith("/responses")) return "chat";
+  return "other";
+}

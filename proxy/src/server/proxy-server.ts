@@ -1,0 +1,325 @@
+/**
+ * The proxy process: the data-path server, the admin server (`/healthz`, `/readyz`, `/metrics`),
+ * config loading and hot reload, and graceful shutdown.
+ */
+import { createHash } from "node:crypto";
+import { EventEmitter } from "node:events";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { ConfigLoadError } from "../config/config-load-error";
+import { ConfigWatcher } from "../config/config-watcher";
+import { loadConfig, type LoadedConfig } from "../config/load-config";
+import { resolveCredentials, type ResolvedCredentials } from "../config/resolve-credentials";
+import { formatFieldPath, ProxyConfigSchema, type ProxyConfigInput } from "../config/schema";
+import type { FromGatewayObjectsOptions } from "../translate/from-gateway-objects";
+import type { ManifestValues } from "../translate/manifest-values";
+import { ERROR_CATALOGUE, errorBody } from "./errors";
+import { Exchange, type ExchangeContext, type RuntimeState } from "./exchange";
+import { createLogger, flushLogger, type Logger } from "./logger";
+import { ProxyMetrics } from "./metrics";
+import { compileRoutingTable } from "./routing-table";
+import { UpstreamPools, poolSettingsFor } from "./upstream-pools";
+
+export interface ListenAddress {
+  host: string;
+  port: number;
+}
+
+/** Where the config comes from: a ProxyConfig file, Kubernetes manifests, or a config object. */
+export type ProxySource =
+  | { configFile: string }
+  | { manifests: readonly string[]; translate?: FromGatewayObjectsOptions }
+  | { config: ProxyConfigInput; values?: ManifestValues };
+
+export interface ProxyServerOptions {
+  source: ProxySource;
+  /** Default `0.0.0.0:8080`. */
+  listen?: ListenAddress;
+  /** Default `0.0.0.0:9901`; `null` for no admin server. */
+  adminListen?: ListenAddress | null;
+  logger?: Logger;
+  metrics?: ProxyMetrics;
+  /** Watch the config and the files it points to. Default: true for file sources. */
+  watch?: boolean;
+  /** Environment for `{ env }` credentials. Default `process.env`. */
+  env?: NodeJS.ProcessEnv;
+  /** How long shutdown waits for requests in flight. Default 25 s. */
+  shutdownGraceMs?: number;
+  /** Idle client connections are kept this long. Default 65 s (longer than common load-balancer idle timeouts). */
+  keepAliveTimeoutMs?: number;
+}
+
+export const DEFAULT_LISTEN: ListenAddress = { host: "0.0.0.0", port: 8080 };
+export const DEFAULT_ADMIN_LISTEN: ListenAddress = { host: "0.0.0.0", port: 9901 };
+
+interface Built {
+  state: RuntimeState;
+  fingerprint: string;
+  files: string[];
+  folders: string[];
+  warnings: string[];
+  poolKeys: Set<string>;
+  counts: { routes: number; backends: number };
+}
+
+/**
+ * A running proxy. Emits `reload` (generation) after a config is applied and `reloadError`
+ * (ConfigLoadError) when a change is rejected and the last good config keeps serving.
+ */
+export class ProxyServer extends EventEmitter {
+  readonly logger: Logger;
+  readonly metrics: ProxyMetrics;
+  private readonly ctx: ExchangeContext;
+  private readonly server: Server;
+  private readonly admin: Server | null;
+  private watcher: ConfigWatcher | null = null;
+  private fingerprint = "";
+  private generationCounter = 0;
+  private reloading: Promise<void> | null = null;
+  private reloadAgain = false;
+  private closing: Promise<void> | null = null;
+  private currentPoolKeys: Set<string>;
+
+  private constructor(
+    private readonly options: ProxyServerOptions,
+    built: Built,
+    logger: Logger,
+    metrics: ProxyMetrics,
+    private readonly pools: UpstreamPools,
+  ) {
+    super();
+    this.currentPoolKeys = built.poolKeys;
+    this.logger = logger;
+    this.metrics = metrics;
+    this.ctx = { state: built.state, logger, metrics, unmatched: metrics.route(""), inflight: 0, draining: false, onIdle: null };
+    this.fingerprint = built.fingerprint;
+    this.server = createServer({ keepAliveTimeout: options.keepAliveTimeoutMs ?? 65_000, noDelay: true }, this.onRequest);
+    this.admin = options.adminListen === null ? null : createServer(this.onAdminRequest);
+  }
+
+  /** Loads the config (throwing {@link ConfigLoadError} when it is invalid), listens, and starts watching. */
+  static async start(options: ProxyServerOptions): Promise<ProxyServer> {
+    const logger = options.logger ?? createLogger();
+    const metrics = options.metrics ?? new ProxyMetrics();
+    const pools = new UpstreamPools();
+    const loaded = load(options.source);
+    const built = build(loaded, options, pools, metrics, 1);
+    const proxy = new ProxyServer(options, built, logger, metrics, pools);
+    proxy.generationCounter = 1;
+    metrics.configGeneration.set(1);
+    for (const w of built.warnings) logger.warn({ problem: w }, "config warning");
+    await listen(proxy.server, options.listen ?? DEFAULT_LISTEN);
+    if (proxy.admin) await listen(proxy.admin, options.adminListen ?? DEFAULT_ADMIN_LISTEN);
+    if (options.watch ?? !("config" in options.source)) {
+      proxy.watcher = new ConfigWatcher(() => void proxy.reload());
+      await proxy.watcher.update(built.files, built.folders);
+    }
+    logger.info(
+      { generation: 1, ...built.counts, listen: proxy.url, admin: proxy.adminUrl ?? null },
+      "listening",
+    );
+    return proxy;
+  }
+
+  /** The data-path URL, for example `http://127.0.0.1:8080`. */
+  get url(): string {
+    return urlOf(this.server.address() as AddressInfo);
+  }
+
+  get adminUrl(): string | null {
+    return this.admin ? urlOf(this.admin.address() as AddressInfo) : null;
+  }
+
+  get generation(): number {
+    return this.generationCounter;
+  }
+
+  get inflight(): number {
+    return this.ctx.inflight;
+  }
+
+  /**
+   * Re-reads the source and applies it if it changed. A config that fails to load is logged and
+   * leaves the last good one serving. Concurrent calls coalesce.
+   */
+  async reload(): Promise<void> {
+    if (this.closing) return;
+    if (this.reloading) {
+      this.reloadAgain = true;
+      return this.reloading;
+    }
+    this.reloading = (async () => {
+      do {
+        this.reloadAgain = false;
+        await this.reloadOnce();
+      } while (this.reloadAgain && !this.closing);
+    })().finally(() => {
+      this.reloading = null;
+    });
+    return this.reloading;
+  }
+
+  /** Replaces the config of a server started from a config object. */
+  async apply(config: ProxyConfigInput, values?: ManifestValues): Promise<void> {
+    (this.options as { source: ProxySource }).source = { config, ...(values ? { values } : {}) };
+    await this.reload();
+  }
+
+  private async reloadOnce(): Promise<void> {
+    let built: Built;
+    try {
+      built = build(load(this.options.source), this.options, this.pools, this.metrics, this.generationCounter + 1);
+    } catch (err) {
+      this.metrics.configReloads.labels({ result: "failure" }).inc();
+      const problems = err instanceof ConfigLoadError ? err.problems : ["unexpected error while loading the config"];
+      this.logger.error({ problems, generation: this.generationCounter }, "config rejected; still serving the last good config");
+      this.emit("reloadError", err);
+      // Keep watching whatever the broken config pointed at, so fixing it is noticed too.
+      return;
+    }
+    if (built.fingerprint === this.fingerprint) {
+      this.pools.retainOnly(new Set([...built.poolKeys, ...this.currentPoolKeys]));
+      return;
+    }
+    this.generationCounter++;
+    this.fingerprint = built.fingerprint;
+    this.ctx.state = built.state;
+    // Pools of the old config that the new one does not use close once their requests finish.
+    this.pools.retainOnly(built.poolKeys);
+    this.currentPoolKeys = built.poolKeys;
+    this.metrics.configReloads.labels({ result: "success" }).inc();
+    this.metrics.configGeneration.set(this.generationCounter);
+    for (const w of built.warnings) this.logger.warn({ problem: w }, "config warning");
+    if (this.watcher) await this.watcher.update(built.files, built.folders);
+    this.logger.info({ generation: this.generationCounter, ...built.counts }, "config applied");
+    this.emit("reload", this.generationCounter);
+  }
+
+  private readonly onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    if (this.ctx.draining) res.shouldKeepAlive = false;
+    try {
+      new Exchange(this.ctx, req, res).start();
+    } catch (err) {
+      this.logger.error({ err: { name: (err as Error).name } }, "request handler failed");
+      if (!res.headersSent) {
+        const body = errorBody("internal_error");
+        res.writeHead(ERROR_CATALOGUE.internal_error.status, { "content-type": "application/json", "content-length": body.length });
+        res.end(body);
+      } else res.destroy();
+    }
+  };
+
+  private readonly onAdminRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    const path = (req.url ?? "/").split("?")[0];
+    if (path === "/healthz") {
+      res.writeHead(200, { "content-type": "text/plain" }).end("ok\n");
+    } else if (path === "/readyz") {
+      // Ready once a config is loaded (always, after start) and until shutdown begins.
+      const ready = !this.ctx.draining;
+      res.writeHead(ready ? 200 : 503, { "content-type": "text/plain" }).end(ready ? "ready\n" : "draining\n");
+    } else if (path === "/metrics") {
+      this.metrics.registry.metrics().then(
+        (text) => res.writeHead(200, { "content-type": this.metrics.registry.contentType }).end(text),
+        () => res.writeHead(500).end(),
+      );
+    } else {
+      res.writeHead(404, { "content-type": "text/plain" }).end("not found\n");
+    }
+  };
+
+  /**
+   * Stops accepting connections, lets requests and streams in flight finish for up to `graceMs`,
+   * then closes everything. Resolves when done; never rejects.
+   */
+  shutdown(graceMs = this.options.shutdownGraceMs ?? 25_000): Promise<void> {
+    if (this.closing) return this.closing;
+    this.closing = (async () => {
+      const ctx = this.ctx;
+      ctx.draining = true;
+      await this.watcher?.close();
+      const inflight = ctx.inflight;
+      this.logger.info({ inflight, graceMs }, "shutting down");
+      const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+      this.server.closeIdleConnections();
+      let drained = true;
+      if (ctx.inflight > 0) {
+        drained = await new Promise<boolean>((resolve) => {
+          const timer = setTimeout(() => resolve(false), graceMs);
+          ctx.onIdle = () => {
+            clearTimeout(timer);
+            resolve(true);
+          };
+        });
+      }
+      this.server.closeAllConnections();
+      if (drained) await this.pools.close();
+      else await this.pools.destroy();
+      await closed;
+      if (this.admin) {
+        const adminClosed = new Promise<void>((resolve) => this.admin!.close(() => resolve()));
+        this.admin.closeAllConnections();
+        await adminClosed;
+      }
+      this.logger.info({ drained, abandoned: drained ? 0 : ctx.inflight }, "stopped");
+      flushLogger(this.logger);
+    })();
+    return this.closing;
+  }
+}
+
+function load(source: ProxySource): LoadedConfig {
+  if ("config" in source) {
+    const parsed = ProxyConfigSchema.safeParse(source.config);
+    if (!parsed.success) throw new ConfigLoadError(parsed.error.issues.map((i) => `ProxyConfig: \`${formatFieldPath(i.path)}\` ${i.message}`));
+    return { config: parsed.data, values: source.values ?? null, warnings: [], files: [], folders: [] };
+  }
+  return loadConfig(source);
+}
+
+function build(loaded: LoadedConfig, options: ProxyServerOptions, pools: UpstreamPools, metrics: ProxyMetrics, generation: number): Built {
+  const credentials: ResolvedCredentials = resolveCredentials(loaded.config, loaded.values, options.env ?? process.env);
+  const poolKeys = new Set<string>();
+  const table = compileRoutingTable(loaded.config, {
+    backendKeys: credentials.backendKeys,
+    metrics,
+    dispatcherFor: (backend) => {
+      const { key, dispatcher } = pools.acquire(poolSettingsFor(loaded.config, backend, credentials.backendCas.get(backend.name)));
+      poolKeys.add(key);
+      return dispatcher;
+    },
+  });
+  const hash = createHash("sha256").update(JSON.stringify(loaded.config));
+  for (const [name, key] of [...credentials.backendKeys].sort()) hash.update(`\0${name}\0${key}`);
+  for (const [name, cas] of [...credentials.backendCas].sort()) hash.update(`\0${name}\0${cas.join("")}`);
+  for (const d of credentials.clientKeyDigests ?? []) hash.update(d);
+  return {
+    state: {
+      generation,
+      table,
+      maxBodyBytes: loaded.config.limits.maxRequestBodyBytes,
+      clientKeyDigests: credentials.clientKeyDigests,
+    },
+    fingerprint: hash.digest("hex"),
+    files: [...loaded.files, ...credentials.files],
+    folders: loaded.folders,
+    warnings: loaded.warnings,
+    poolKeys,
+    counts: { routes: loaded.config.routes.length, backends: loaded.config.backends.length },
+  };
+}
+
+function listen(server: Server, address: ListenAddress): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error): void => reject(err);
+    server.once("error", onError);
+    server.listen({ host: address.host, port: address.port }, () => {
+      server.off("error", onError);
+      resolve();
+    });
+  });
+}
+
+function urlOf(address: AddressInfo): string {
+  const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
+  return `http://${host}:${address.port}`;
+}

@@ -1,0 +1,318 @@
+/**
+ * Compiles a validated {@link ProxyConfig} into the immutable state the hot path reads: match entries
+ * sorted by Gateway API precedence, and per route/backend pair the header names to drop and the header
+ * pairs to add (Host, provider key, RequestHeaderModifier), all computed once per config load.
+ * A reload builds a new table and swaps one reference; requests in flight keep the table they started with.
+ *
+ * Precedence: https://gateway-api.sigs.k8s.io/reference/spec/#httprouterule (Exact path over prefix,
+ * longest prefix, method, most header matches, most query matches, then config order).
+ */
+import type { Dispatcher } from "undici";
+import type { BackendConfig, ProxyConfig, RouteConfig } from "../config/schema";
+import { BackendMetrics, operationForPath, type ProxyMetrics, type RouteMetrics } from "./metrics";
+
+/** Request headers never forwarded: hop-by-hop (RFC 9110 section 7.6.1) and proxy-owned ones. */
+const REQUEST_HOP_BY_HOP = [
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "transfer-encoding",
+  "te",
+  "trailer",
+  "upgrade",
+  "http2-settings",
+  "proxy-authorization",
+  "proxy-authenticate",
+  // Set from configuration only: the client cannot choose the upstream authority.
+  "host",
+  // undici does not do 100-continue over HTTP/1.1, and the proxy has already accepted the body.
+  "expect",
+  // The upstream answers uncompressed, so `usage` can be read and SSE is never held in a compressor.
+  "accept-encoding",
+];
+/** The client's credentials: never forwarded (except the token itself with `Passthrough`). */
+const CLIENT_CREDENTIALS = ["authorization", "x-api-key", "api-key"];
+
+export const RESPONSE_HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "trailer", "te", "http2-settings", "proxy-authenticate"]);
+
+export interface CompiledBackend {
+  readonly name: string;
+  readonly dispatcher: Dispatcher;
+  /** Fixed upstream path (`path.full`), or null to use the (rewritten) request path. */
+  readonly path: string | null;
+  readonly pathHasQuery: boolean;
+  /** JSON string literal of the model override, or null. */
+  readonly modelJson: string | null;
+  readonly requireModel: boolean;
+  /** With `Passthrough`: the header to write the client's token into, and its prefix. */
+  readonly passthrough: { readonly headerName: string; readonly prefix: string } | null;
+  readonly servername: string | undefined;
+  /** Host header when the route has no URLRewrite hostname. */
+  readonly hostHeader: string;
+  /** The provider key header (`Key` auth), or null. */
+  readonly authHeaderName: string | null;
+  readonly authPrefix: string;
+  readonly headersTimeout: number;
+  readonly bodyTimeout: number;
+  /** `gen_ai.operation.name` when the path is fixed. */
+  readonly operation: string | null;
+  readonly metrics: BackendMetrics;
+}
+
+export interface HeaderPair {
+  readonly name: string;
+  readonly value: string;
+}
+
+export interface CompiledRoute {
+  readonly name: string;
+  readonly targets: readonly Target[];
+  /** Cumulative weights, parallel to `targets`. */
+  readonly cumulative: readonly number[];
+  readonly totalWeight: number;
+  /** 0: keep the path, 1: ReplaceFullPath, 2: ReplacePrefixMatch. */
+  readonly pathRewrite: 0 | 1 | 2;
+  readonly pathRewriteValue: string;
+  /** The smaller non-zero of `timeouts.requestMs` and `timeouts.backendRequestMs`, or 0. */
+  readonly deadlineMs: number;
+  readonly responseDrop: ReadonlySet<string> | null;
+  readonly responseSet: readonly HeaderPair[];
+  readonly responseAdd: readonly HeaderPair[];
+  readonly metrics: RouteMetrics;
+}
+
+export interface Target {
+  readonly route: CompiledRoute;
+  readonly backend: CompiledBackend;
+  /** Lower-case request header names not forwarded. */
+  readonly drop: ReadonlySet<string>;
+  /** Flat `[name, value, ...]` appended to the forwarded headers. */
+  readonly extra: readonly string[];
+  /** The body must be read and parsed (model override or `requireModel`). */
+  readonly parseBody: boolean;
+}
+
+interface StringCondition {
+  readonly name: string;
+  readonly exact: string | null;
+  readonly regex: RegExp | null;
+}
+
+export interface MatchEntry {
+  readonly route: CompiledRoute;
+  readonly exact: boolean;
+  /** Path value without a trailing slash (except `/`). */
+  readonly value: string;
+  readonly method: string | null;
+  readonly headers: readonly StringCondition[] | null;
+  readonly query: readonly StringCondition[] | null;
+  readonly hostExact: ReadonlySet<string> | null;
+  readonly hostSuffixes: readonly string[] | null;
+  readonly order: number;
+}
+
+export interface RoutingTable {
+  readonly entries: readonly MatchEntry[];
+  /** Any entry needs the Host header, a header or the query string. */
+  readonly needsRequestDetails: boolean;
+}
+
+/** Builds the dispatcher for a backend; the caller owns pooling and reuse. */
+export type DispatcherFor = (backend: BackendConfig) => Dispatcher;
+
+export function compileRoutingTable(
+  config: ProxyConfig,
+  options: { dispatcherFor: DispatcherFor; backendKeys: ReadonlyMap<string, string>; metrics: ProxyMetrics },
+): RoutingTable {
+  const backends = new Map<string, CompiledBackend>();
+  for (const b of config.backends) {
+    const timeouts = b.timeouts ?? {};
+    backends.set(b.name, {
+      name: b.name,
+      dispatcher: options.dispatcherFor(b),
+      path: b.path ?? null,
+      pathHasQuery: b.path?.includes("?") ?? false,
+      modelJson: b.model !== undefined ? JSON.stringify(b.model) : null,
+      requireModel: b.requireModel,
+      passthrough: b.auth.type === "Passthrough" ? { headerName: b.auth.headerName, prefix: b.auth.prefix } : null,
+      servername: b.tls?.serverName,
+      hostHeader: hostHeaderOf(b),
+      authHeaderName: b.auth.type === "Key" ? b.auth.headerName : null,
+      authPrefix: b.auth.type === "None" ? "" : b.auth.prefix,
+      headersTimeout: timeouts.headersMs ?? config.upstream.headersTimeoutMs,
+      bodyTimeout: timeouts.bodyMs ?? config.upstream.bodyTimeoutMs,
+      operation: b.path !== undefined ? operationForPath(b.path) : null,
+      metrics: new BackendMetrics(options.metrics, {
+        backend: b.name,
+        provider: b.provider ?? b.tls?.serverName ?? b.host,
+        serverAddress: b.host,
+        requestModel: b.model ?? "",
+      }),
+    });
+  }
+
+  const entries: MatchEntry[] = [];
+  let needsRequestDetails = false;
+  config.routes.forEach((r, routeIndex) => {
+    const route = compileRoute(r, backends, options);
+    const hostExact = r.hostnames ? new Set(r.hostnames.filter((h) => !h.startsWith("*.")).map((h) => h.toLowerCase())) : null;
+    const hostSuffixes = r.hostnames ? r.hostnames.filter((h) => h.startsWith("*.")).map((h) => h.slice(1).toLowerCase()) : null;
+    r.matches.forEach((m, matchIndex) => {
+      const value = m.path.value.length > 1 && m.path.value.endsWith("/") ? m.path.value.replace(/\/+$/, "") || "/" : m.path.value;
+      const headers = m.headers?.length ? m.headers.map((h) => condition(h.name.toLowerCase(), h.type, h.value)) : null;
+      const query = m.queryParams?.length ? m.queryParams.map((q) => condition(q.name, q.type, q.value)) : null;
+      if (headers || query || hostExact) needsRequestDetails = true;
+      entries.push({
+        route,
+        exact: m.path.type === "Exact",
+        value,
+        method: m.method ?? null,
+        headers,
+        query,
+        hostExact,
+        hostSuffixes,
+        order: routeIndex * 1_000 + matchIndex,
+      });
+    });
+  });
+  entries.sort(
+    (a, b) =>
+      Number(b.exact) - Number(a.exact) ||
+      b.value.length - a.value.length ||
+      Number(b.method !== null) - Number(a.method !== null) ||
+      (b.headers?.length ?? 0) - (a.headers?.length ?? 0) ||
+      (b.query?.length ?? 0) - (a.query?.length ?? 0) ||
+      a.order - b.order,
+  );
+  return { entries, needsRequestDetails };
+}
+
+function hostHeaderOf(b: BackendConfig): string {
+  const host = b.host.includes(":") ? `[${b.host}]` : b.host;
+  return b.port === (b.tls ? 443 : 80) ? host : `${host}:${b.port}`;
+}
+
+function condition(name: string, type: "Exact" | "RegularExpression", value: string): StringCondition {
+  // Compiled once here; RE2-style full matches, as Gateway API implementations anchor them.
+  return type === "Exact" ? { name, exact: value, regex: null } : { name, exact: null, regex: new RegExp(`^(?:${value})$`) };
+}
+
+function compileRoute(
+  r: RouteConfig,
+  backends: ReadonlyMap<string, CompiledBackend>,
+  options: { backendKeys: ReadonlyMap<string, string>; metrics: ProxyMetrics },
+): CompiledRoute {
+  const targets: Target[] = [];
+  const cumulative: number[] = [];
+  const deadlines = [r.timeouts?.requestMs ?? 0, r.timeouts?.backendRequestMs ?? 0].filter((ms) => ms > 0);
+  const rewrite = r.urlRewrite?.path;
+  const route: { -readonly [K in keyof CompiledRoute]: CompiledRoute[K] } = {
+    name: r.name,
+    targets,
+    cumulative,
+    totalWeight: 0,
+    pathRewrite: rewrite === undefined ? 0 : rewrite.type === "ReplaceFullPath" ? 1 : 2,
+    pathRewriteValue: rewrite === undefined ? "" : rewrite.type === "ReplaceFullPath" ? rewrite.replaceFullPath : rewrite.replacePrefixMatch.replace(/\/+$/, ""),
+    deadlineMs: deadlines.length > 0 ? Math.min(...deadlines) : 0,
+    responseDrop: r.responseHeaderModifier
+      ? new Set([...(r.responseHeaderModifier.remove ?? []), ...(r.responseHeaderModifier.set ?? []).map((h) => h.name)].map((n) => n.toLowerCase()))
+      : null,
+    responseSet: r.responseHeaderModifier?.set ?? [],
+    responseAdd: r.responseHeaderModifier?.add ?? [],
+    metrics: options.metrics.route(r.name),
+  };
+  for (const ref of r.backendRefs) {
+    if (ref.weight === 0) continue;
+    const backend = backends.get(ref.name);
+    if (!backend) continue; // the schema guarantees it exists
+    const key = options.backendKeys.get(ref.name);
+    targets.push(compileTarget(route, r, backend, key));
+    route.totalWeight += ref.weight;
+    cumulative.push(route.totalWeight);
+  }
+  return route;
+}
+
+function compileTarget(route: CompiledRoute, r: RouteConfig, backend: CompiledBackend, key: string | undefined): Target {
+  const drop = new Set<string>([...REQUEST_HOP_BY_HOP, ...CLIENT_CREDENTIALS]);
+  const extra: string[] = [];
+  const mod = r.requestHeaderModifier;
+  for (const name of mod?.remove ?? []) drop.add(name.toLowerCase());
+  for (const h of mod?.set ?? []) {
+    drop.add(h.name.toLowerCase());
+    extra.push(h.name, h.value);
+  }
+  for (const h of mod?.add ?? []) extra.push(h.name, h.value);
+  const parseBody = backend.modelJson !== null || backend.requireModel;
+  // A rewritten body gets a new length; undici computes it.
+  if (parseBody) drop.add("content-length");
+  // Host: the URLRewrite hostname, else the upstream host (with a non-default port).
+  extra.push("host", r.urlRewrite?.hostname ?? backend.hostHeader);
+  if (backend.authHeaderName !== null && key !== undefined) {
+    drop.add(backend.authHeaderName.toLowerCase());
+    extra.push(backend.authHeaderName, backend.authPrefix + key);
+  }
+  if (backend.passthrough) drop.add(backend.passthrough.headerName.toLowerCase());
+  return { route, backend, drop, extra, parseBody };
+}
+
+/**
+ * The first entry (in precedence order) that accepts the request. `details` are read lazily, only
+ * when an entry has header, query or hostname conditions.
+ */
+export function findRoute(table: RoutingTable, method: string, path: string, details: RequestDetails): MatchEntry | undefined {
+  const entries = table.entries;
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i]!;
+    if (e.exact) {
+      if (path !== e.value) continue;
+    } else if (e.value !== "/" && path !== e.value && !(path.startsWith(e.value) && path.charCodeAt(e.value.length) === 47)) {
+      continue;
+    }
+    if (e.method !== null && e.method !== method) continue;
+    if (e.hostExact !== null && !hostMatches(e, details.host())) continue;
+    if (e.headers !== null && !e.headers.every((c) => test(c, details.header(c.name)))) continue;
+    if (e.query !== null && !e.query.every((c) => test(c, details.query(c.name)))) continue;
+    return e;
+  }
+  return undefined;
+}
+
+export interface RequestDetails {
+  host(): string;
+  header(lowerName: string): string | undefined;
+  query(name: string): string | undefined;
+}
+
+function hostMatches(e: MatchEntry, hostHeader: string): boolean {
+  const colon = hostHeader.lastIndexOf(":");
+  const host = (colon > 0 && !hostHeader.endsWith("]") ? hostHeader.slice(0, colon) : hostHeader).toLowerCase();
+  if (e.hostExact!.has(host)) return true;
+  // `*.example.com` matches any name with at least one more label (Gateway API hostnames).
+  return e.hostSuffixes!.some((s) => host.endsWith(s) && host.length > s.length);
+}
+
+function test(c: StringCondition, value: string | undefined): boolean {
+  if (value === undefined) return false;
+  return c.exact !== null ? value === c.exact : c.regex!.test(value);
+}
+
+/** The upstream path and query for a request, built from configuration plus the client's path. */
+export function upstreamPathFor(target: Target, entry: MatchEntry, path: string, search: string): string {
+  const backend = target.backend;
+  if (backend.path !== null) {
+    if (search === "") return backend.path;
+    return backend.pathHasQuery ? `${backend.path}&${search.slice(1)}` : backend.path + search;
+  }
+  const route = target.route;
+  let p = path;
+  if (route.pathRewrite === 1) p = route.pathRewriteValue;
+  else if (route.pathRewrite === 2) {
+    // ReplacePrefixMatch: `/mistral/v1/x` with prefix `/mistral` and replacement `/api` is `/api/v1/x`.
+    const rest = entry.value === "/" ? path : path.slice(entry.value.length);
+    p = route.pathRewriteValue + rest;
+    if (p === "") p = "/";
+    else if (p.charCodeAt(0) !== 47) p = `/${p}`;
+  }
+  return p + search;
+}

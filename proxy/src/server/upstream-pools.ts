@@ -1,0 +1,86 @@
+/**
+ * One undici `Pool` per upstream (origin plus TLS settings and limits), with keep-alive. Pools survive
+ * config reloads when their settings are unchanged; a pool no longer referenced is closed gracefully,
+ * so requests already on it finish.
+ */
+import { createHash } from "node:crypto";
+import { Pool, type Dispatcher } from "undici";
+import type { BackendConfig, ProxyConfig } from "../config/schema";
+
+export interface PoolSettings {
+  origin: string;
+  servername: string | undefined;
+  /** PEM bundles to trust instead of the system store, or undefined for the system store. */
+  ca: string[] | undefined;
+  connectTimeoutMs: number;
+  keepAliveTimeoutMs: number;
+  maxConnections: number | undefined;
+}
+
+export function poolSettingsFor(config: ProxyConfig, backend: BackendConfig, ca: string[] | undefined): PoolSettings {
+  const host = backend.host.includes(":") ? `[${backend.host}]` : backend.host;
+  return {
+    origin: `${backend.tls ? "https" : "http"}://${host}:${backend.port}`,
+    servername: backend.tls?.serverName,
+    ca,
+    connectTimeoutMs: backend.timeouts?.connectMs ?? config.upstream.connectTimeoutMs,
+    keepAliveTimeoutMs: config.upstream.keepAliveTimeoutMs,
+    maxConnections: backend.maxConnections ?? config.upstream.maxConnections,
+  };
+}
+
+export class UpstreamPools {
+  private pools = new Map<string, Pool>();
+
+  /** The pool for these settings, created on first use. */
+  acquire(settings: PoolSettings): { key: string; dispatcher: Dispatcher } {
+    const key = keyOf(settings);
+    let pool = this.pools.get(key);
+    if (!pool) {
+      pool = new Pool(settings.origin, {
+        connections: settings.maxConnections ?? null,
+        pipelining: 1,
+        keepAliveTimeout: settings.keepAliveTimeoutMs,
+        keepAliveMaxTimeout: Math.max(settings.keepAliveTimeoutMs, 600_000),
+        allowH2: false,
+        connect: {
+          timeout: settings.connectTimeoutMs,
+          ...(settings.servername ? { servername: settings.servername } : {}),
+          ...(settings.ca ? { ca: settings.ca } : {}),
+          // Never relaxed: certificate and host name errors fail the request (502 upstream_tls_failed).
+          rejectUnauthorized: true,
+        },
+      });
+      this.pools.set(key, pool);
+    }
+    return { key, dispatcher: pool };
+  }
+
+  /** Closes, gracefully, every pool whose key is not in `keep`. */
+  retainOnly(keep: ReadonlySet<string>): void {
+    for (const [key, pool] of this.pools) {
+      if (keep.has(key)) continue;
+      this.pools.delete(key);
+      pool.close().catch(() => undefined);
+    }
+  }
+
+  /** Waits for running requests, then closes every pool. */
+  async close(): Promise<void> {
+    const pools = [...this.pools.values()];
+    this.pools.clear();
+    await Promise.all(pools.map((p) => p.close().catch(() => undefined)));
+  }
+
+  /** Aborts everything still running. */
+  async destroy(): Promise<void> {
+    const pools = [...this.pools.values()];
+    this.pools.clear();
+    await Promise.all(pools.map((p) => p.destroy().catch(() => undefined)));
+  }
+}
+
+function keyOf(s: PoolSettings): string {
+  const ca = s.ca ? createHash("sha256").update(s.ca.join("\n")).digest("hex") : "system";
+  return [s.origin, s.servername ?? "", ca, s.connectTimeoutMs, s.keepAliveTimeoutMs, s.maxConnections ?? ""].join("|");
+}
