@@ -113,3 +113,4 @@ export function settled<T>(output: pulumi.Output<T>): Promise<T> {
 export function isSecret(output: pulumi.Output<unknown>): Promise<boolean> {
     return (output as unknown as { isSecret: Promise<boolean> }).isSecret;
 }
+

@@ -1,0 +1,175 @@
+import * as pulumi from "@pulumi/pulumi";
+import { AuthHeaderArgs, OpenAICompatibleProvider, OpenAICompatibleProviderArgs, renderObjects, ResolvedArgs, resolveSettings, validateArgs } from "../src";
+import { peek } from "../src/settings";
+import { objectList } from "../src/kubernetes-objects";
+import { crdValidator } from "./support/crd-validator";
+import { settled, withRecordingMocks } from "./support/pulumi-mocks";
+import { TEST_CA_PEM } from "./support/scenarios";
+
+const PRESETS = "cerebras, deepseek, fireworks, groq, mistral, openai, openrouter, perplexity, together, xai";
+
+function base(): OpenAICompatibleProviderArgs {
+    return { preset: "mistral", apiKey: "test-key", route: { gateway: { name: "agentgateway" } } };
+}
+
+/** The error constructing the component throws, run under mocks. */
+async function constructionError(args: OpenAICompatibleProviderArgs, name = "mistral"): Promise<Error | undefined> {
+    const { result } = await withRecordingMocks({}, () => {
+        try {
+            new OpenAICompatibleProvider(name, args);
+            return Promise.resolve(undefined);
+        } catch (err) {
+            return Promise.resolve(err as Error);
+        }
+    });
+    return result;
+}
+
+type Case = [string, (a: OpenAICompatibleProviderArgs) => void, string];
+
+const cases: Case[] = [
+    ["unknown preset", (a) => (a.preset = "mistrall"), `\`preset\` "mistrall" is not a known preset; use one of ${PRESETS}, or leave \`preset\` unset and give \`host\`, \`port\` and \`path\`.`],
+    ["neither preset nor host", (a) => delete a.preset, `\`host\` is required when \`preset\` is not set; set \`preset\` (one of ${PRESETS}) or \`host\`, for example \`host: "api.mistral.ai"\`.`],
+    ["host given as a base URL", (a) => (a.host = "https://api.mistral.ai/v1"), '`host` must be a DNS name without scheme, port or path, got "https://api.mistral.ai/v1"; use `host: "api.mistral.ai"` and `path: "/v1/chat/completions"`.'],
+    ["host with a port", (a) => (a.host = "llm.example.com:8443"), '`host` must be a DNS name without scheme, port or path, got "llm.example.com:8443"; use `host: "llm.example.com"` and `port: 8443`.'],
+    ["host with scheme, port and full path", (a) => (a.host = "http://vllm.local:8000/v1/chat/completions"), '`host` must be a DNS name without scheme, port or path, got "http://vllm.local:8000/v1/chat/completions"; use `host: "vllm.local"`, `port: 8000` and `path: "/v1/chat/completions"`.'],
+    ["host in upper case", (a) => (a.host = "API.Mistral.ai"), '`host` must be a lowercase DNS name, got "API.Mistral.ai"; use `host: "api.mistral.ai"`.'],
+    ["host not a DNS name", (a) => (a.host = "my_llm"), '`host` must be a DNS name (lowercase letters, digits, \'-\' and \'.\', at most 253 characters), got "my_llm"; for example `host: "api.mistral.ai"`.'],
+    ["port out of range", (a) => (a.port = 70000), "`port` must be an integer from 1 to 65535, got 70000; use 443 for an HTTPS provider."],
+    ["port zero", (a) => (a.port = 0), "`port` must be an integer from 1 to 65535, got 0; use 443 for an HTTPS provider."],
+    ["port not an integer", (a) => (a.port = 443.5), "`port` must be an integer from 1 to 65535, got 443.5; use 443 for an HTTPS provider."],
+    ["relative path", (a) => (a.path = "v1/chat/completions"), '`path` must be the full request path starting with "/", got "v1/chat/completions"; use `path: "/v1/chat/completions"`.'],
+    ["path given as a URL", (a) => (a.path = "https://api.x.ai/v1/chat/completions"), '`path` must be a path starting with "/", not a URL, got "https://api.x.ai/v1/chat/completions"; use `host: "api.x.ai"` and `path: "/v1/chat/completions"`.'],
+    ["path with a query", (a) => (a.path = "/v1/chat/completions?beta=true"), '`path` may only hold URL path characters (RFC 3986: no query, fragment or whitespace), got "/v1/chat/completions?beta=true"; for example `path: "/v1/chat/completions"`.'],
+    ["empty model", (a) => (a.model = ""), '`model` must be a non-empty string without surrounding whitespace, got ""; leave `model` unset to take the model from each request.'],
+    ["authHeader with neither field", (a) => (a.authHeader = {}), "`authHeader` needs `headerName` or `prefix` (or both); remove `authHeader` to send the key as `Authorization: Bearer <key>`."],
+    ["authHeader.headerName not a token", (a) => (a.authHeader = { headerName: "X Api Key" }), "`authHeader.headerName` must be an HTTP header name (RFC 9110 token characters, no spaces or ':'), got \"X Api Key\"; for example `headerName: \"x-api-key\"`."],
+    ["authHeader.prefix empty", (a) => (a.authHeader = { prefix: "" }), '`authHeader.prefix` must be a non-empty string without surrounding whitespace, got ""; omit `prefix` to keep kgateway\'s default.'],
+    ["no credential", (a) => delete a.apiKey, "No credential given; set exactly one of `apiKey` (the component creates the Secret), `apiKeySecretName` (an existing Secret holding the key under `Authorization`) or `passthrough: true` (forward each client's own token)."],
+    ["two credentials", (a) => (a.passthrough = true), "`apiKey` and `passthrough: true` are both set; set exactly one of `apiKey`, `apiKeySecretName` or `passthrough: true`."],
+    ["three credentials", (a) => Object.assign(a, { passthrough: true, apiKeySecretName: "k" }), "`apiKey` and `apiKeySecretName` and `passthrough: true` are both set; set exactly one of `apiKey`, `apiKeySecretName` or `passthrough: true`."],
+    ["empty apiKey", (a) => (a.apiKey = ""), '`apiKey` is empty; pass the provider\'s API key, for example `config.requireSecret("apiKey")`.'],
+    ["apiKeySecretName not a name", (a) => Object.assign(a, { apiKey: undefined, apiKeySecretName: "Mistral_Key" }), '`apiKeySecretName` must be a DNS-1123 subdomain (lowercase letters, digits, \'-\' and \'.\', at most 253 characters), got "Mistral_Key"; for example `apiKeySecretName: "mistral-key"`.'],
+    ["kubernetesName not a label", (a) => (a.kubernetesName = "Mistral_Prod"), '`kubernetesName` must be a DNS-1123 label (lowercase letters, digits and \'-\', starting and ending with a letter or digit) of at most 56 characters, got "Mistral_Prod"; for example `kubernetesName: "mistral-prod"`.'],
+    ["kubernetesName too long for `-secret`", (a) => (a.kubernetesName = "a".repeat(57)), `\`kubernetesName\` must be a DNS-1123 label (lowercase letters, digits and '-', starting and ending with a letter or digit) of at most 56 characters, got "${"a".repeat(57)}"; for example \`kubernetesName: "${"a".repeat(56)}"\`.`],
+    ["namespace not a label", (a) => (a.namespace = "Kgateway"), '`namespace` must be a DNS-1123 label (lowercase letters, digits and \'-\', starting and ending with a letter or digit) of at most 63 characters, got "Kgateway"; for example `namespace: "kgateway"`.'],
+    ["no route", (a) => delete (a as Partial<OpenAICompatibleProviderArgs>).route, '`route` is required; set at least `route: { gateway: { name: "agentgateway" } }`.'],
+    ["no gateway name", (a) => (a.route = { gateway: {} as never }), '`route.gateway.name` is required: the Gateway the HTTPRoute attaches to; for example `route: { gateway: { name: "agentgateway" } }`.'],
+    ["gateway name not a name", (a) => (a.route.gateway.name = "Agent Gateway"), '`route.gateway.name` must be a DNS-1123 subdomain (lowercase letters, digits, \'-\' and \'.\', at most 253 characters), got "Agent Gateway"; for example `route.gateway.name: "agent-gateway"`.'],
+    ["gateway namespace not a label", (a) => (a.route.gateway.namespace = "infra.gateways"), '`route.gateway.namespace` must be a DNS-1123 label (lowercase letters, digits and \'-\', starting and ending with a letter or digit) of at most 63 characters, got "infra.gateways"; for example `route.gateway.namespace: "infra-gateways"`.'],
+    ["sectionName not a name", (a) => (a.route.gateway.sectionName = "HTTPS"), '`route.gateway.sectionName` must be a DNS-1123 subdomain (lowercase letters, digits, \'-\' and \'.\', at most 253 characters), got "HTTPS"; for example `route.gateway.sectionName: "https"`.'],
+    ["pathPrefix without leading slash", (a) => (a.route.pathPrefix = "mistral"), '`route.pathPrefix` must start with "/", got "mistral"; use `route.pathPrefix: "/mistral"`.'],
+    ["pathPrefix with //", (a) => (a.route.pathPrefix = "/llm//mistral"), '`route.pathPrefix` "/llm//mistral" is not a valid Gateway API path prefix: it must not contain "//"; use a plain prefix such as `route.pathPrefix: "/mistral"`.'],
+    ["pathPrefix with /./", (a) => (a.route.pathPrefix = "/llm/./mistral"), '`route.pathPrefix` "/llm/./mistral" is not a valid Gateway API path prefix: it must not contain "/./"; use a plain prefix such as `route.pathPrefix: "/mistral"`.'],
+    ["pathPrefix with /../", (a) => (a.route.pathPrefix = "/llm/../mistral"), '`route.pathPrefix` "/llm/../mistral" is not a valid Gateway API path prefix: it must not contain "/../"; use a plain prefix such as `route.pathPrefix: "/mistral"`.'],
+    ["pathPrefix with %2f", (a) => (a.route.pathPrefix = "/llm%2fmistral"), '`route.pathPrefix` "/llm%2fmistral" is not a valid Gateway API path prefix: it must not contain an encoded "/" ("%2f"); use a plain prefix such as `route.pathPrefix: "/mistral"`.'],
+    ["pathPrefix with #", (a) => (a.route.pathPrefix = "/mistral#v1"), '`route.pathPrefix` "/mistral#v1" is not a valid Gateway API path prefix: it must not contain "#"; use a plain prefix such as `route.pathPrefix: "/mistral"`.'],
+    ["pathPrefix ending in /..", (a) => (a.route.pathPrefix = "/mistral/.."), '`route.pathPrefix` "/mistral/.." is not a valid Gateway API path prefix: it must not end with "/." or "/.."; use a plain prefix such as `route.pathPrefix: "/mistral"`.'],
+    ["pathPrefix with a space", (a) => (a.route.pathPrefix = "/mistral ai"), '`route.pathPrefix` "/mistral ai" is not a valid Gateway API path prefix: it may only hold URL path characters (RFC 3986); use a plain prefix such as `route.pathPrefix: "/mistral"`.'],
+    ["pathPrefix too long", (a) => (a.route.pathPrefix = `/${"a".repeat(1024)}`), `\`route.pathPrefix\` "/${"a".repeat(1024)}" is not a valid Gateway API path prefix: it must be at most 1024 characters; use a plain prefix such as \`route.pathPrefix: "/mistral"\`.`],
+    ["hostname in upper case", (a) => (a.route.hostnames = ["llm.example.com", "LLM.example.com"]), '`route.hostnames[1]` must be a lowercase DNS name, optionally starting with "*.", got "LLM.example.com"; for example "llm.example.com" or "*.example.com".'],
+    ["17 hostnames", (a) => (a.route.hostnames = Array.from({ length: 17 }, (_, i) => `h${i}.example.com`)), "`route.hostnames` may hold at most 16 hostnames (the HTTPRoute limit), got 17; split the provider into several routes."],
+    ["timeout not a duration", (a) => (a.route.timeouts = { request: "30 seconds" }), '`route.timeouts.request` must be a Gateway API duration such as "30s", "5m" or "1m30s" (units h, m, s, ms), got "30 seconds".'],
+    ["backendRequest longer than request", (a) => (a.route.timeouts = { request: "1m", backendRequest: "1m30s" }), '`route.timeouts.backendRequest` ("1m30s") must not be longer than `route.timeouts.request` ("1m"); lower it or raise `route.timeouts.request`.'],
+    ["baseUrl without scheme", (a) => (a.route.baseUrl = "localhost:8080"), '`route.baseUrl` must be an http or https URL with no path, query or credentials, got "localhost:8080"; for example `route.baseUrl: "http://localhost:8080"`.'],
+    ["baseUrl with a path", (a) => (a.route.baseUrl = "https://llm.example.com/mistral"), '`route.baseUrl` must be an http or https URL with no path, query or credentials, got "https://llm.example.com/mistral"; for example `route.baseUrl: "http://localhost:8080"`.'],
+    ["plaintext with a CA", (a) => (a.tls = { insecurePlaintext: true, caCertificate: TEST_CA_PEM }), "`tls.insecurePlaintext` and `tls.caCertificate` are both set; a CA bundle only applies to TLS, so remove one of them."],
+    ["CA that is not PEM", (a) => (a.tls = { caCertificate: "/etc/ssl/ca.crt" }), '`tls.caCertificate` must be PEM text holding at least one "-----BEGIN CERTIFICATE-----" block; pass the CA bundle\'s contents, for example `fs.readFileSync("ca.crt", "utf8")`.'],
+    ["CA with a corrupt certificate", (a) => (a.tls = { caCertificate: `${TEST_CA_PEM}\n-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n` }), "`tls.caCertificate` certificate 2 of 2 is not a valid X.509 certificate; pass the CA bundle's PEM text unchanged."],
+    ["label key invalid", (a) => (a.labels = { "team name": "ai" }), '`labels` key "team name" is not a valid Kubernetes label key (an optional DNS subdomain prefix and "/", then at most 63 letters, digits, \'-\', \'_\' or \'.\', starting and ending with a letter or digit); for example "team" or "example.com/team".'],
+    ["label value invalid", (a) => (a.labels = { owner: "Platform team" }), '`labels` value "Platform team" of "owner" is not a valid Kubernetes label value (at most 63 letters, digits, \'-\', \'_\' or \'.\', starting and ending with a letter or digit); put free text in `annotations` instead.'],
+    ["annotation key invalid", (a) => (a.annotations = { "Example.com/owner": "x" }), '`annotations` key "Example.com/owner" is not a valid Kubernetes annotation key (an optional DNS subdomain prefix and "/", then at most 63 letters, digits, \'-\', \'_\' or \'.\', starting and ending with a letter or digit); for example "team" or "example.com/team".'],
+];
+
+describe("bad arguments fail at construction with a ResourceError naming the argument and the fix", () => {
+    it.each(cases)("%s", async (_name, mutate, message) => {
+        const args = base();
+        mutate(args);
+        const err = await constructionError(args);
+        expect(err?.message).toBe(message);
+        expect(pulumi.ResourceError.isInstance(err)).toBe(true);
+    });
+
+    it("the default kubernetesName (the component name) must be a label", async () => {
+        const err = await constructionError(base(), "Mistral Prod");
+        expect(err?.message).toBe('`kubernetesName` defaults to the component name "Mistral Prod", which is not a DNS-1123 label of at most 56 characters; set it, for example `kubernetesName: "mistral-prod"`.');
+    });
+
+    it("the base arguments themselves are valid", async () => {
+        expect(await constructionError(base())).toBeUndefined();
+    });
+});
+
+describe("values known only later are checked when they resolve, with the same message", () => {
+    // The component validates peek(args) at construction, where Outputs are UNKNOWN and skipped,
+    // and calls resolveSettings on the resolved args inside apply; a failure there rejects the
+    // children's inputs, so `pulumi preview` fails once the value is known.
+    const deferrable = cases.filter(([name]) => !/credential|no route|no gateway name|apiKey|neither preset|kubernetesName|plaintext with a CA/.test(name));
+
+    it.each(deferrable)("%s: skipped while unknown, raised once resolved", (_name, mutate, message) => {
+        const args = base();
+        mutate(args);
+        const late = deferAll(args);
+        expect(() => validateArgs("mistral", peek(late))).not.toThrow();
+        expect(() => resolveSettings("mistral", args as ResolvedArgs)).toThrow(message);
+    });
+
+    it("the component constructs when the bad value is an Output, and its outputs stay pending until then", async () => {
+        const { result } = await withRecordingMocks({ preview: true }, () => {
+            const c = new OpenAICompatibleProvider("mistral", { ...base(), port: pulumi.output(443) });
+            return settled(c.upstreamUrl);
+        });
+        expect(result).toBe("https://api.mistral.ai:443/v1/chat/completions");
+    });
+});
+
+/** `args` with every Input-typed value wrapped in an Output, as if produced by other resources. */
+function deferAll(args: OpenAICompatibleProviderArgs): OpenAICompatibleProviderArgs {
+    const wrap = (v: unknown) => (v === undefined ? undefined : pulumi.output(v));
+    return {
+        ...args,
+        preset: wrap(args.preset) as pulumi.Input<string>,
+        host: wrap(args.host) as pulumi.Input<string>,
+        port: wrap(args.port) as pulumi.Input<number>,
+        path: wrap(args.path) as pulumi.Input<string>,
+        model: wrap(args.model) as pulumi.Input<string>,
+        namespace: wrap(args.namespace) as pulumi.Input<string>,
+        authHeader: wrap(args.authHeader) as pulumi.Input<AuthHeaderArgs>,
+        labels: wrap(args.labels) as pulumi.Input<Record<string, string>>,
+        annotations: wrap(args.annotations) as pulumi.Input<Record<string, string>>,
+        route: {
+            gateway: { name: pulumi.output(args.route.gateway.name), namespace: wrap(args.route.gateway.namespace) as pulumi.Input<string>, sectionName: wrap(args.route.gateway.sectionName) as pulumi.Input<string> },
+            pathPrefix: wrap(args.route.pathPrefix) as pulumi.Input<string>,
+            hostnames: wrap(args.route.hostnames) as pulumi.Input<string[]>,
+            baseUrl: wrap(args.route.baseUrl) as pulumi.Input<string>,
+            timeouts: args.route.timeouts && { request: wrap(args.route.timeouts.request) as pulumi.Input<string>, backendRequest: wrap(args.route.timeouts.backendRequest) as pulumi.Input<string> },
+        },
+        tls: args.tls && { ...args.tls, caCertificate: wrap(args.tls.caCertificate) as pulumi.Input<string> },
+    };
+}
+
+describe("the rules that mirror the CRDs reject exactly what the API server would", () => {
+    const valid = () => resolveSettings("mistral", { preset: "mistral", apiKey: "k", route: { gateway: { name: "agentgateway" } } });
+    const mirrored: [string, (s: ReturnType<typeof valid>) => void, string][] = [
+        ["pathPrefix //", (s) => (s.pathPrefix = "/llm//mistral"), "must not contain '//' when type one of ['Exact', 'PathPrefix']"],
+        ["pathPrefix /./", (s) => (s.pathPrefix = "/llm/./x"), "must not contain '/./' when type one of ['Exact', 'PathPrefix']"],
+        ["pathPrefix #", (s) => (s.pathPrefix = "/a#b"), "must not contain '#' when type one of ['Exact', 'PathPrefix']"],
+        ["pathPrefix relative", (s) => (s.pathPrefix = "mistral"), "value must be an absolute path and start with '/' when type one of ['Exact', 'PathPrefix']"],
+        ["timeouts order", (s) => (s.timeouts = { request: "1m", backendRequest: "1m30s" }), "backendRequest timeout cannot be longer than request timeout"],
+        ["timeout pattern", (s) => (s.timeouts = { request: "30 seconds" }), 'must match pattern "^([0-9]{1,5}(h|m|s|ms)){1,4}$"'],
+        ["authHeader empty", (s) => (s.authHeader = {}), "at least one of prefix or headerName must be set"],
+        ["authHeader prefix empty", (s) => (s.authHeader = { prefix: "" }), "must NOT have fewer than 1 characters"],
+        ["host upper case (URLRewrite, TLS hostname)", (s) => (s.host = "API.Mistral.ai"), 'must match pattern "^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"'],
+        ["route hostname", (s) => (s.hostnames = ["LLM.example.com"]), 'must match pattern "^(\\*\\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"'],
+        ["17 hostnames", (s) => (s.hostnames = Array.from({ length: 17 }, (_, i) => `h${i}.example.com`)), "must NOT have more than 16 items"],
+        ["gateway namespace", (s) => (s.gateway.namespace = "infra.gateways"), 'must match pattern "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"'],
+        ["sectionName", (s) => (s.gateway.sectionName = "HTTPS"), 'must match pattern "^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"'],
+    ];
+    it.each(mirrored)("%s", (_name, mutate, crdMessage) => {
+        const settings = valid();
+        expect(objectList(renderObjects(settings)).flatMap((o) => crdValidator().validate(o))).toEqual([]);
+        mutate(settings);
+        const messages = objectList(renderObjects(settings)).flatMap((o) => crdValidator().validate(o).map((v) => v.message));
+        expect(messages.some((m) => m.startsWith(crdMessage))).toBe(true);
+    });
+});
