@@ -77,7 +77,13 @@ export function withRecordingMocks<T>(options: MockRunOptions, program: () => Pr
                     const secretPaths: string[] = [];
                     const inputs = unwrapSecrets(args.inputs, "", secretPaths) as Record<string, unknown>;
                     resources.push({ type: args.type, name: args.name, custom: args.custom ?? true, provider: args.provider ?? "", inputs, secretPaths });
-                    return { id: `${args.name}-id`, state: args.inputs as Record<string, unknown> };
+                    const state = { ...(args.inputs as Record<string, unknown>) };
+                    // The API server stores a Secret's stringData base64-encoded under data.
+                    const stringData = inputs.stringData as Record<string, string> | undefined;
+                    if (args.type === "kubernetes:core/v1:Secret" && stringData) {
+                        state.data = Object.fromEntries(Object.entries(stringData).map(([k, v]) => [k, Buffer.from(v).toString("base64")]));
+                    }
+                    return { id: `${args.name}-id`, state };
                 },
                 call(args: pulumi.runtime.MockCallArgs) {
                     return args.inputs as Record<string, unknown>;
