@@ -10,7 +10,7 @@ import {
     ProviderObjects,
 } from "./kubernetes-objects";
 import { renderObjects } from "./render";
-import { peek, ProviderSettings, resolveSettings, ResolvedArgs, validateArgs } from "./settings";
+import { peek, ProviderSettings, resolveSettings, validateArgs } from "./settings";
 
 /**
  * Puts one OpenAI-compatible LLM provider behind a Kubernetes Gateway: the API-key Secret, the
@@ -98,7 +98,7 @@ export class OpenAICompatibleProvider extends pulumi.ComponentResource {
         const resolvable = { ...rest, apiKey: apiKey === undefined ? undefined : "(set)" };
         const settings: pulumi.Output<ProviderSettings> = pulumi.output(resolvable).apply((resolved) => {
             try {
-                return resolveSettings(name, resolved as ResolvedArgs);
+                return resolveSettings(name, resolved);
             } catch (err) {
                 throw asResourceError(err);
             }
