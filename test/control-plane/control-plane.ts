@@ -37,14 +37,26 @@ export interface ControlPlaneInfo {
 const LOOPBACK = "127.0.0.1";
 const READY_TIMEOUT_MS = 120_000;
 
-/** Ends the child when the process with pid $1 is gone; the child's exit ends the watchdog. */
+/**
+ * Runs "$@" and ends it when the jest process that started this script is gone, even if jest was
+ * killed outright. Jest's death shows as this script being re-parented (checking the pid itself
+ * would miss a killed jest that stays a zombie). An API server whose etcd is gone can take long to
+ * shut down, so TERM is followed by KILL after 10 s.
+ */
 const WATCHDOG = `
-parent=$1; shift
+parent=$PPID
 "$@" &
 child=$!
-trap 'kill -TERM "$child" 2>/dev/null' TERM INT
-while kill -0 "$parent" 2>/dev/null && kill -0 "$child" 2>/dev/null; do sleep 0.5; done
-kill -TERM "$child" 2>/dev/null
+stop() {
+  kill -TERM "$child" 2>/dev/null
+  for _ in $(seq 20); do kill -0 "$child" 2>/dev/null || break; sleep 0.5; done
+  kill -KILL "$child" 2>/dev/null
+}
+trap 'stop' TERM INT
+while read -r _ _ _ ppid _ </proc/$$/stat && [ "$ppid" = "$parent" ] && kill -0 "$child" 2>/dev/null; do
+  sleep 0.5
+done
+stop
 wait "$child"
 `;
 
@@ -74,7 +86,7 @@ async function freePorts(count: number): Promise<number[]> {
 function startProcess(workDir: string, name: string, binary: string, args: string[]): Started {
   const logFile = path.join(workDir, `${name}.log`);
   const log = fs.openSync(logFile, "a");
-  const child = spawn("bash", ["-c", WATCHDOG, "watchdog", String(process.pid), binary, ...args], {
+  const child = spawn("bash", ["-c", WATCHDOG, `${name}-watchdog`, binary, ...args], {
     cwd: workDir,
     detached: true, // its own process group, so the teardown can end the whole group
     stdio: ["ignore", log, log],
