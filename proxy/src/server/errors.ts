@@ -188,7 +188,8 @@ const PROTOCOL_CODES = new Set(["UND_ERR_RES_CONTENT_LENGTH_MISMATCH", "UND_ERR_
 export function codeForError(err: unknown): ErrorCode {
   const code = (err as { code?: unknown } | null)?.code;
   if (isCatalogueCode(code)) return code;
-  if (typeof code !== "string") return "internal_error";
+  // undici's HTTPParserError has no `code` for some parse failures (an invalid status line): its name is all there is.
+  if (typeof code !== "string") return (err as { name?: unknown } | null)?.name === "HTTPParserError" ? "upstream_protocol_error" : "internal_error";
   switch (code) {
     case "UND_ERR_CONNECT_TIMEOUT":
       return "upstream_connect_timeout";

@@ -349,12 +349,12 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails {
     const spec = ERROR_CATALOGUE[code];
     if (!res.headersSent && !res.destroyed) {
       const body = errorBody(code);
-      // A request body left unread (too large, or a failure before reading it) cannot leave the
-      // connection reusable: close it after this response.
-      const unread = !req.complete;
-      res.writeHead(spec.status, unread ? { ...JSON_HEADERS, "content-length": body.length, connection: "close" } : { ...JSON_HEADERS, "content-length": body.length });
+      // A body too large to read is not drained: the connection closes after this answer. Any other
+      // unread body is small enough for Node.js to discard, keeping the connection reusable.
+      const close = code === "request_too_large" && !req.complete;
+      res.writeHead(spec.status, close ? { ...JSON_HEADERS, "content-length": body.length, connection: "close" } : { ...JSON_HEADERS, "content-length": body.length });
       res.end(body);
-      if (unread) res.once("finish", () => req.destroy());
+      if (close) res.once("finish", () => req.destroy());
     }
     this.status = spec.status;
     this.finish(code, cause);

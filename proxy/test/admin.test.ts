@@ -1,0 +1,103 @@
+/**
+ * The admin port: health, readiness (ready once a config is loaded, not while draining), and
+ * Prometheus metrics named after the OpenTelemetry conventions, with token usage from JSON responses
+ * and from the final SSE chunk.
+ */
+import { once } from "node:events";
+import { request as httpRequest, type IncomingMessage } from "node:http";
+import { postJson, send } from "./helpers/http";
+import { providerEnv, simpleConfig, startProxy, type TestProxy } from "./helpers/proxy";
+import { startUpstream, type Upstream } from "./helpers/upstream";
+
+let upstream: Upstream;
+let proxy: TestProxy;
+
+beforeEach(async () => {
+  upstream = await startUpstream();
+  proxy = await startProxy(simpleConfig(upstream.port, { model: "mistral-medium-2505", provider: "mistral_ai" }), { env: providerEnv });
+});
+
+afterEach(async () => {
+  await proxy.close();
+  await upstream.close();
+});
+
+/** The value of one sample, by metric name and a subset of its labels. */
+function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
+  for (const line of text.split("\n")) {
+    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
+    if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) return Number(line.slice(line.lastIndexOf(" ") + 1));
+  }
+  return undefined;
+}
+
+describe("admin endpoints", () => {
+  it("answers /healthz and /readyz, and 404 elsewhere", async () => {
+    expect(await send(proxy.adminUrl, "/healthz")).toMatchObject({ status: 200, body: "ok\n" });
+    expect(await send(proxy.adminUrl, "/readyz")).toMatchObject({ status: 200, body: "ready\n" });
+    expect((await send(proxy.adminUrl, "/nope")).status).toBe(404);
+  });
+
+  it("reports not ready while draining", async () => {
+    upstream.handler = (_req, res) => {
+      res.writeHead(200, { "content-type": "text/event-stream" });
+      res.write("data: {}\n\n");
+      upstream.once("release", () => res.end("data: [DONE]\n\n"));
+    };
+    const url = new URL(proxy.url);
+    const req = httpRequest({ host: url.hostname, port: url.port, method: "POST", path: "/mistral", headers: { "content-type": "application/json" } });
+    req.end("{}");
+    const [res] = (await once(req, "response")) as [IncomingMessage];
+    const closing = proxy.proxy.shutdown(10_000);
+    expect(await send(proxy.adminUrl, "/readyz")).toMatchObject({ status: 503, body: "draining\n" });
+    upstream.release();
+    res.resume();
+    await once(res, "end");
+    await closing;
+  });
+
+  it("exposes request counters, latency, time to first byte, upstream errors and GenAI metrics", async () => {
+    await postJson(proxy.url, "/mistral", { model: "m", messages: [] });
+    await postJson(proxy.url, "/mistral", { model: "m", messages: [], stream: true, stream_options: { include_usage: true }, x_chunks: 5 });
+    await postJson(proxy.url, "/nowhere", {});
+    await postJson(proxy.url, "/mistral", { model: "m", x_status: 429 });
+    upstream.handler = (req) => req.socket.destroy();
+    await postJson(proxy.url, "/mistral", { model: "m" });
+
+    const reply = await send(proxy.adminUrl, "/metrics");
+    expect(reply.status).toBe(200);
+    expect(reply.headers["content-type"]).toMatch(/^text\/plain/);
+    const m = reply.body;
+    const route = { http_route: "ns/route/0" };
+    expect(sample(m, "http_server_requests_total", { ...route, http_response_status_code: "200" })).toBe(2);
+    expect(sample(m, "http_server_requests_total", { ...route, http_response_status_code: "429" })).toBe(1);
+    expect(sample(m, "http_server_requests_total", { ...route, http_response_status_code: "502" })).toBe(1);
+    expect(sample(m, "http_server_requests_total", { http_route: "", http_response_status_code: "404" })).toBe(1);
+    expect(sample(m, "http_server_request_duration_seconds_count", { ...route, http_response_status_code: "200" })).toBe(2);
+    expect(sample(m, "openai_proxy_upstream_time_to_first_byte_seconds_count", { backend: "ns/up" })).toBe(3);
+    expect(sample(m, "openai_proxy_upstream_errors_total", { backend: "ns/up", error_code: "upstream_connection_lost" })).toBe(1);
+
+    const genAi = { gen_ai_operation_name: "chat", gen_ai_provider_name: "mistral_ai", gen_ai_request_model: "mistral-medium-2505", server_address: "127.0.0.1" };
+    // JSON usage 20/17, plus the stream's final chunk 11/5.
+    expect(sample(m, "gen_ai_client_token_usage_sum", { ...genAi, gen_ai_token_type: "input" })).toBe(31);
+    expect(sample(m, "gen_ai_client_token_usage_sum", { ...genAi, gen_ai_token_type: "output" })).toBe(22);
+    expect(sample(m, "gen_ai_client_token_usage_count", { ...genAi, gen_ai_token_type: "input" })).toBe(2);
+    expect(sample(m, "gen_ai_client_operation_duration_seconds_count", { ...genAi, error_type: "" })).toBe(2);
+    expect(sample(m, "gen_ai_client_operation_duration_seconds_count", { ...genAi, error_type: "429" })).toBe(1);
+    expect(sample(m, "gen_ai_client_operation_duration_seconds_count", { ...genAi, error_type: "upstream_connection_lost" })).toBe(1);
+    expect(sample(m, "openai_proxy_config_generation")).toBe(1);
+    expect(m).toContain("# TYPE gen_ai_client_token_usage histogram");
+  });
+
+  it("writes one JSON log line per request with a request id, and no key", async () => {
+    await postJson(proxy.url, "/mistral", { model: "m", messages: [] }, { authorization: "Bearer client-secret-key" });
+    const lines = proxy.logs().filter((l) => l.msg === "request");
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({ level: "info", method: "POST", path: "/mistral", route: "ns/route/0", backend: "ns/up", status: 200, inputTokens: 20, outputTokens: 17, upstreamRequestId: "up-json-1" });
+    expect(lines[0]!.reqId).toMatch(/^[0-9a-f-]{36}$/);
+    const all = proxy.rawLogs.join("\n");
+    expect(all).not.toContain(providerEnv.TEST_PROVIDER_KEY);
+    expect(all).not.toContain("client-secret-key");
+    expect(all).not.toContain("messages");
+  });
+});

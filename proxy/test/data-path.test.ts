@@ -1,0 +1,295 @@
+/**
+ * The data path against a real local upstream over real sockets: routing, the upstream URL and Host,
+ * header handling, key injection (authHeader honoured), the model override, body limits and verbatim
+ * upstream errors.
+ */
+import { once } from "node:events";
+import { request as httpRequest } from "node:http";
+import { postJson, rawExchange, send } from "./helpers/http";
+import { PROVIDER_KEY, providerEnv, simpleConfig, startProxy, API_VERSION, type TestProxy } from "./helpers/proxy";
+import { startUpstream, type Upstream } from "./helpers/upstream";
+
+let upstream: Upstream;
+let proxy: TestProxy | undefined;
+
+beforeEach(async () => {
+  upstream = await startUpstream();
+});
+
+afterEach(async () => {
+  await proxy?.close();
+  proxy = undefined;
+  await upstream.close();
+});
+
+const chat = { model: "client-model", messages: [{ role: "user", content: "hi" }] };
+
+describe("routing and the upstream request", () => {
+  it("sends the request to the configured upstream path, with the key and the URLRewrite Host", async () => {
+    proxy = await startProxy(simpleConfig(upstream.port, {}, { urlRewrite: { hostname: "api.mistral.ai" } }), { env: providerEnv });
+    const reply = await postJson(proxy.url, "/mistral?trace=1", chat, { "x-custom": "kept", "user-agent": "test-agent" });
+    expect(reply.status).toBe(200);
+    expect(reply.json()).toMatchObject({ object: "chat.completion", usage: { prompt_tokens: 20 } });
+    const seen = await upstream.request(0);
+    expect(seen.method).toBe("POST");
+    expect(seen.url).toBe("/v1/chat/completions?trace=1");
+    expect(seen.headers.host).toBe("api.mistral.ai");
+    expect(seen.headers.authorization).toBe(`Bearer ${PROVIDER_KEY}`);
+    expect(seen.headers["x-custom"]).toBe("kept");
+    expect(seen.headers["user-agent"]).toBe("test-agent");
+    expect(seen.body.toString()).toBe(JSON.stringify(chat));
+  });
+
+  it("uses the backend host and port as Host without a URLRewrite hostname", async () => {
+    proxy = await startProxy(simpleConfig(upstream.port), { env: providerEnv });
+    await postJson(proxy.url, "/mistral", chat);
+    expect((await upstream.request(0)).headers.host).toBe(`127.0.0.1:${upstream.port}`);
+  });
+
+  it("answers 404 route_not_found for unknown paths and respects prefix boundaries", async () => {
+    proxy = await startProxy(simpleConfig(upstream.port), { env: providerEnv });
+    for (const path of ["/", "/mistralx", "/other/mistral", "/MISTRAL"]) {
+      const reply = await postJson(proxy.url, path, chat);
+      expect(reply.status).toBe(404);
+      expect(reply.json()).toEqual({ error: { message: "No route matches this request.", type: "invalid_request_error", code: "route_not_found" } });
+    }
+    for (const path of ["/mistral", "/mistral/", "/mistral/v1/chat/completions"]) {
+      expect((await postJson(proxy.url, path, chat)).status).toBe(200);
+    }
+    expect(upstream.requests).toHaveLength(3);
+  });
+
+  it("orders matches by Gateway API precedence: Exact, longest prefix, method, headers, then config order", async () => {
+    const second = await startUpstream();
+    try {
+      const backend = (name: string, port: number, path: string) => ({ name, host: "127.0.0.1", port, path, auth: { type: "None" as const } });
+      proxy = await startProxy({
+        apiVersion: API_VERSION,
+        kind: "ProxyConfig",
+        backends: [backend("a", upstream.port, "/a"), backend("b", second.port, "/b")],
+        routes: [
+          { name: "prefix", matches: [{ path: { value: "/v1" } }], backendRefs: [{ name: "a" }] },
+          { name: "longer", matches: [{ path: { value: "/v1/chat" } }], backendRefs: [{ name: "b" }] },
+          { name: "exact", matches: [{ path: { type: "Exact", value: "/v1/chat/x" } }], backendRefs: [{ name: "a" }] },
+          { name: "get-only", matches: [{ path: { value: "/m" }, method: "GET" }], backendRefs: [{ name: "b" }] },
+          { name: "any-method", matches: [{ path: { value: "/m" } }], backendRefs: [{ name: "a" }] },
+          { name: "header", matches: [{ path: { value: "/h" }, headers: [{ name: "X-Tenant", value: "t-[0-9]+", type: "RegularExpression" }] }], backendRefs: [{ name: "b" }] },
+          { name: "no-header", matches: [{ path: { value: "/h" } }], backendRefs: [{ name: "a" }] },
+          { name: "query", matches: [{ path: { value: "/q" }, queryParams: [{ name: "v", value: "2" }] }], backendRefs: [{ name: "b" }] },
+          { name: "host", hostnames: ["*.example.com"], matches: [{ path: { value: "/host" } }], backendRefs: [{ name: "b" }] },
+        ],
+      });
+      let last = "";
+      upstream.on("request", () => (last = "a"));
+      second.on("request", () => (last = "b"));
+      const where = async (path: string, options: Parameters<typeof send>[2] = {}): Promise<string> => {
+        last = "";
+        const reply = await send(proxy!.url, path, options);
+        return reply.status === 200 ? last : String(reply.status);
+      };
+      expect(await where("/v1/models")).toBe("a");
+      expect(await where("/v1/chat/completions")).toBe("b");
+      expect(await where("/v1/chat/x")).toBe("a");
+      expect(await where("/m", { method: "GET" })).toBe("b");
+      expect(await where("/m", { method: "POST", body: "{}" })).toBe("a");
+      expect(await where("/h", { headers: { "x-tenant": "t-42" } })).toBe("b");
+      expect(await where("/h", { headers: { "x-tenant": "t-42x" } })).toBe("a");
+      expect(await where("/q?v=2")).toBe("b");
+      expect(await where("/q?v=3")).toBe("404");
+      expect(await where("/host", { headers: { host: "api.example.com:8080" } })).toBe("b");
+      expect(await where("/host", { headers: { host: "example.com" } })).toBe("404");
+    } finally {
+      await second.close();
+    }
+  });
+
+  it("rewrites the path with ReplacePrefixMatch and ReplaceFullPath when the backend has no path.full", async () => {
+    proxy = await startProxy({
+      apiVersion: API_VERSION,
+      kind: "ProxyConfig",
+      backends: [{ name: "b", host: "127.0.0.1", port: upstream.port, auth: { type: "None" } }],
+      routes: [
+        { name: "prefix", matches: [{ path: { value: "/mistral/" } }], urlRewrite: { path: { type: "ReplacePrefixMatch", replacePrefixMatch: "/v1" } }, backendRefs: [{ name: "b" }] },
+        { name: "root", matches: [{ path: { value: "/root" } }], urlRewrite: { path: { type: "ReplacePrefixMatch", replacePrefixMatch: "/" } }, backendRefs: [{ name: "b" }] },
+        { name: "full", matches: [{ path: { value: "/full" } }], urlRewrite: { path: { type: "ReplaceFullPath", replaceFullPath: "/v1/embeddings" } }, backendRefs: [{ name: "b" }] },
+        { name: "keep", matches: [{ path: { value: "/keep" } }], backendRefs: [{ name: "b" }] },
+      ],
+    });
+    const cases: [string, string][] = [
+      ["/mistral/chat/completions?x=1", "/v1/chat/completions?x=1"],
+      ["/mistral", "/v1"],
+      ["/root/v1/models", "/v1/models"],
+      ["/root", "/"],
+      ["/full/anything", "/v1/embeddings"],
+      ["/keep/a/b", "/keep/a/b"],
+    ];
+    for (const [i, [from, to]] of cases.entries()) {
+      expect((await send(proxy.url, from)).status).toBe(200);
+      expect((await upstream.request(i)).url).toBe(to);
+    }
+  });
+
+  it("splits traffic by weight and never picks a weight-0 backend; all weights 0 is 500 no_backend", async () => {
+    proxy = await startProxy({
+      apiVersion: API_VERSION,
+      kind: "ProxyConfig",
+      backends: [
+        { name: "live", host: "127.0.0.1", port: upstream.port, path: "/live", auth: { type: "None" } },
+        { name: "off", host: "127.0.0.1", port: upstream.port, path: "/off", auth: { type: "None" } },
+      ],
+      routes: [
+        { name: "split", matches: [{ path: { value: "/split" } }], backendRefs: [{ name: "live", weight: 3 }, { name: "off", weight: 0 }] },
+        { name: "none", matches: [{ path: { value: "/none" } }], backendRefs: [{ name: "off", weight: 0 }] },
+      ],
+    });
+    for (let i = 0; i < 10; i++) expect((await send(proxy.url, "/split")).status).toBe(200);
+    expect(upstream.requests.every((r) => r.url === "/live")).toBe(true);
+    const reply = await send(proxy.url, "/none");
+    expect(reply.status).toBe(500);
+    expect(reply.json()).toEqual({ error: { message: "This route has no backend to send the request to.", type: "server_error", code: "no_backend" } });
+  });
+});
+
+describe("headers", () => {
+  it("strips hop-by-hop headers, Connection-listed headers and the client's credentials", async () => {
+    proxy = await startProxy(simpleConfig(upstream.port), { env: providerEnv });
+    const raw =
+      "POST /mistral HTTP/1.1\r\n" +
+      "Host: attacker.example\r\n" +
+      "Connection: keep-alive, X-Hop\r\n" +
+      "X-Hop: secret-hop\r\n" +
+      "Keep-Alive: timeout=5\r\n" +
+      "Proxy-Authorization: Basic Zm9vOmJhcg==\r\n" +
+      "Authorization: Bearer client-key\r\n" +
+      "X-Api-Key: client-key-2\r\n" +
+      "Api-Key: client-key-3\r\n" +
+      "TE: trailers\r\n" +
+      "Upgrade: websocket\r\n" +
+      "Accept-Encoding: gzip\r\n" +
+      "X-Kept: yes\r\n" +
+      "Content-Type: application/json\r\n" +
+      "Content-Length: 2\r\n\r\n{}";
+    const response = await rawExchange(proxy.url, raw, /\r\n\r\n[\s\S]*\}$/);
+    expect(response).toMatch(/^HTTP\/1\.1 200/);
+    const seen = await upstream.request(0);
+    for (const name of ["x-hop", "keep-alive", "proxy-authorization", "x-api-key", "api-key", "te", "upgrade", "accept-encoding"]) {
+      expect(seen.headers[name]).toBeUndefined();
+    }
+    expect(seen.headers.host).toBe(`127.0.0.1:${upstream.port}`);
+    expect(seen.headers.authorization).toBe(`Bearer ${PROVIDER_KEY}`);
+    expect(seen.headers["x-kept"]).toBe("yes");
+    expect(seen.rawHeaders.filter((h) => h.toLowerCase() === "authorization")).toHaveLength(1);
+  });
+
+  it("honours authHeader: the key goes in headerName as prefix + key, and no Authorization is sent", async () => {
+    proxy = await startProxy(simpleConfig(upstream.port, { auth: { type: "Key", key: { env: "TEST_PROVIDER_KEY" }, headerName: "api-key", prefix: "Token " } }), { env: providerEnv });
+    await postJson(proxy.url, "/mistral", chat, { authorization: "Bearer client", "api-key": "client-2" });
+    const seen = await upstream.request(0);
+    expect(seen.headers["api-key"]).toBe(`Token ${PROVIDER_KEY}`);
+    expect(seen.headers.authorization).toBeUndefined();
+    expect(seen.rawHeaders.filter((h) => h.toLowerCase() === "api-key")).toHaveLength(1);
+  });
+
+  it("Passthrough forwards the client's bearer token in the configured header", async () => {
+    proxy = await startProxy(simpleConfig(upstream.port, { auth: { type: "Passthrough", headerName: "x-goog-api-key", prefix: "" } }), { env: providerEnv });
+    await postJson(proxy.url, "/mistral", chat, { authorization: "Bearer client-own-key" });
+    const seen = await upstream.request(0);
+    expect(seen.headers["x-goog-api-key"]).toBe("client-own-key");
+    expect(seen.headers.authorization).toBeUndefined();
+  });
+
+  it("applies RequestHeaderModifier and ResponseHeaderModifier, and strips hop-by-hop response headers", async () => {
+    upstream.handler = (_req, res) => {
+      res.writeHead(200, { "content-type": "application/json", connection: "keep-alive, x-up-hop", "x-up-hop": "1", "x-remove-me": "1", "x-replace": "old" });
+      res.end("{}");
+    };
+    proxy = await startProxy(
+      simpleConfig(upstream.port, {}, {
+        requestHeaderModifier: { set: [{ name: "X-Set", value: "set" }], add: [{ name: "X-Add", value: "added" }], remove: ["x-remove"] },
+        responseHeaderModifier: { set: [{ name: "X-Replace", value: "new" }], add: [{ name: "X-Added", value: "a" }], remove: ["x-remove-me"] },
+      }),
+      { env: providerEnv },
+    );
+    const reply = await postJson(proxy.url, "/mistral", chat, { "x-set": "client", "x-add": "client", "x-remove": "client" });
+    const seen = await upstream.request(0);
+    expect(seen.headers["x-set"]).toBe("set");
+    expect(seen.headers["x-add"]).toBe("client, added");
+    expect(seen.headers["x-remove"]).toBeUndefined();
+    expect(reply.headers["x-up-hop"]).toBeUndefined();
+    expect(reply.headers["x-remove-me"]).toBeUndefined();
+    expect(reply.headers["x-replace"]).toBe("new");
+    expect(reply.headers["x-added"]).toBe("a");
+  });
+});
+
+describe("request bodies", () => {
+  it("replaces only `model`, keeping every other byte: spacing, number spelling, escapes, unknown and nested fields", async () => {
+    proxy = await startProxy(simpleConfig(upstream.port, { model: "mistral-medium-2505" }), { env: providerEnv });
+    const body =
+      '{ "messages" : [ {"role":"user","content":"say \\"model\\": no", "model": "nested-stays"} ],\n' +
+      '  "model"  :  "client-model" , "temperature": 1.0, "seed": 12345678901234567890, "x_unknown": {"a":[1e3, null, true]},\n' +
+      '  "text": "caf\\u00e9 \\ud83d\\ude00", "metadata": {"model": "also-stays"} }';
+    const expected = body.replace('"model"  :  "client-model"', '"model"  :  "mistral-medium-2505"');
+    const reply = await postJson(proxy.url, "/mistral", body);
+    expect(reply.status).toBe(200);
+    expect((await upstream.request(0)).body.toString("utf8")).toBe(expected);
+    expect(reply.json()).toMatchObject({ model: "mistral-medium-2505" });
+  });
+
+  it("adds `model` when the request has none, and replaces an empty one (the docs' curl sends \"model\": \"\")", async () => {
+    proxy = await startProxy(simpleConfig(upstream.port, { model: "deepseek-chat" }), { env: providerEnv });
+    await postJson(proxy.url, "/mistral", '{"messages":[]}');
+    await postJson(proxy.url, "/mistral", "{}");
+    await postJson(proxy.url, "/mistral", '{"model": "", "stream": false}');
+    expect((await upstream.request(0)).body.toString()).toBe('{"model":"deepseek-chat","messages":[]}');
+    expect((await upstream.request(1)).body.toString()).toBe('{"model":"deepseek-chat"}');
+    expect((await upstream.request(2)).body.toString()).toBe('{"model": "deepseek-chat", "stream": false}');
+  });
+
+  it("streams the body through untouched without an override, even when it is not JSON", async () => {
+    proxy = await startProxy(simpleConfig(upstream.port), { env: providerEnv });
+    upstream.handler = (_req, res) => res.writeHead(200).end("ok");
+    const body = Buffer.concat([Buffer.from("not json \u00ff "), Buffer.from([0, 1, 2, 255])]);
+    const reply = await send(proxy.url, "/mistral", { method: "POST", headers: { "content-type": "application/octet-stream" }, body });
+    expect(reply.status).toBe(200);
+    expect((await upstream.request(0)).body.equals(body)).toBe(true);
+  });
+
+  it("forwards a chunked body as it streams", async () => {
+    proxy = await startProxy(simpleConfig(upstream.port), { env: providerEnv });
+    const url = new URL(proxy.url);
+    const req = httpRequest({ host: url.hostname, port: url.port, method: "POST", path: "/mistral", headers: { "content-type": "application/json" } });
+    req.write('{"model":"m",');
+    // The upstream sees the request before the client has finished sending it.
+    await new Promise((resolve) => setImmediate(resolve));
+    req.end('"messages":[]}');
+    const [res] = (await once(req, "response")) as [import("node:http").IncomingMessage];
+    res.resume();
+    expect(res.statusCode).toBe(200);
+    const seen = await upstream.request(0);
+    expect(seen.body.toString()).toBe('{"model":"m","messages":[]}');
+    expect(seen.headers["transfer-encoding"]).toBe("chunked");
+  });
+});
+
+describe("upstream responses", () => {
+  it("passes upstream error responses through verbatim: status, headers and body", async () => {
+    proxy = await startProxy(simpleConfig(upstream.port), { env: providerEnv });
+    const reply = await postJson(proxy.url, "/mistral", { ...chat, x_status: 429 });
+    expect(reply.status).toBe(429);
+    expect(reply.headers["retry-after"]).toBe("7");
+    expect(reply.headers["x-upstream-error"]).toBe("yes");
+    expect(reply.body).toBe(JSON.stringify({ error: { message: "upstream says 429", type: "upstream_type", code: "upstream_code" } }));
+    const reply500 = await postJson(proxy.url, "/mistral", { ...chat, x_status: 503 });
+    expect(reply500.status).toBe(503);
+    expect(reply500.json()).toMatchObject({ error: { code: "upstream_code" } });
+  });
+
+  it("keeps client connections alive across requests and error answers", async () => {
+    proxy = await startProxy(simpleConfig(upstream.port), { env: providerEnv });
+    const raw = "GET /nope HTTP/1.1\r\nHost: x\r\n\r\nPOST /mistral HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}";
+    const out = await rawExchange(proxy.url, raw, /HTTP\/1\.1 404[\s\S]*HTTP\/1\.1 200[\s\S]*\r\n\r\n[\s\S]*\}$/);
+    expect(out).toMatch(/^HTTP\/1\.1 404/);
+    expect(out).not.toMatch(/connection: close/i);
+  });
+});

@@ -1,0 +1,298 @@
+/**
+ * Each failure of the proxy itself: its status and its exact OpenAI-shaped body from the catalogue
+ * (so no internals, stack traces or secrets can be in it), plus the SSE error event after a stream started.
+ */
+import { once } from "node:events";
+import { request as httpRequest, type IncomingMessage } from "node:http";
+import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from "node:net";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { ERROR_CATALOGUE, codeForError, type ErrorCode } from "../src/server/errors";
+import { createTestCa } from "./helpers/certs";
+import { postJson, send, type Reply } from "./helpers/http";
+import { API_VERSION, PROVIDER_KEY, providerEnv, simpleConfig, startProxy, type TestProxy } from "./helpers/proxy";
+import { startUpstream, type Upstream } from "./helpers/upstream";
+
+const cleanups: (() => Promise<unknown> | void)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function proxyFor(config: Parameters<typeof startProxy>[0], options: Parameters<typeof startProxy>[1] = {}): Promise<TestProxy> {
+  const p = await startProxy(config, { env: providerEnv, ...options });
+  cleanups.push(() => p.close());
+  return p;
+}
+
+async function upstreamWith(handler?: Upstream["handler"], tls?: { cert: string; key: string }): Promise<Upstream> {
+  const u = await startUpstream({ ...(handler ? { handler } : {}), ...(tls ? { tls } : {}) });
+  cleanups.push(() => u.close());
+  return u;
+}
+
+/** A TCP server that accepts and then never says anything (or does what `onSocket` says). */
+async function tcpServer(onSocket: (s: Socket) => void = () => undefined): Promise<NetServer & { port: number }> {
+  const sockets = new Set<Socket>();
+  const server = createNetServer((s) => {
+    sockets.add(s);
+    onSocket(s);
+  });
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  cleanups.push(
+    () =>
+      new Promise((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(resolve);
+      }),
+  );
+  return Object.assign(server, { port: (server.address() as AddressInfo).port });
+}
+
+function expectError(reply: Reply, code: ErrorCode): void {
+  const spec = ERROR_CATALOGUE[code];
+  expect({ status: reply.status, body: reply.json() }).toEqual({
+    status: spec.status,
+    body: { error: { message: spec.message, type: spec.type, code } },
+  });
+  expect(reply.headers["content-type"]).toBe("application/json");
+  expect(reply.body).not.toContain(PROVIDER_KEY);
+}
+
+const chat = { model: "m", messages: [{ role: "user", content: "hi" }] };
+
+describe("4xx answered by the proxy", () => {
+  it("400 invalid_json, invalid_body and model_required", async () => {
+    const up = await upstreamWith();
+    const p = await proxyFor({
+      ...simpleConfig(up.port, { model: "override" }),
+      backends: [
+        { name: "ns/up", host: "127.0.0.1", port: up.port, path: "/v1/chat/completions", model: "override", auth: { type: "None" } },
+        { name: "ns/strict", host: "127.0.0.1", port: up.port, path: "/v1/chat/completions", requireModel: true, auth: { type: "None" } },
+      ],
+      routes: [
+        { name: "override", matches: [{ path: { value: "/mistral" } }], backendRefs: [{ name: "ns/up" }] },
+        { name: "strict", matches: [{ path: { value: "/strict" } }], backendRefs: [{ name: "ns/strict" }] },
+      ],
+    });
+    expectError(await postJson(p.url, "/mistral", '{"model": "x",'), "invalid_json");
+    expectError(await send(p.url, "/mistral", { method: "POST", body: Buffer.from([0x7b, 0xff, 0x7d]) }), "invalid_json");
+    expectError(await postJson(p.url, "/mistral", "[1,2]"), "invalid_body");
+    expectError(await postJson(p.url, "/mistral", "null"), "invalid_body");
+    expectError(await postJson(p.url, "/strict", { messages: [] }), "model_required");
+    expectError(await postJson(p.url, "/strict", { model: "", messages: [] }), "model_required");
+    const ok = await postJson(p.url, "/strict", '{"model":"kept" ,"messages":[]}');
+    expect(ok.status).toBe(200);
+    expect((await up.request(0)).body.toString()).toBe('{"model":"kept" ,"messages":[]}');
+    expect(up.requests).toHaveLength(1);
+  });
+
+  it("401 invalid_api_key without a valid client key; the client's key never goes upstream", async () => {
+    const up = await upstreamWith();
+    const p = await proxyFor({ ...simpleConfig(up.port), clientAuth: { apiKeys: [{ env: "CLIENT_KEYS" }] } }, { env: { ...providerEnv, CLIENT_KEYS: "client-a,client-b" } });
+    expectError(await postJson(p.url, "/mistral", chat), "invalid_api_key");
+    expectError(await postJson(p.url, "/mistral", chat, { authorization: "Bearer client-c" }), "invalid_api_key");
+    expectError(await postJson(p.url, "/mistral", chat, { authorization: "Basic client-a" }), "invalid_api_key");
+    // 401 comes before routing, so unauthenticated clients cannot probe for routes.
+    expectError(await postJson(p.url, "/nope", chat), "invalid_api_key");
+    expect(up.requests).toHaveLength(0);
+    expect((await postJson(p.url, "/mistral", chat, { authorization: "Bearer client-b" })).status).toBe(200);
+    const seen = await up.request(0);
+    expect(seen.headers.authorization).toBe(`Bearer ${PROVIDER_KEY}`);
+    expect(JSON.stringify(seen.rawHeaders)).not.toContain("client-b");
+  });
+
+  it("404 route_not_found", async () => {
+    const up = await upstreamWith();
+    const p = await proxyFor(simpleConfig(up.port));
+    expectError(await send(p.url, "/v1/chat/completions"), "route_not_found");
+  });
+
+  it("413 request_too_large by Content-Length, and by bytes received when chunked", async () => {
+    const up = await upstreamWith();
+    const p = await proxyFor({
+      ...simpleConfig(up.port),
+      limits: { maxRequestBodyBytes: 1000 },
+      backends: [
+        { name: "ns/up", host: "127.0.0.1", port: up.port, path: "/v1/chat/completions", auth: { type: "None" } },
+        { name: "ns/override", host: "127.0.0.1", port: up.port, path: "/v1/chat/completions", model: "x", auth: { type: "None" } },
+      ],
+      routes: [
+        { name: "pass", matches: [{ path: { value: "/mistral" } }], backendRefs: [{ name: "ns/up" }] },
+        { name: "override", matches: [{ path: { value: "/override" } }], backendRefs: [{ name: "ns/override" }] },
+      ],
+    });
+    const big = JSON.stringify({ model: "m", text: "x".repeat(2000) });
+    expectError(await postJson(p.url, "/mistral", big), "request_too_large");
+    expectError(await postJson(p.url, "/override", big), "request_too_large");
+    for (const path of ["/mistral", "/override"]) {
+      const url = new URL(p.url);
+      const req = httpRequest({ host: url.hostname, port: url.port, method: "POST", path, headers: { "content-type": "application/json" } });
+      req.on("error", () => undefined); // the proxy may close before the client finishes writing
+      req.write(big.slice(0, 600));
+      req.write(big.slice(600, 1200));
+      req.end(big.slice(1200));
+      const [res] = (await once(req, "response")) as [IncomingMessage];
+      const chunks: Buffer[] = [];
+      for await (const c of res) chunks.push(c as Buffer);
+      expect(res.statusCode).toBe(413);
+      expect(JSON.parse(Buffer.concat(chunks).toString())).toMatchObject({ error: { code: "request_too_large" } });
+    }
+    // Bodies within the limit pass.
+    expect((await postJson(p.url, "/mistral", chat)).status).toBe(200);
+  });
+});
+
+describe("5xx answered by the proxy", () => {
+  it("502 upstream_connect_failed when nothing listens", async () => {
+    const closed = await tcpServer();
+    const port = closed.port;
+    await new Promise((resolve) => closed.close(resolve));
+    const p = await proxyFor(simpleConfig(port));
+    expectError(await postJson(p.url, "/mistral", chat), "upstream_connect_failed");
+  });
+
+  it("502 upstream_tls_failed for an unknown CA and for a certificate of another host name", async () => {
+    const ca = await createTestCa();
+    const other = await createTestCa("another CA");
+    const up = await upstreamWith(undefined, await ca.server(["api.mistral.ai"]));
+    const tls = (serverName: string, pem: string) => ({ tls: { serverName, caCertificates: [{ pem }] } });
+    const p = await proxyFor({
+      apiVersion: API_VERSION,
+      kind: "ProxyConfig",
+      backends: [
+        { name: "unknown-ca", host: "127.0.0.1", port: up.port, path: "/v1/chat/completions", auth: { type: "None" }, ...tls("api.mistral.ai", other.caCert) },
+        { name: "wrong-name", host: "127.0.0.1", port: up.port, path: "/v1/chat/completions", auth: { type: "None" }, ...tls("api.deepseek.com", ca.caCert) },
+        { name: "system", host: "127.0.0.1", port: up.port, path: "/v1/chat/completions", auth: { type: "None" }, tls: { serverName: "api.mistral.ai" } },
+        { name: "good", host: "127.0.0.1", port: up.port, path: "/v1/chat/completions", auth: { type: "None" }, ...tls("api.mistral.ai", ca.caCert) },
+      ],
+      routes: ["unknown-ca", "wrong-name", "system", "good"].map((name) => ({ name, matches: [{ path: { value: `/${name}` } }], backendRefs: [{ name }] })),
+    });
+    expectError(await postJson(p.url, "/unknown-ca", chat), "upstream_tls_failed");
+    expectError(await postJson(p.url, "/wrong-name", chat), "upstream_tls_failed");
+    // The system store (Node.js roots) does not know the test CA.
+    expectError(await postJson(p.url, "/system", chat), "upstream_tls_failed");
+    expect((await postJson(p.url, "/good", chat)).status).toBe(200);
+    expect(up.requests).toHaveLength(1);
+  });
+
+  it("502 upstream_tls_failed when the upstream does not speak TLS", async () => {
+    const up = await upstreamWith();
+    const p = await proxyFor(simpleConfig(up.port, { tls: { serverName: "localhost" } }));
+    expectError(await postJson(p.url, "/mistral", chat), "upstream_tls_failed");
+  });
+
+  it("502 upstream_connection_lost when the upstream closes without answering", async () => {
+    const up = await upstreamWith((req) => req.socket.destroy());
+    const p = await proxyFor(simpleConfig(up.port));
+    expectError(await postJson(p.url, "/mistral", chat), "upstream_connection_lost");
+  });
+
+  it("502 upstream_protocol_error when the upstream answers garbage", async () => {
+    const server = await tcpServer((s) => s.once("data", () => s.end("HTTP/1.1 2xx nonsense\r\n\r\n")));
+    const p = await proxyFor(simpleConfig(server.port));
+    expectError(await postJson(p.url, "/mistral", chat), "upstream_protocol_error");
+  });
+
+  it("504 upstream_connect_timeout when the TLS handshake never completes", async () => {
+    const server = await tcpServer();
+    const p = await proxyFor(simpleConfig(server.port, { tls: { serverName: "localhost" }, timeouts: { connectMs: 150 } }));
+    expectError(await postJson(p.url, "/mistral", chat), "upstream_connect_timeout");
+  });
+
+  it("504 upstream_headers_timeout when no response headers arrive", async () => {
+    const up = await upstreamWith(() => undefined);
+    const p = await proxyFor(simpleConfig(up.port, { timeouts: { headersMs: 150 } }));
+    expectError(await postJson(p.url, "/mistral", chat), "upstream_headers_timeout");
+  });
+
+  it("504 upstream_body_timeout when the body stalls before its first byte", async () => {
+    const up = await upstreamWith((_req, res) => res.writeHead(200, { "content-type": "application/json" }).flushHeaders());
+    const p = await proxyFor(simpleConfig(up.port, { timeouts: { bodyMs: 150 } }));
+    expectError(await postJson(p.url, "/mistral", chat), "upstream_body_timeout");
+  });
+
+  it("504 request_timeout after the route's timeouts.requestMs", async () => {
+    const up = await upstreamWith(() => undefined);
+    const p = await proxyFor(simpleConfig(up.port, {}, { timeouts: { requestMs: 150 } }));
+    expectError(await postJson(p.url, "/mistral", chat), "request_timeout");
+    const aborted = once(up, "clientAborted");
+    expectError(await postJson(p.url, "/mistral", chat), "request_timeout");
+    // The upstream request is abandoned too, not left running.
+    await aborted;
+  });
+});
+
+describe("failures after a response started", () => {
+  it("ends an SSE stream with one SSE error event", async () => {
+    const up = await upstreamWith((_req, res) => {
+      res.writeHead(200, { "content-type": "text/event-stream" });
+      res.write('data: {"choices":[{"delta":{"content":"a"}}]}\n\n', () => res.socket?.destroy());
+    });
+    const p = await proxyFor(simpleConfig(up.port));
+    const reply = await postJson(p.url, "/mistral", { ...chat, stream: true });
+    expect(reply.status).toBe(200);
+    const spec = ERROR_CATALOGUE.upstream_connection_lost;
+    expect(reply.body).toBe(
+      'data: {"choices":[{"delta":{"content":"a"}}]}\n\n' +
+        `event: error\ndata: ${JSON.stringify({ error: { message: spec.message, type: spec.type, code: "upstream_connection_lost" } })}\n\n`,
+    );
+  });
+
+  it("ends a stalled SSE stream with an upstream_body_timeout error event", async () => {
+    const up = await upstreamWith((_req, res) => {
+      res.writeHead(200, { "content-type": "text/event-stream" });
+      res.write("data: {}\n\n");
+    });
+    const p = await proxyFor(simpleConfig(up.port, { timeouts: { bodyMs: 150 } }));
+    const reply = await postJson(p.url, "/mistral", { ...chat, stream: true });
+    expect(reply.body).toMatch(/^data: \{\}\n\nevent: error\ndata: \{"error":\{"message":"[^"]+","type":"server_error","code":"upstream_body_timeout"\}\}\n\n$/);
+  });
+
+  it("resets the client connection when a non-stream body breaks after its first byte", async () => {
+    const up = await upstreamWith((_req, res) => {
+      res.writeHead(200, { "content-type": "application/json", "content-length": "100" });
+      res.write('{"partial":', () => res.socket?.destroy());
+    });
+    const p = await proxyFor(simpleConfig(up.port));
+    await expect(postJson(p.url, "/mistral", chat)).rejects.toThrow();
+  });
+});
+
+describe("the catalogue", () => {
+  it("maps transport errors by err.code in one place", () => {
+    const cases: [string, ErrorCode][] = [
+      ["ECONNREFUSED", "upstream_connect_failed"],
+      ["ENOTFOUND", "upstream_connect_failed"],
+      ["ECONNRESET", "upstream_connection_lost"],
+      ["UND_ERR_SOCKET", "upstream_connection_lost"],
+      ["UND_ERR_CONNECT_TIMEOUT", "upstream_connect_timeout"],
+      ["UND_ERR_HEADERS_TIMEOUT", "upstream_headers_timeout"],
+      ["UND_ERR_BODY_TIMEOUT", "upstream_body_timeout"],
+      ["ERR_TLS_CERT_ALTNAME_INVALID", "upstream_tls_failed"],
+      ["UNABLE_TO_VERIFY_LEAF_SIGNATURE", "upstream_tls_failed"],
+      ["SELF_SIGNED_CERT_IN_CHAIN", "upstream_tls_failed"],
+      ["CERT_HAS_EXPIRED", "upstream_tls_failed"],
+      ["HPE_INVALID_CONSTANT", "upstream_protocol_error"],
+      ["UND_ERR_RES_CONTENT_LENGTH_MISMATCH", "upstream_protocol_error"],
+      ["request_timeout", "request_timeout"],
+      ["SOMETHING_ELSE", "internal_error"],
+    ];
+    for (const [code, expected] of cases) expect(codeForError(Object.assign(new Error("x"), { code }))).toBe(expected);
+    expect(codeForError(new Error("no code"))).toBe("internal_error");
+    expect(codeForError(null)).toBe("internal_error");
+  });
+
+  it("is documented, code for code, in docs/errors.md", () => {
+    const doc = readFileSync(join(__dirname, "..", "docs", "errors.md"), "utf8");
+    const rows = [...doc.matchAll(/^\| `([a-z_]+)` \| (\d{3}) \| `([a-z_]+)` \| (.+?) \| (.+?) \|$/gm)].map((m) => ({
+      code: m[1],
+      status: Number(m[2]),
+      type: m[3],
+      message: m[4],
+      when: m[5],
+    }));
+    const expected = Object.entries(ERROR_CATALOGUE).map(([code, spec]) => ({ code, status: spec.status, type: spec.type, message: spec.message, when: spec.when }));
+    expect(rows).toEqual(expected);
+  });
+});

@@ -1,0 +1,153 @@
+/** Starts the real proxy in-process (with captured logs) or as a CLI child process. */
+import { spawn, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { ProxyServer, createLogger, type ManifestValues, type ProxyConfigInput, type ProxyServerOptions } from "../../src/index";
+import { ProxyMetrics } from "../../src/server/metrics";
+
+export const API_VERSION = "openai-compatible-proxy/v1";
+
+export interface LogLine {
+  level: string;
+  msg: string;
+  [key: string]: unknown;
+}
+
+export interface TestProxy {
+  proxy: ProxyServer;
+  url: string;
+  adminUrl: string;
+  /** Raw log lines, as written. */
+  rawLogs: string[];
+  logs(): LogLine[];
+  close(): Promise<void>;
+}
+
+export async function startProxy(
+  config: ProxyConfigInput,
+  options: Partial<Omit<ProxyServerOptions, "source">> & { values?: ManifestValues } = {},
+): Promise<TestProxy> {
+  const rawLogs: string[] = [];
+  const logger = createLogger({ level: "debug", destination: { write: (line: string) => void rawLogs.push(line) } });
+  const { values, ...rest } = options;
+  const proxy = await ProxyServer.start({
+    source: { config, ...(values ? { values } : {}) },
+    listen: { host: "127.0.0.1", port: 0 },
+    adminListen: { host: "127.0.0.1", port: 0 },
+    logger,
+    metrics: new ProxyMetrics({ processMetrics: false }),
+    ...rest,
+  });
+  return {
+    proxy,
+    url: proxy.url,
+    adminUrl: proxy.adminUrl!,
+    rawLogs,
+    logs: () => rawLogs.map((l) => JSON.parse(l) as LogLine),
+    close: () => proxy.shutdown(1000),
+  };
+}
+
+/** A one-backend, one-route config; override any part. */
+export function simpleConfig(upstreamPort: number, backend: Record<string, unknown> = {}, route: Record<string, unknown> = {}): ProxyConfigInput {
+  return {
+    apiVersion: API_VERSION,
+    kind: "ProxyConfig",
+    backends: [
+      {
+        name: "ns/up",
+        host: "127.0.0.1",
+        port: upstreamPort,
+        path: "/v1/chat/completions",
+        auth: { type: "Key", key: { env: "TEST_PROVIDER_KEY" } },
+        ...backend,
+      } as never,
+    ],
+    routes: [{ name: "ns/route/0", matches: [{ path: { type: "PathPrefix", value: "/mistral" } }], backendRefs: [{ name: "ns/up" }], ...route } as never],
+  };
+}
+
+export const PROVIDER_KEY = "sk-provider-0123456789-SECRET";
+export const providerEnv = { TEST_PROVIDER_KEY: PROVIDER_KEY };
+
+const CLI = join(__dirname, "..", "..", "dist", "cli.js");
+
+/** The proxy CLI as a child process, its stdout parsed as JSON log lines. */
+export class CliProxy {
+  readonly lines: LogLine[] = [];
+  readonly rawOutput: string[] = [];
+  stderr = "";
+  url = "";
+  adminUrl = "";
+  readonly exited: Promise<number | null>;
+  private readonly waiters: { test: (l: LogLine) => boolean; resolve: (l: LogLine) => void }[] = [];
+
+  constructor(readonly child: ChildProcess) {
+    const rl = createInterface({ input: child.stdout! });
+    rl.on("line", (line) => {
+      this.rawOutput.push(line);
+      let parsed: LogLine;
+      try {
+        parsed = JSON.parse(line) as LogLine;
+      } catch {
+        return;
+      }
+      this.lines.push(parsed);
+      for (const w of [...this.waiters]) {
+        if (w.test(parsed)) {
+          this.waiters.splice(this.waiters.indexOf(w), 1);
+          w.resolve(parsed);
+        }
+      }
+    });
+    child.stderr!.on("data", (d: Buffer) => {
+      this.stderr += d.toString();
+      this.rawOutput.push(d.toString());
+    });
+    this.exited = new Promise((resolve) => child.once("exit", (code) => resolve(code)));
+  }
+
+  /** Resolves with the first line (already seen or future) that passes `test`. */
+  waitFor(test: (l: LogLine) => boolean, what = "log line"): Promise<LogLine> {
+    const seen = this.lines.find(test);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      this.waiters.push({ test, resolve });
+      void this.exited.then((code) => reject(new Error(`proxy exited (${code}) before ${what}; output:\n${this.rawOutput.join("\n")}`)));
+    });
+  }
+
+  /** Waits for the line after the ones seen so far. */
+  waitForNext(test: (l: LogLine) => boolean, what = "log line"): Promise<LogLine> {
+    const from = this.lines.length;
+    return this.waitFor((l) => this.lines.indexOf(l) >= from && test(l), what);
+  }
+
+  async stop(signal: NodeJS.Signals = "SIGTERM"): Promise<number | null> {
+    if (this.child.exitCode === null) this.child.kill(signal);
+    return this.exited;
+  }
+}
+
+export async function startCli(args: string[], env: NodeJS.ProcessEnv = {}, options: { waitListening?: boolean } = {}): Promise<CliProxy> {
+  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` first`);
+  const child = spawn(process.execPath, [CLI, ...args], {
+    env: { PATH: process.env.PATH, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const cli = new CliProxy(child);
+  if (options.waitListening !== false) {
+    const line = await cli.waitFor((l) => l.msg === "listening", "listening");
+    cli.url = String(line.listen);
+    cli.adminUrl = String(line.admin);
+  }
+  return cli;
+}
+
+export async function waitExit(child: ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null) return child.exitCode;
+  const [code] = (await once(child, "exit")) as [number | null];
+  return code;
+}

@@ -1,0 +1,105 @@
+/**
+ * Nothing a client sends can choose where the proxy connects or escape the configured path:
+ * permanent regression tests for Host, absolute-form targets, dot segments and encoded separators.
+ */
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { rawExchange } from "./helpers/http";
+import { PROVIDER_KEY, providerEnv, simpleConfig, startProxy, type TestProxy } from "./helpers/proxy";
+import { startUpstream, type Upstream } from "./helpers/upstream";
+
+let upstream: Upstream;
+let decoy: Server;
+let decoyHits = 0;
+let proxy: TestProxy;
+
+beforeAll(async () => {
+  upstream = await startUpstream();
+  // Another local server a malicious request would like to reach instead.
+  decoy = createServer((_req, res) => {
+    decoyHits++;
+    res.end("decoy");
+  });
+  await new Promise<void>((resolve) => decoy.listen(0, "127.0.0.1", resolve));
+  // No path.full: the client's path (after the prefix rewrite) goes upstream, the case where
+  // traversal would matter.
+  proxy = await startProxy(
+    simpleConfig(upstream.port, { path: undefined }, { urlRewrite: { path: { type: "ReplacePrefixMatch", replacePrefixMatch: "/v1" } } }),
+    { env: providerEnv },
+  );
+});
+
+afterAll(async () => {
+  await proxy.close();
+  await upstream.close();
+  await new Promise((resolve) => decoy.close(resolve));
+});
+
+const decoyPort = (): number => (decoy.address() as AddressInfo).port;
+
+async function raw(requestLine: string, headers = "Host: proxy.local\r\n"): Promise<string> {
+  return rawExchange(proxy.url, `${requestLine}\r\n${headers}Content-Length: 0\r\n\r\n`, /\r\n\r\n[\s\S]*\}/);
+}
+
+const status = (response: string): number => Number(/^HTTP\/1\.1 (\d{3})/.exec(response)?.[1]);
+const code = (response: string): string => (JSON.parse(response.slice(response.indexOf("\r\n\r\n") + 4)) as { error: { code: string } }).error.code;
+
+describe("the upstream is chosen by configuration only", () => {
+  it("ignores the Host header: a request naming another host still goes to the configured upstream", async () => {
+    const before = upstream.requests.length;
+    const response = await raw("POST /mistral/chat/completions HTTP/1.1", `Host: 127.0.0.1:${decoyPort()}\r\n`);
+    expect(status(response)).toBe(200);
+    const seen = upstream.requests[before]!;
+    expect(seen.headers.host).toBe(`127.0.0.1:${upstream.port}`);
+    expect(seen.headers.authorization).toBe(`Bearer ${PROVIDER_KEY}`);
+    expect(decoyHits).toBe(0);
+  });
+
+  it.each([
+    [`GET http://127.0.0.1:PORT/mistral/chat/completions HTTP/1.1`],
+    [`GET https://127.0.0.1:PORT/mistral HTTP/1.1`],
+    ["GET //127.0.0.1:PORT/mistral HTTP/1.1"],
+    ["OPTIONS * HTTP/1.1"],
+  ])("rejects a non origin-form target: %s", async (line) => {
+    const before = upstream.requests.length;
+    const response = await raw(line.replace("PORT", String(decoyPort())));
+    expect([400, 404]).toContain(status(response));
+    expect(["invalid_request_target", "route_not_found"]).toContain(code(response));
+    expect(upstream.requests.length).toBe(before);
+    expect(decoyHits).toBe(0);
+  });
+
+  it("answers an absolute-form target with 400 invalid_request_target", async () => {
+    const response = await raw(`POST http://127.0.0.1:${decoyPort()}/mistral HTTP/1.1`);
+    expect(status(response)).toBe(400);
+    expect(code(response)).toBe("invalid_request_target");
+  });
+});
+
+describe("the path cannot climb out of the route or smuggle separators", () => {
+  it.each([
+    "/mistral/../admin",
+    "/mistral/..",
+    "/mistral/./chat",
+    "/mistral/%2e%2e/admin",
+    "/mistral/%2E%2E/admin",
+    "/mistral/.%2e/admin",
+    "/mistral%2F..%2Fadmin",
+    "/mistral/chat%2fcompletions",
+    "/mistral/chat%5Ccompletions",
+    "/mistral\\..\\admin",
+  ])("rejects %s with 400 invalid_request_target", async (path) => {
+    const before = upstream.requests.length;
+    const response = await raw(`POST ${path} HTTP/1.1`);
+    expect(status(response)).toBe(400);
+    expect(code(response)).toBe("invalid_request_target");
+    expect(upstream.requests.length).toBe(before);
+  });
+
+  it("still forwards ordinary percent-encoding and dots inside segments", async () => {
+    const before = upstream.requests.length;
+    const response = await raw("POST /mistral/models/mistral-medium-2505.1%20x?q=a..b HTTP/1.1");
+    expect(status(response)).toBe(200);
+    expect(upstream.requests[before]!.url).toBe("/v1/models/mistral-medium-2505.1%20x?q=a..b");
+  });
+});

@@ -1,0 +1,183 @@
+/**
+ * Streams: SSE events reach the client as the upstream sends them, backpressure holds the upstream
+ * back instead of buffering, and a client abort aborts the upstream request at once.
+ */
+import { once } from "node:events";
+import { request as httpRequest, type IncomingMessage } from "node:http";
+import OpenAI from "openai";
+import { providerEnv, simpleConfig, startProxy, PROVIDER_KEY, type TestProxy } from "./helpers/proxy";
+import { startUpstream, type Upstream } from "./helpers/upstream";
+
+let upstream: Upstream;
+let proxy: TestProxy;
+
+beforeEach(async () => {
+  upstream = await startUpstream();
+  proxy = await startProxy(simpleConfig(upstream.port, { model: "mistral-medium-2505" }, { urlRewrite: { hostname: "api.mistral.ai" } }), { env: providerEnv });
+});
+
+afterEach(async () => {
+  await proxy.close();
+  await upstream.close();
+});
+
+function post(path: string, body: unknown): { req: ReturnType<typeof httpRequest>; response: Promise<IncomingMessage> } {
+  const url = new URL(proxy.url);
+  const req = httpRequest({ host: url.hostname, port: url.port, method: "POST", path, headers: { "content-type": "application/json" } });
+  req.on("error", () => undefined); // tests destroy requests on purpose
+  req.end(JSON.stringify(body));
+  const response = once(req, "response").then(([res]) => res as IncomingMessage);
+  response.catch(() => undefined); // awaited only by tests that expect a response
+  return { req, response };
+}
+
+/** Resolves with the text received once it matches `pattern`. */
+function readUntil(res: IncomingMessage, pattern: RegExp): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = "";
+    const onData = (chunk: Buffer): void => {
+      text += chunk.toString();
+      if (pattern.test(text)) {
+        res.off("data", onData);
+        resolve(text);
+      }
+    };
+    res.on("data", onData);
+    res.once("end", () => (pattern.test(text) ? resolve(text) : reject(new Error(`stream ended without ${String(pattern)}: ${text}`))));
+  });
+}
+
+describe("server-sent events", () => {
+  it("delivers the first event before the upstream finishes, then the rest, unbuffered", async () => {
+    const gated = upstream.gate();
+    const { response } = post("/mistral", { model: "x", messages: [], stream: true, x_gate: true });
+    const res = await response;
+    expect(res.statusCode).toBe(200);
+    expect(res.headers["content-type"]).toBe("text/event-stream");
+    await gated;
+    // The upstream is holding the rest of the stream until released: the first event is already here.
+    const first = await readUntil(res, /tok0/);
+    expect(first).toMatch(/^data: \{.*"tok0 ".*\}\n\n$/);
+    upstream.release();
+    const rest = await readUntil(res, /data: \[DONE\]\n\n$/);
+    expect(rest).toContain('"usage":{"prompt_tokens":11');
+  });
+
+  it("lets the upstream finish only as fast as the client reads (backpressure)", async () => {
+    const chunk = Buffer.alloc(64 * 1024, "a");
+    const total = 256 * 1024 * 1024;
+    let written = 0;
+    let finished = false;
+    const blocked = new Promise<void>((signalBlocked) => {
+      upstream.handler = (_req, res) => {
+        res.writeHead(200, { "content-type": "application/octet-stream" });
+        const pump = (): void => {
+          while (written < total) {
+            written += chunk.length;
+            if (!res.write(chunk)) {
+              signalBlocked();
+              res.once("drain", pump);
+              return;
+            }
+          }
+          finished = true;
+          res.end();
+        };
+        pump();
+      };
+    });
+    const { response } = post("/mistral", { model: "x" });
+    const res = await response;
+    res.pause();
+    await blocked;
+    // Give the pipe time to fill every buffer between the upstream and the paused client.
+    let stable = -1;
+    while (stable !== written) {
+      stable = written;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(finished).toBe(false);
+    // Socket buffers on loopback can hold a few MB each; nothing close to the whole response is held.
+    expect(written).toBeLessThan(64 * 1024 * 1024);
+    let received = 0;
+    res.on("data", (c: Buffer) => (received += c.length));
+    res.resume();
+    await once(res, "end");
+    expect(received).toBe(total);
+    expect(finished).toBe(true);
+  }, 60_000);
+
+  it("aborts the upstream request as soon as the client goes away mid-stream", async () => {
+    upstream.handler = (_req, res) => {
+      res.writeHead(200, { "content-type": "text/event-stream" });
+      res.write("data: {\"n\":0}\n\n");
+      // Never ends on its own.
+    };
+    const { req, response } = post("/mistral", { model: "x", stream: true });
+    const res = await response;
+    await readUntil(res, /"n":0/);
+    const aborted = once(upstream, "clientAborted");
+    req.destroy();
+    await aborted;
+    const line = await waitForLog(proxy, (l) => l.msg === "request" && l.status === 499);
+    expect(line).toMatchObject({ error: "client_closed_request", stream: true });
+  });
+
+  it("aborts the upstream request when the client goes away before the response headers", async () => {
+    upstream.handler = () => undefined;
+    const { req } = post("/mistral", { model: "x" });
+    await upstream.request(0);
+    const aborted = once(upstream, "clientAborted");
+    req.destroy();
+    await aborted;
+  });
+});
+
+describe("the official openai client", () => {
+  const client = (): OpenAI => new OpenAI({ apiKey: "client-side-key-not-forwarded", baseURL: `${proxy.url}/mistral`, maxRetries: 0 });
+
+  it("completes a chat (non-streaming) through the proxy", async () => {
+    const completion = await client().chat.completions.create({ model: "ignored", messages: [{ role: "user", content: "Write a haiku." }] });
+    expect(completion.choices[0]?.message.content).toBe("Neural networks learn.");
+    expect(completion.model).toBe("mistral-medium-2505");
+    expect(completion.usage).toEqual({ prompt_tokens: 20, completion_tokens: 17, total_tokens: 37 });
+    const seen = await upstream.request(0);
+    expect(seen.url).toBe("/v1/chat/completions");
+    expect(seen.headers.authorization).toBe(`Bearer ${PROVIDER_KEY}`);
+    expect(seen.headers.host).toBe("api.mistral.ai");
+  });
+
+  it("streams a chat through the proxy", async () => {
+    const stream = await client().chat.completions.create({
+      model: "ignored",
+      messages: [{ role: "user", content: "Write a haiku." }],
+      stream: true,
+      stream_options: { include_usage: true },
+      // Unknown to the SDK's types, passed through to the upstream untouched.
+      ...({ x_chunks: 4 } as object),
+    });
+    const parts: string[] = [];
+    let usage: unknown;
+    for await (const chunk of stream) {
+      if (chunk.choices[0]?.delta.content) parts.push(chunk.choices[0].delta.content);
+      if (chunk.usage) usage = chunk.usage;
+    }
+    expect(parts.join("")).toBe("tok0 tok1 tok2 tok3 ");
+    expect(usage).toEqual({ prompt_tokens: 11, completion_tokens: 4, total_tokens: 15 });
+    const body = JSON.parse((await upstream.request(0)).body.toString()) as Record<string, unknown>;
+    expect(body).toMatchObject({ model: "mistral-medium-2505", stream: true, stream_options: { include_usage: true }, x_chunks: 4 });
+  });
+
+  it("raises the proxy's own errors as OpenAI APIErrors with their code", async () => {
+    const wrong = new OpenAI({ apiKey: "k", baseURL: `${proxy.url}/nowhere`, maxRetries: 0 });
+    await expect(wrong.chat.completions.create({ model: "m", messages: [] })).rejects.toMatchObject({ status: 404, code: "route_not_found", type: "invalid_request_error" });
+  });
+});
+
+async function waitForLog(p: TestProxy, test: (l: Record<string, unknown>) => boolean): Promise<Record<string, unknown>> {
+  for (;;) {
+    const found = p.logs().find(test);
+    if (found) return found;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
