@@ -60,11 +60,17 @@ describeControlPlane("objects applied to a real kube-apiserver with the CRDs ins
     expect(applied).toBeGreaterThan(0);
   });
 
-  test("the docs fixtures are among the objects applied", () => {
+  test("the docs fixtures and the component's examples are among the objects applied", () => {
     const sources = sets.map((s) => s.source);
     expect(sources).toEqual(
-      expect.arrayContaining(["fixtures/kgateway-docs-deepseek.yaml", "fixtures/kgateway-docs-mistral.yaml"]),
+      expect.arrayContaining([
+        "fixtures/kgateway-docs-deepseek.yaml",
+        "fixtures/kgateway-docs-mistral.yaml",
+        "scenario example-mistral",
+        "scenario example-deepseek",
+      ]),
     );
+    for (const set of sets) expect({ source: set.source, count: set.objects.length }).not.toEqual({ source: set.source, count: 0 });
     const kinds = sets.flatMap((s) => s.objects.map((o) => o.kind));
     expect([...new Set(kinds)]).toEqual(expect.arrayContaining(["Secret", "Backend", "HTTPRoute", "BackendTLSPolicy"]));
   });
