@@ -51,8 +51,7 @@ export const targets = [
   {
     name: "ours",
     note: "openai-compatible-proxy, --manifests with the docs' four objects",
-    unavailable: () =>
-      existsSync(join(PROXY_DIR, "dist", "cli.js")) ? null : "proxy/dist/cli.js missing (npm run build --workspace proxy)",
+    unavailable: () => (existsSync(oursCli()) ? null : `${oursCli()} missing (npm run build --workspace proxy)`),
     async start(ctx) {
       const dir = join(ctx.dir, "ours");
       mkdirSync(dir, { recursive: true });
@@ -66,7 +65,7 @@ export const targets = [
         process.execPath,
         [
           ...nodeArgs,
-          join(PROXY_DIR, "dist", "cli.js"),
+          oursCli(),
           "--manifests",
           manifests,
           "--listen",
@@ -74,7 +73,8 @@ export const targets = [
           "--admin-listen",
           `127.0.0.1:${admin}`,
         ],
-        { logDir: ctx.dir, cwd: dir },
+        // NODE_PATH lets a build copied elsewhere (BENCH_OURS_CLI, for before/after comparisons) find its dependencies.
+        { logDir: ctx.dir, cwd: dir, env: { NODE_PATH: [join(PROXY_DIR, "node_modules"), join(PROXY_DIR, "..", "node_modules")].join(":") } },
       );
       return { child, port, ready: { url: `http://127.0.0.1:${admin}/readyz`, status: 200 } };
     },
@@ -203,6 +203,7 @@ export const targets = [
   },
 ];
 
+const oursCli = () => process.env.BENCH_OURS_CLI || join(PROXY_DIR, "dist", "cli.js");
 const portkeyMain = () => join(CACHE, "portkey", "node_modules", "@portkey-ai", "gateway", "build", "start-server.js");
 const litellmBin = () => join(CACHE, "litellm", "venv", "bin", "litellm");
 

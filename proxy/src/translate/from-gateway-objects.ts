@@ -619,6 +619,12 @@ function translateHttpRoute(t: Translation, obj: KubeObject, backends: Map<strin
       }
     });
 
+    if (route.urlRewrite?.path?.type === "ReplacePrefixMatch") {
+      matches.forEach((m, mi) => {
+        if (m.path?.type === "Exact") fail(`${base}.matches[${mi}].path.type`, "must be `PathPrefix`: the rule's URLRewrite uses `ReplacePrefixMatch`");
+      });
+    }
+
     if (rule.timeouts !== undefined) {
       const to = isObj(rule.timeouts) ? rule.timeouts : {};
       const timeouts: NonNullable<RouteInput["timeouts"]> = {};

@@ -36,5 +36,5 @@ export class ManifestValues {
 /** A Secret key's value as kgateway reads it: surrounding whitespace and a leading `Bearer ` removed. */
 export function normalizeKey(raw: string): string {
   const trimmed = raw.trim();
-  return /^bearer\s+/i.test(trimmed) ? trimmed.replace(/^bearer\s+/i, "").trim() : trimmed;
+  return /^bearer(?:\s|$)/i.test(trimmed) ? trimmed.slice(6).trim() : trimmed;
 }

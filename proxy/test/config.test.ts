@@ -1,0 +1,166 @@
+/**
+ * The config contract: the committed JSON Schema is current, validation names each field, and loading
+ * (files, manifests, credentials) fails with one clear message per problem naming the file, object and field.
+ */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import Ajv2020 from "ajv/dist/2020";
+import { parse as parseYaml } from "yaml";
+import { ConfigLoadError, loadConfig, proxyConfigJsonSchema, validateProxyConfig, parseProxyConfig, ProxyConfigError } from "../src/index";
+import { resolveCredentials } from "../src/config/resolve-credentials";
+import { API_VERSION } from "./helpers/proxy";
+
+const ROOT = join(__dirname, "..");
+let dir: string;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), "proxy-config-"));
+});
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+const minimal = (backend: Record<string, unknown> = {}) => ({
+  apiVersion: API_VERSION,
+  kind: "ProxyConfig",
+  backends: [{ name: "b", host: "api.example.com", port: 443, auth: { type: "Key", key: { env: "K" } }, ...backend }],
+  routes: [{ name: "r", backendRefs: [{ name: "b" }] }],
+});
+
+function loadError(fn: () => unknown): string[] {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof ConfigLoadError) return [...err.problems];
+    throw err;
+  }
+  throw new Error("expected a ConfigLoadError");
+}
+
+describe("the JSON Schema", () => {
+  it("is committed and current (regenerate with `npm run build -w proxy && npm run schema -w proxy`)", () => {
+    const committed = readFileSync(join(ROOT, "schema", "proxy-config.schema.json"), "utf8");
+    expect(committed).toBe(`${JSON.stringify(proxyConfigJsonSchema(), null, 2)}\n`);
+  });
+
+  it("accepts the example config and rejects what the schema rejects", () => {
+    const ajv = new Ajv2020({ strict: false, allErrors: true });
+    const validate = ajv.compile(proxyConfigJsonSchema());
+    const example = parseYaml(readFileSync(join(ROOT, "examples", "proxy-config.yaml"), "utf8")) as unknown;
+    expect(validate(example)).toBe(true);
+    expect(validateProxyConfig(example).ok).toBe(true);
+    expect(validate(minimal({ port: 0 }))).toBe(false);
+    expect(validate({ ...minimal(), extra: 1 })).toBe(false);
+    expect(validate(minimal({ auth: { type: "Key", key: { value: "sk-inline" } } }))).toBe(false);
+  });
+});
+
+describe("validation", () => {
+  it("applies defaults", () => {
+    const result = validateProxyConfig(minimal());
+    if (!result.ok) throw new Error("invalid");
+    expect(result.config.limits.maxRequestBodyBytes).toBe(10 * 1024 * 1024);
+    expect(result.config.backends[0]!.auth).toEqual({ type: "Key", key: { env: "K" }, headerName: "Authorization", prefix: "Bearer " });
+    expect(result.config.routes[0]!.matches).toEqual([{ path: { type: "PathPrefix", value: "/" } }]);
+  });
+
+  it.each([
+    [{ ...minimal(), apiVersion: "v0" }, "apiVersion"],
+    [minimal({ port: 70000 }), "backends[0].port"],
+    [minimal({ host: "https://x" }), "backends[0].host"],
+    [minimal({ path: "v1/chat" }), "backends[0].path"],
+    [minimal({ auth: { type: "Key", key: { env: "K" }, headerName: "bad header" } }), "backends[0].auth.headerName"],
+    [minimal({ auth: { type: "Key", key: { env: "K" }, prefix: "a\r\nb" } }), "backends[0].auth.prefix"],
+    [minimal({ auth: { type: "Key", key: { value: "sk-inline" } } }), "backends[0].auth.key"],
+    [{ ...minimal(), routes: [{ name: "r", backendRefs: [{ name: "missing" }] }] }, "routes[0].backendRefs[0].name"],
+    [{ ...minimal(), backends: [...minimal().backends, ...minimal().backends] }, "backends[1].name"],
+    [{ ...minimal(), routes: [{ name: "r", backendRefs: [{ name: "b" }], matches: [{ headers: [{ type: "RegularExpression", name: "x", value: "(" }] }] }] }, "routes[0].matches[0].headers[0].value"],
+    [{ ...minimal({ auth: { type: "Passthrough" } }), clientAuth: { apiKeys: [{ env: "C" }] } }, "backends[0].auth.type"],
+  ])("names the field: %#", (doc, field) => {
+    const result = validateProxyConfig(doc);
+    expect(result.ok).toBe(false);
+    if (!result.ok) expect(result.issues.map((i) => i.field)).toContain(field);
+  });
+
+  it("throws a ProxyConfigError whose message names the source and each field", () => {
+    expect(() => parseProxyConfig(minimal({ port: 0 }), "config.yaml")).toThrow(ProxyConfigError);
+    expect(() => parseProxyConfig(minimal({ port: 0 }), "config.yaml")).toThrow(/^config\.yaml: invalid ProxyConfig: `backends\[0\]\.port` Too small/);
+  });
+
+  it("does not crash on documents of the wrong shape", () => {
+    for (const doc of [null, 1, "x", [], { backends: 1, routes: "x" }, { apiVersion: API_VERSION, kind: "ProxyConfig", backends: [null], routes: [null] }]) {
+      expect(validateProxyConfig(doc).ok).toBe(false);
+    }
+  });
+});
+
+describe("loading", () => {
+  it("reads a YAML or JSON ProxyConfig file", () => {
+    const file = join(dir, "config.json");
+    writeFileSync(file, JSON.stringify(minimal()));
+    expect(loadConfig({ configFile: file }).config.backends[0]!.name).toBe("b");
+  });
+
+  it("names the file and the field of an invalid config, and the line of invalid YAML", () => {
+    const file = join(dir, "config.yaml");
+    writeFileSync(file, JSON.stringify(minimal({ port: 0 })));
+    expect(loadError(() => loadConfig({ configFile: file }))).toEqual([`${file}: ProxyConfig: \`backends[0].port\` Too small: expected number to be >=1`]);
+    writeFileSync(file, "apiVersion: [unclosed\n");
+    expect(loadError(() => loadConfig({ configFile: file }))[0]).toMatch(new RegExp(`^${file}: not valid YAML or JSON: .*line 2`));
+    expect(loadError(() => loadConfig({ configFile: join(dir, "missing.yaml") }))).toEqual([`${join(dir, "missing.yaml")}: cannot read (ENOENT)`]);
+  });
+
+  it("reads manifests from files and folders (multi-document, skipping dot entries) and names the file, object and field of a problem", () => {
+    mkdirSync(join(dir, "objects"));
+    mkdirSync(join(dir, "objects", "..data"));
+    writeFileSync(join(dir, "objects", "..data", "ignored.yaml"), "not: [valid");
+    writeFileSync(join(dir, "objects", "notes.txt"), "not yaml at all: [");
+    const docs = readFileSync(join(ROOT, "examples", "kgateway-docs", "mistral.yaml"), "utf8");
+    writeFileSync(join(dir, "objects", "mistral.yaml"), docs);
+    const broken = readFileSync(join(ROOT, "examples", "kgateway-docs", "deepseek.yaml"), "utf8").replace("port: 443", "port: 0");
+    writeFileSync(join(dir, "deepseek.yaml"), broken);
+    expect(loadConfig({ manifests: [join(dir, "objects")] }).config.routes).toHaveLength(1);
+    expect(loadError(() => loadConfig({ manifests: [join(dir, "objects"), join(dir, "deepseek.yaml")] }))).toEqual([
+      `${join(dir, "deepseek.yaml")}: error: Backend kgateway-system/deepseek: \`spec.ai.llm.port\` must be an integer from 1 to 65535`,
+      `${join(dir, "deepseek.yaml")}: error: HTTPRoute kgateway-system/deepseek: \`spec.rules[0].backendRefs[0]\` Backend kgateway-system/deepseek cannot be served (see its own problems)`,
+    ]);
+  });
+});
+
+describe("credentials", () => {
+  const config = (auth: Record<string, unknown>, extra: Record<string, unknown> = {}) => {
+    const result = validateProxyConfig({ ...minimal({ auth }), ...extra });
+    if (!result.ok) throw new Error(JSON.stringify(result.issues));
+    return result.config;
+  };
+
+  it("reads keys from files (trimmed, `Bearer ` removed) and environment variables", () => {
+    const file = join(dir, "Authorization");
+    writeFileSync(file, "Bearer sk-file\n");
+    const fromFile = resolveCredentials(config({ type: "Key", key: { file } }), null, {});
+    expect(fromFile.backendKeys.get("b")).toBe("sk-file");
+    expect(fromFile.files).toEqual([file]);
+    expect(resolveCredentials(config({ type: "Key", key: { env: "K" } }), null, { K: "sk-env" }).backendKeys.get("b")).toBe("sk-env");
+  });
+
+  it("names the field and the file or variable when a key cannot be read, never a value", () => {
+    const missing = join(dir, "nope");
+    expect(loadError(() => resolveCredentials(config({ type: "Key", key: { file: missing } }), null, {}))).toEqual([`\`backends[0].auth.key.file\`: cannot read \`${missing}\` (ENOENT)`]);
+    expect(loadError(() => resolveCredentials(config({ type: "Key", key: { env: "K" } }), null, {}))).toEqual(["`backends[0].auth.key.env`: environment variable `K` is not set"]);
+    expect(loadError(() => resolveCredentials(config({ type: "Key", key: { manifest: "Secret/ns/s/Authorization" } }), null, {}))[0]).toMatch(/only be resolved when the proxy loads manifests/);
+  });
+
+  it("reads client API keys, one per line or comma, and keeps only their digests", () => {
+    const file = join(dir, "clients");
+    writeFileSync(file, "# team keys\nkey-one\n\nkey-two, key-three\n");
+    const resolved = resolveCredentials(config({ type: "Key", key: { env: "K" } }, { clientAuth: { apiKeys: [{ file }] } }), null, { K: "sk" });
+    expect(resolved.clientKeyDigests).toHaveLength(3);
+    expect(JSON.stringify(resolved.clientKeyDigests)).not.toContain("key-one");
+  });
+
+  it("rejects a CA file that holds no certificate", () => {
+    const ca = join(dir, "ca.crt");
+    writeFileSync(ca, "not a certificate");
+    const c = config({ type: "None" });
+    c.backends[0]!.tls = { serverName: "api.example.com", caCertificates: [{ file: ca }] };
+    expect(loadError(() => resolveCredentials(c, null, {}))).toEqual(["`backends[0].tls.caCertificates[0]`: not a PEM bundle of CA certificates"]);
+  });
+});

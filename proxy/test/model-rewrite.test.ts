@@ -1,0 +1,65 @@
+/** The model override's JSON rewrite and the `usage` reader, byte for byte. */
+import { parseJsonObject, replaceModel, topLevelValueSpans } from "../src/server/model-rewrite";
+import { TailBuffer, findUsage } from "../src/server/token-usage";
+
+const M = JSON.stringify("new-model");
+
+describe("replaceModel", () => {
+  it.each([
+    ['{"model":"a"}', '{"model":"new-model"}'],
+    ['{ "model" : "a" , "x" : 1 }', '{ "model" : "new-model" , "x" : 1 }'],
+    ['{"x":{"model":"nested"},"model":"a"}', '{"x":{"model":"nested"},"model":"new-model"}'],
+    ['{"messages":[{"content":"\\"model\\":\\"a\\""}],"model":null}', '{"messages":[{"content":"\\"model\\":\\"a\\""}],"model":"new-model"}'],
+    ['{"model":{"deep":["}",{"a":"]"}]},"n":1}', '{"model":"new-model","n":1}'],
+    ['{"model":123,"y":true}', '{"model":"new-model","y":true}'],
+    ['{"mod\\u0065l":"a"}', '{"mod\\u0065l":"new-model"}'],
+    ['{"model":"a","model":"b"}', '{"model":"new-model","model":"new-model"}'],
+    ['{"s":"back\\\\","model":"a"}', '{"s":"back\\\\","model":"new-model"}'],
+    ['{"n":-1.5e+3,"model":"a"}', '{"n":-1.5e+3,"model":"new-model"}'],
+    ['{"messages":[]}', '{"model":"new-model","messages":[]}'],
+    ["{}", '{"model":"new-model"}'],
+    ["  {  }  ", '  {"model":"new-model"  }  '],
+    ['\n{\n  "model": "a"\n}\n', '\n{\n  "model": "new-model"\n}\n'],
+  ])("%s", (input, expected) => {
+    expect(parseJsonObject(input).ok).toBe(true);
+    const out = replaceModel(input, M);
+    expect(out).toBe(expected);
+    const parsed = JSON.parse(out) as Record<string, unknown>;
+    expect(parsed.model).toBe("new-model");
+  });
+
+  it("keeps every other byte of a large body", () => {
+    const messages = Array.from({ length: 2000 }, (_, i) => ({ role: "user", content: `message ${i} with "quotes", {braces} and [brackets] ` + "x".repeat(400) }));
+    const body = JSON.stringify({ messages, temperature: 0.7, model: "client" });
+    const out = replaceModel(body, M);
+    expect(out).toBe(body.replace('"model":"client"', '"model":"new-model"'));
+    expect(topLevelValueSpans(body, "model")).toEqual([body.length - '"client"}'.length, body.length - 1]);
+  });
+
+  it("classifies invalid bodies", () => {
+    expect(parseJsonObject("{").ok).toBe(false);
+    expect(parseJsonObject("[]")).toEqual({ ok: false, code: "invalid_body" });
+    expect(parseJsonObject('"model"')).toEqual({ ok: false, code: "invalid_body" });
+    expect(parseJsonObject("{} x")).toEqual({ ok: false, code: "invalid_json" });
+  });
+});
+
+describe("token usage", () => {
+  it("reads OpenAI and Responses-style usage, skipping null usage and usage-like text", () => {
+    expect(findUsage(Buffer.from('{"usage":{"prompt_tokens":3,"completion_tokens":4,"prompt_tokens_details":{"cached_tokens":1}}}'))).toEqual({ input: 3, output: 4 });
+    expect(findUsage(Buffer.from('{"usage": {"input_tokens":5,"output_tokens":6}}'))).toEqual({ input: 5, output: 6 });
+    const sse = 'data: {"usage":{"prompt_tokens":1,"completion_tokens":2}}\n\ndata: {"content":"\\"usage\\": {}","usage":null}\n\ndata: [DONE]\n\n';
+    expect(findUsage(Buffer.from(sse))).toEqual({ input: 1, output: 2 });
+    expect(findUsage(Buffer.from('{"usage":null}'))).toBeUndefined();
+    expect(findUsage(Buffer.from("no usage here"))).toBeUndefined();
+  });
+
+  it("keeps only the tail of a long stream, across chunk boundaries", () => {
+    const tail = new TailBuffer();
+    for (let i = 0; i < 1000; i++) tail.push(Buffer.from(`data: {"i":${i},"usage":null}\n\n`));
+    const final = Buffer.from('data: {"choices":[],"usage":{"prompt_tokens":7,"completion_tokens":9}}\n\ndata: [DONE]\n\n');
+    tail.push(final.subarray(0, 30));
+    tail.push(final.subarray(30));
+    expect(tail.usage()).toEqual({ input: 7, output: 9 });
+  });
+});

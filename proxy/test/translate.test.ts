@@ -1,0 +1,388 @@
+/**
+ * The one translation from kgateway/Gateway API objects to ProxyConfig: the docs' objects, every
+ * supported field, and a precise report (kind, namespace, name, field) for everything it cannot serve.
+ */
+import { readFileSync, readdirSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { parseAllDocuments } from "yaml";
+import { fromGatewayObjects, formatTranslationProblem, parseGatewayDuration, type TranslationProblem } from "../src/translate";
+
+const EXAMPLES = join(__dirname, "..", "examples", "kgateway-docs");
+const docsObjects = (): Record<string, unknown>[] =>
+  readdirSync(EXAMPLES)
+    .sort()
+    .flatMap((f) => parseAllDocuments(readFileSync(join(EXAMPLES, f), "utf8")).map((d) => d.toJS() as Record<string, unknown>));
+
+const NS = "kgateway-system";
+const meta = (name: string, extra: Record<string, unknown> = {}) => ({ name, namespace: NS, ...extra });
+const secret = (name: string, body: Record<string, unknown> = { stringData: { Authorization: "sk-test" } }) => ({ apiVersion: "v1", kind: "Secret", metadata: meta(name), ...body });
+const backend = (name: string, llm: Record<string, unknown> = {}, spec: Record<string, unknown> = {}) => ({
+  apiVersion: "gateway.kgateway.dev/v1alpha1",
+  kind: "Backend",
+  metadata: meta(name),
+  spec: {
+    type: "AI",
+    ai: { llm: { openai: { authToken: { kind: "SecretRef", secretRef: { name: "key" } }, model: "m" }, host: "llm.internal", port: 8000, path: { full: "/v1/chat/completions" }, ...llm } },
+    ...spec,
+  },
+});
+const ref = (name: string, extra: Record<string, unknown> = {}) => ({ name, namespace: NS, group: "gateway.kgateway.dev", kind: "Backend", ...extra });
+const route = (name: string, rules: unknown[], spec: Record<string, unknown> = {}, metadata: Record<string, unknown> = {}) => ({
+  apiVersion: "gateway.networking.k8s.io/v1",
+  kind: "HTTPRoute",
+  metadata: meta(name, metadata),
+  spec: { parentRefs: [{ name: "agentgateway", namespace: NS }], rules, ...spec },
+});
+const tlsPolicy = (name: string, target: string, validation: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({
+  apiVersion: "gateway.networking.k8s.io/v1",
+  kind: "BackendTLSPolicy",
+  metadata: meta(name),
+  spec: { targetRefs: [{ name: target, kind: "Backend", group: "gateway.kgateway.dev" }], validation, ...extra },
+});
+const configMap = (name: string, data: Record<string, string>) => ({ apiVersion: "v1", kind: "ConfigMap", metadata: meta(name), data });
+const basic = (extra: Record<string, unknown>[] = []): Record<string, unknown>[] => [secret("key"), backend("b"), route("r", [{ matches: [{ path: { type: "PathPrefix", value: "/b" } }], backendRefs: [ref("b")] }]), ...extra];
+
+function errors(problems: TranslationProblem[]): TranslationProblem[] {
+  return problems.filter((p) => p.severity === "error");
+}
+
+describe("the docs' Mistral and DeepSeek objects", () => {
+  it("translate into two TLS backends and two routes, keys held in memory only", () => {
+    const { config, problems, values } = fromGatewayObjects(docsObjects());
+    expect(problems).toEqual([]);
+    expect(config.backends).toEqual([
+      {
+        name: `${NS}/deepseek`,
+        host: "api.deepseek.com",
+        port: 443,
+        tls: { serverName: "api.deepseek.com" },
+        path: "/v1/chat/completions",
+        model: "deepseek-chat",
+        requireModel: false,
+        auth: { type: "Key", key: { manifest: `Secret/${NS}/deepseek-secret/Authorization` }, headerName: "Authorization", prefix: "Bearer " },
+        provider: "deepseek",
+      },
+      {
+        name: `${NS}/mistral`,
+        host: "api.mistral.ai",
+        port: 443,
+        tls: { serverName: "api.mistral.ai" },
+        path: "/v1/chat/completions",
+        model: "mistral-medium-2505",
+        requireModel: false,
+        auth: { type: "Key", key: { manifest: `Secret/${NS}/mistral-secret/Authorization` }, headerName: "Authorization", prefix: "Bearer " },
+        provider: "mistral_ai",
+      },
+    ]);
+    expect(config.routes).toEqual([
+      { name: `${NS}/deepseek/0`, matches: [{ path: { type: "PathPrefix", value: "/deepseek" } }], backendRefs: [{ name: `${NS}/deepseek`, weight: 1 }] },
+      {
+        name: `${NS}/mistral/0`,
+        matches: [{ path: { type: "PathPrefix", value: "/mistral" } }],
+        urlRewrite: { hostname: "api.mistral.ai" },
+        backendRefs: [{ name: `${NS}/mistral`, weight: 1 }],
+      },
+    ]);
+    expect(values.get(`Secret/${NS}/mistral-secret/Authorization`)).toBe("replace-with-your-mistral-api-key");
+    // Never printed by accident.
+    expect(JSON.stringify(values)).not.toContain("replace-with");
+    expect(JSON.stringify({ config })).not.toContain("replace-with");
+  });
+
+  it("with secretsDir, point at mounted Secret files instead (what the component renders)", () => {
+    const { config, problems, values } = fromGatewayObjects(docsObjects(), { secretsDir: "/var/run/secrets/openai-compatible/" });
+    expect(problems).toEqual([]);
+    expect(config.backends.map((b) => b.auth)).toEqual([
+      { type: "Key", key: { file: "/var/run/secrets/openai-compatible/deepseek-secret/Authorization" }, headerName: "Authorization", prefix: "Bearer " },
+      { type: "Key", key: { file: "/var/run/secrets/openai-compatible/mistral-secret/Authorization" }, headerName: "Authorization", prefix: "Bearer " },
+    ]);
+    expect(values.ids).toEqual([]);
+    // The Secret objects are optional then: the component may render the config from the other three.
+    const withoutSecrets = docsObjects().filter((o) => o.kind !== "Secret");
+    expect(fromGatewayObjects(withoutSecrets, { secretsDir: "/s" }).problems).toEqual([]);
+  });
+});
+
+describe("Secrets and keys", () => {
+  it("reads base64 `data` and `stringData` (which wins), and strips a leading `Bearer `", () => {
+    const b64 = Buffer.from("Bearer sk-from-data\n").toString("base64");
+    const a = fromGatewayObjects(basic().map((o) => (o.kind === "Secret" ? secret("key", { data: { Authorization: b64 } }) : o)));
+    expect(a.problems).toEqual([]);
+    expect(a.values.get(`Secret/${NS}/key/Authorization`)).toBe("sk-from-data");
+    const b = fromGatewayObjects(basic().map((o) => (o.kind === "Secret" ? secret("key", { data: { Authorization: b64 }, stringData: { Authorization: "sk-string" } }) : o)));
+    expect(b.values.get(`Secret/${NS}/key/Authorization`)).toBe("sk-string");
+  });
+
+  it("reports a missing Secret, a missing key, an empty key and bad base64 on the Backend's field", () => {
+    const field = "spec.ai.llm.openai.authToken.secretRef.name";
+    const cases: [unknown[], string][] = [
+      [[backend("b")], `Secret ${NS}/key is not among the objects`],
+      [[backend("b"), secret("key", { stringData: { other: "x" } })], `Secret ${NS}/key has no \`Authorization\` key (in \`data\` or \`stringData\`)`],
+      [[backend("b"), secret("key", { stringData: { Authorization: "Bearer  " } })], `Secret ${NS}/key key \`Authorization\` is empty`],
+    ];
+    for (const [objects, message] of cases) {
+      expect(errors(fromGatewayObjects(objects).problems)).toEqual([{ severity: "error", kind: "Backend", namespace: NS, name: "b", field, message }]);
+    }
+    const bad = fromGatewayObjects([backend("b"), secret("key", { data: { Authorization: "!!notbase64" } })]).problems;
+    expect(errors(bad).map((p) => [p.kind, p.field])).toEqual([
+      ["Secret", "data.Authorization"],
+      ["Backend", field],
+    ]);
+  });
+
+  it("holds Inline tokens in memory, refuses them with secretsDir, and maps Passthrough", () => {
+    const inline = backend("b", { openai: { authToken: { kind: "Inline", inline: "sk-inline" } } });
+    const r = fromGatewayObjects([inline]);
+    expect(r.problems).toEqual([]);
+    expect(r.config.backends[0]!.auth).toEqual({ type: "Key", key: { manifest: `Backend/${NS}/b/inline` }, headerName: "Authorization", prefix: "Bearer " });
+    expect(r.values.get(`Backend/${NS}/b/inline`)).toBe("sk-inline");
+    expect(errors(fromGatewayObjects([inline], { secretsDir: "/s" }).problems)).toEqual([
+      expect.objectContaining({ kind: "Backend", name: "b", field: "spec.ai.llm.openai.authToken.kind" }),
+    ]);
+    const passthrough = fromGatewayObjects([backend("b", { openai: { authToken: { kind: "Passthrough" } }, authHeader: { headerName: "x-key", prefix: "Key " } })]);
+    expect(passthrough.config.backends[0]!.auth).toEqual({ type: "Passthrough", headerName: "x-key", prefix: "Key " });
+  });
+
+  it("maps authHeader field by field over kgateway's defaults, and warns about a prefix without a separator", () => {
+    const onlyName = fromGatewayObjects(basic().map((o) => (o.kind === "Backend" ? backend("b", { authHeader: { headerName: "api-key" } }) : o)));
+    expect(onlyName.config.backends[0]!.auth).toMatchObject({ headerName: "api-key", prefix: "Bearer " });
+    const both = fromGatewayObjects(basic().map((o) => (o.kind === "Backend" ? backend("b", { authHeader: { headerName: "x-goog-api-key", prefix: "Token" } }) : o)));
+    expect(both.config.backends[0]!.auth).toMatchObject({ headerName: "x-goog-api-key", prefix: "Token" });
+    expect(both.problems).toEqual([
+      expect.objectContaining({ severity: "warning", kind: "Backend", name: "b", field: "spec.ai.llm.authHeader.prefix" }),
+    ]);
+  });
+});
+
+describe("Backends", () => {
+  it("use kgateway's provider defaults without host: api.openai.com:443 over TLS, /v1/chat/completions", () => {
+    const r = fromGatewayObjects([secret("key"), backend("b", { host: undefined, port: undefined, path: undefined })]);
+    expect(r.problems).toEqual([]);
+    expect(r.config.backends[0]).toMatchObject({ host: "api.openai.com", port: 443, tls: { serverName: "api.openai.com" }, path: "/v1/chat/completions", provider: "openai" });
+  });
+
+  it("pass the client's path through without path.full, and warn about port 443 without TLS", () => {
+    const r = fromGatewayObjects([secret("key"), backend("b", { path: undefined, port: 443 })]);
+    expect(r.config.backends[0]!.path).toBeUndefined();
+    expect(r.config.backends[0]!.tls).toBeUndefined();
+    expect(r.problems).toEqual([expect.objectContaining({ severity: "warning", kind: "Backend", name: "b", field: "spec.ai.llm.port" })]);
+  });
+
+  it.each([
+    ["a non-AI type", backend("b", {}, { type: "Static", static: {}, ai: undefined }), "spec.type"],
+    ["priorityGroups", { ...backend("b"), spec: { type: "AI", ai: { priorityGroups: [] } } }, "spec.ai.priorityGroups"],
+    ["another provider", backend("b", { openai: undefined, anthropic: { authToken: { kind: "Passthrough" } } }), "spec.ai.llm.anthropic"],
+    ["host without port", backend("b", { port: undefined }), "spec.ai.llm.port"],
+    ["a port out of range", backend("b", { port: 70000 }), "spec.ai.llm.port"],
+    ["a host with a scheme", backend("b", { host: "https://api.example.com" }), "spec.ai.llm.host"],
+    ["a relative path.full", backend("b", { path: { full: "v1/chat" } }), "spec.ai.llm.path.full"],
+    ["an invalid header name", backend("b", { authHeader: { headerName: "bad header" } }), "spec.ai.llm.authHeader.headerName"],
+    ["an unknown authToken kind", backend("b", { openai: { authToken: { kind: "Vault" } } }), "spec.ai.llm.openai.authToken.kind"],
+  ])("report %s with kind, namespace, name and field", (_what, object, field) => {
+    expect(errors(fromGatewayObjects([secret("key"), object]).problems)).toEqual([
+      { severity: "error", kind: "Backend", namespace: NS, name: "b", field, message: expect.any(String) as string },
+    ]);
+  });
+});
+
+describe("HTTPRoutes", () => {
+  it("translate matches (path, method, headers, query), filters, weights and timeouts", () => {
+    const r = fromGatewayObjects([
+      secret("key"),
+      backend("a"),
+      backend("b"),
+      route(
+        "r",
+        [
+          {
+            name: "chat",
+            matches: [
+              { path: { type: "Exact", value: "/v1/chat/completions" }, method: "POST", headers: [{ name: "x-tenant", value: "t1" }], queryParams: [{ type: "RegularExpression", name: "v", value: "[0-9]+" }] },
+              { path: { type: "PathPrefix", value: "/chat" } },
+            ],
+            filters: [
+              { type: "URLRewrite", urlRewrite: { hostname: "api.example.com", path: { type: "ReplaceFullPath", replaceFullPath: "/v1/chat/completions" } } },
+              { type: "RequestHeaderModifier", requestHeaderModifier: { set: [{ name: "x-a", value: "1" }], add: [{ name: "x-b", value: "2" }], remove: ["x-c"] } },
+              { type: "ResponseHeaderModifier", responseHeaderModifier: { remove: ["server"] } },
+            ],
+            backendRefs: [ref("a", { weight: 90 }), ref("b", { weight: 10 })],
+            timeouts: { request: "1m30s", backendRequest: "500ms" },
+          },
+          { backendRefs: [ref("a")] },
+        ],
+        { hostnames: ["llm.example.com"] },
+      ),
+    ]);
+    expect(errors(r.problems)).toEqual([]);
+    expect(r.config.routes).toEqual([
+      {
+        name: `${NS}/r/chat`,
+        hostnames: ["llm.example.com"],
+        matches: [
+          {
+            path: { type: "Exact", value: "/v1/chat/completions" },
+            method: "POST",
+            headers: [{ type: "Exact", name: "x-tenant", value: "t1" }],
+            queryParams: [{ type: "RegularExpression", name: "v", value: "[0-9]+" }],
+          },
+          { path: { type: "PathPrefix", value: "/chat" } },
+        ],
+        urlRewrite: { hostname: "api.example.com", path: { type: "ReplaceFullPath", replaceFullPath: "/v1/chat/completions" } },
+        requestHeaderModifier: { set: [{ name: "x-a", value: "1" }], add: [{ name: "x-b", value: "2" }], remove: ["x-c"] },
+        responseHeaderModifier: { remove: ["server"] },
+        backendRefs: [
+          { name: `${NS}/a`, weight: 90 },
+          { name: `${NS}/b`, weight: 10 },
+        ],
+        timeouts: { requestMs: 90_000, backendRequestMs: 500 },
+      },
+      { name: `${NS}/r/1`, hostnames: ["llm.example.com"], matches: [{ path: { type: "PathPrefix", value: "/" } }], backendRefs: [{ name: `${NS}/a`, weight: 1 }] },
+    ]);
+  });
+
+  it("order routes oldest first, then by namespace/name (Gateway API tie-breaking)", () => {
+    const rule = [{ backendRefs: [ref("b")] }];
+    const r = fromGatewayObjects([
+      ...basic(),
+      route("zeta", rule, {}, { creationTimestamp: "2025-01-01T00:00:00Z" }),
+      route("alpha", rule, {}, { creationTimestamp: "2025-06-01T00:00:00Z" }),
+      route("beta", rule, {}, { creationTimestamp: "2025-06-01T00:00:00Z" }),
+    ]);
+    expect(r.config.routes.map((x) => x.name)).toEqual([`${NS}/r/0`, `${NS}/zeta/0`, `${NS}/alpha/0`, `${NS}/beta/0`]);
+  });
+
+  it("serve only routes attached to the given Gateway when asked", () => {
+    const r = fromGatewayObjects([...basic(), route("other", [{ backendRefs: [ref("b")] }], { parentRefs: [{ name: "elsewhere" }] })], { gateway: { name: "agentgateway", namespace: NS } });
+    expect(r.config.routes.map((x) => x.name)).toEqual([`${NS}/r/0`]);
+    expect(r.problems).toEqual([expect.objectContaining({ severity: "warning", kind: "HTTPRoute", name: "other", field: "spec.parentRefs" })]);
+  });
+
+  it.each([
+    ["a RegularExpression path", { matches: [{ path: { type: "RegularExpression", value: "/x.*" } }], backendRefs: [ref("b")] }, "spec.rules[0].matches[0].path.type"],
+    ["a RequestRedirect filter", { filters: [{ type: "RequestRedirect", requestRedirect: {} }], backendRefs: [ref("b")] }, "spec.rules[0].filters[0].type"],
+    ["a Service backendRef", { backendRefs: [{ name: "svc", port: 80 }] }, "spec.rules[0].backendRefs[0]"],
+    ["a cross-namespace backendRef", { backendRefs: [ref("b", { namespace: "other" })] }, "spec.rules[0].backendRefs[0].namespace"],
+    ["a missing Backend", { backendRefs: [ref("nope")] }, "spec.rules[0].backendRefs[0]"],
+    ["backendRef filters", { backendRefs: [ref("b", { filters: [] })] }, "spec.rules[0].backendRefs[0].filters"],
+    ["a bad duration", { backendRefs: [ref("b")], timeouts: { request: "10 seconds" } }, "spec.rules[0].timeouts.request"],
+    [
+      "ReplacePrefixMatch with an Exact match",
+      { matches: [{ path: { type: "Exact", value: "/x" } }], filters: [{ type: "URLRewrite", urlRewrite: { path: { type: "ReplacePrefixMatch", replacePrefixMatch: "/v1" } } }], backendRefs: [ref("b")] },
+      "spec.rules[0].matches[0].path.type",
+    ],
+    ["a negative weight", { backendRefs: [ref("b", { weight: -1 })] }, "spec.rules[0].backendRefs[0].weight"],
+  ])("report %s", (_what, rule, field) => {
+    const r = fromGatewayObjects([secret("key"), backend("b"), route("r", [rule])]);
+    expect(errors(r.problems)).toEqual([{ severity: "error", kind: "HTTPRoute", namespace: NS, name: "r", field, message: expect.any(String) as string }]);
+    expect(r.config.routes).toEqual([]);
+  });
+
+  it("warn about ignored retry and sessionPersistence, and rules without backends", () => {
+    const r = fromGatewayObjects([secret("key"), backend("b"), route("r", [{ backendRefs: [ref("b")], retry: { attempts: 2 }, sessionPersistence: {} }, { matches: [] }])]);
+    expect(r.problems.map((p) => [p.severity, p.field])).toEqual([
+      ["warning", "spec.rules[0].retry"],
+      ["warning", "spec.rules[0].sessionPersistence"],
+      ["warning", "spec.rules[1].backendRefs"],
+    ]);
+    expect(r.config.routes).toHaveLength(1);
+  });
+});
+
+describe("BackendTLSPolicies", () => {
+  const pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+
+  it("turn into TLS with SNI and verification from validation.hostname, system or ConfigMap CAs", () => {
+    const system = fromGatewayObjects(basic([tlsPolicy("t", "b", { hostname: "api.example.com", wellKnownCACertificates: "System" })]));
+    expect(system.problems).toEqual([]);
+    expect(system.config.backends[0]!.tls).toEqual({ serverName: "api.example.com" });
+    const bundle = fromGatewayObjects(basic([configMap("ca", { "ca.crt": pem }), tlsPolicy("t", "b", { hostname: "internal.example", caCertificateRefs: [{ group: "", kind: "ConfigMap", name: "ca" }] })]));
+    expect(bundle.problems).toEqual([]);
+    expect(bundle.config.backends[0]!.tls).toEqual({ serverName: "internal.example", caCertificates: [{ pem }] });
+    const mounted = fromGatewayObjects(basic([tlsPolicy("t", "b", { hostname: "internal.example", caCertificateRefs: [{ group: "", kind: "ConfigMap", name: "ca" }] })]), { configMapsDir: "/etc/ca" });
+    expect(mounted.config.backends[0]!.tls).toEqual({ serverName: "internal.example", caCertificates: [{ file: "/etc/ca/ca/ca.crt" }] });
+  });
+
+  it("let the oldest policy win when two target one Backend, with a warning", () => {
+    const r = fromGatewayObjects(
+      basic([
+        { ...tlsPolicy("newer", "b", { hostname: "new.example", wellKnownCACertificates: "System" }), metadata: meta("newer", { creationTimestamp: "2025-02-01T00:00:00Z" }) },
+        { ...tlsPolicy("older", "b", { hostname: "old.example", wellKnownCACertificates: "System" }), metadata: meta("older", { creationTimestamp: "2025-01-01T00:00:00Z" }) },
+      ]),
+    );
+    expect(r.config.backends[0]!.tls).toEqual({ serverName: "old.example" });
+    expect(r.problems).toEqual([expect.objectContaining({ severity: "warning", kind: "BackendTLSPolicy", name: "newer", field: "spec.targetRefs[0]" })]);
+  });
+
+  it.each([
+    ["a Service target", tlsPolicy("t", "b", { hostname: "h.example", wellKnownCACertificates: "System" }, { targetRefs: [{ name: "svc", kind: "Service", group: "" }] }), "spec.targetRefs[0]"],
+    ["a missing Backend", tlsPolicy("t", "nope", { hostname: "h.example", wellKnownCACertificates: "System" }), "spec.targetRefs[0]"],
+    ["a missing ConfigMap", tlsPolicy("t", "b", { hostname: "h.example", caCertificateRefs: [{ group: "", kind: "ConfigMap", name: "nope" }] }), "spec.validation.caCertificateRefs[0]"],
+    ["a Secret CA reference", tlsPolicy("t", "b", { hostname: "h.example", caCertificateRefs: [{ group: "", kind: "Secret", name: "s" }] }), "spec.validation.caCertificateRefs[0]"],
+    ["both CA kinds", tlsPolicy("t", "b", { hostname: "h.example", wellKnownCACertificates: "System", caCertificateRefs: [{ group: "", kind: "ConfigMap", name: "ca" }] }), "spec.validation"],
+    ["subjectAltNames", tlsPolicy("t", "b", { hostname: "h.example", wellKnownCACertificates: "System", subjectAltNames: [{ type: "Hostname", hostname: "x" }] }), "spec.validation.subjectAltNames"],
+    ["no hostname", tlsPolicy("t", "b", { wellKnownCACertificates: "System" }), "spec.validation.hostname"],
+    ["v1alpha3", { ...tlsPolicy("t", "b", { hostname: "h.example", wellKnownCACertificates: "System" }), apiVersion: "gateway.networking.k8s.io/v1alpha3" }, "apiVersion"],
+  ])("report %s", (_what, policy, field) => {
+    expect(errors(fromGatewayObjects(basic([policy])).problems)).toEqual([{ severity: "error", kind: "BackendTLSPolicy", namespace: NS, name: "t", field, message: expect.any(String) as string }]);
+  });
+});
+
+describe("other objects", () => {
+  it("warn about kinds the proxy does not read, and report duplicates and nameless objects", () => {
+    const r = fromGatewayObjects([
+      ...basic(),
+      { apiVersion: "gateway.networking.k8s.io/v1", kind: "Gateway", metadata: meta("agentgateway") },
+      { apiVersion: "apps/v1", kind: "Deployment", metadata: meta("d") },
+      secret("key"),
+      { apiVersion: "v1", kind: "ConfigMap", metadata: {} },
+      null,
+    ]);
+    expect(r.problems.map((p) => [p.severity, p.kind, p.field])).toEqual([
+      ["warning", "Gateway", "kind"],
+      ["warning", "Deployment", "kind"],
+      ["error", "Secret", "metadata.name"],
+      ["error", "ConfigMap", "metadata.name"],
+    ]);
+  });
+
+  it("expand `kind: List`", () => {
+    const r = fromGatewayObjects([{ apiVersion: "v1", kind: "List", items: basic() }]);
+    expect(r.problems).toEqual([]);
+    expect(r.config.routes).toHaveLength(1);
+  });
+
+  it("formats a problem as one line naming the object and the field", () => {
+    expect(formatTranslationProblem({ severity: "error", kind: "Backend", namespace: NS, name: "b", field: "spec.ai.llm.port", message: "must be an integer from 1 to 65535" })).toBe(
+      "error: Backend kgateway-system/b: `spec.ai.llm.port` must be an integer from 1 to 65535",
+    );
+  });
+
+  it("parses Gateway API durations", () => {
+    expect(parseGatewayDuration("10s")).toBe(10_000);
+    expect(parseGatewayDuration("1h2m3s4ms")).toBe(3_723_004);
+    expect(parseGatewayDuration("0s")).toBe(0);
+    expect(parseGatewayDuration("1.5s")).toBeUndefined();
+    expect(parseGatewayDuration("")).toBeUndefined();
+  });
+});
+
+describe("the translate subpath", () => {
+  it("pulls in no server code (no undici, pino, prom-client, chokidar, node:http)", () => {
+    const forbidden = /^(undici|pino|prom-client|chokidar|node:http|node:https|node:net|node:tls|node:fs)$/;
+    const seen = new Set<string>();
+    const imports: string[] = [];
+    const visit = (file: string): void => {
+      if (seen.has(file)) return;
+      seen.add(file);
+      const text = readFileSync(file, "utf8");
+      for (const m of text.matchAll(/(?:import|export)[^"']*?from\s+["']([^"']+)["']|require\(["']([^"']+)["']\)/g)) {
+        const spec = m[1] ?? m[2]!;
+        if (spec.startsWith(".")) visit(`${resolve(dirname(file), spec)}.ts`.replace(/\/index\.ts\.ts$/, "/index.ts"));
+        else imports.push(spec);
+      }
+    };
+    visit(join(__dirname, "..", "src", "translate", "index.ts"));
+    expect(imports.filter((i) => forbidden.test(i))).toEqual([]);
+    expect([...new Set(imports)].sort()).toEqual(["zod"]);
+  });
+});
