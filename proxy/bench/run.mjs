@@ -8,7 +8,7 @@ import { tmpdir, cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import net from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
-import { start, stop, stopAll, installCleanup, setPidLog, cpuSeconds, peakRssMb, rssKb } from "./lib/procs.mjs";
+import { start, stop, stopAll, installCleanup, setPidLog, cpuSplit, peakRssMb, rssKb } from "./lib/procs.mjs";
 import { runWrk, oneRequest, firstEventLatency, openStreams } from "./lib/load.mjs";
 import { makeCerts } from "./lib/certs.mjs";
 import { targets, BENCH_DIR, PROVIDER_KEY, MODEL } from "./lib/targets.mjs";
@@ -163,13 +163,14 @@ async function measure(ctx, t, started, pid, { flavor, kind, connections, size, 
   await setMode(mode);
   await runWrk({ ...load, duration: opt.warmup });
   await setMode(mode);
-  const cpu0 = cpuSeconds(pid);
+  const cpu0 = cpuSplit(pid);
   const r = await runWrk({ ...load, duration });
-  const cpu1 = cpuSeconds(pid);
+  const cpu1 = cpuSplit(pid);
   const up = await upstreamStats();
   return {
     ...r,
-    cpuUsPerReq: r.requests > 0 ? ((cpu1 - cpu0) * 1e6) / r.requests : null,
+    cpuUsPerReq: r.requests > 0 ? ((cpu1.user + cpu1.system - cpu0.user - cpu0.system) * 1e6) / r.requests : null,
+    cpuSystemShare: cpu1.user + cpu1.system > cpu0.user + cpu0.system ? (cpu1.system - cpu0.system) / (cpu1.user + cpu1.system - cpu0.user - cpu0.system) : null,
     peakRssMb: peakRssMb(pid),
     upstreamRequests: up.requests,
     upstreamBad: badCount(up),
@@ -205,7 +206,7 @@ async function runTarget(ctx, t, label) {
           result.rows.push({ flavor, kind, connections, ...r });
           log(
             `${label}: ${kind} c${connections} ${flavor}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50.toFixed(3)} ms, p99 ${r.p99.toFixed(3)} ms, ` +
-              `cpu ${r.cpuUsPerReq?.toFixed(1)} µs/req, hwm ${r.peakRssMb.toFixed(1)} MB, errors ${r.errors}, upstream bad ${r.upstreamBad}`,
+              `cpu ${r.cpuUsPerReq?.toFixed(1)} µs/req (${((r.cpuSystemShare ?? 0) * 100).toFixed(0)}% system), hwm ${r.peakRssMb.toFixed(1)} MB, errors ${r.errors}, upstream bad ${r.upstreamBad}`,
           );
         }
       }

@@ -129,16 +129,24 @@ export function processTree(pid) {
 
 /** User + system CPU seconds of the process tree (all threads). */
 export function cpuSeconds(pid) {
-  let ticks = 0;
+  const { user, system } = cpuSplit(pid);
+  return user + system;
+}
+
+/** User and system CPU seconds of the process tree (all threads), apart. */
+export function cpuSplit(pid) {
+  let user = 0;
+  let system = 0;
   for (const p of processTree(pid)) {
     try {
       const f = statFields(p);
-      ticks += Number(f[11]) + Number(f[12]); // utime, stime
+      user += Number(f[11]); // utime
+      system += Number(f[12]); // stime
     } catch {
       /* exited meanwhile */
     }
   }
-  return ticks / CLK_TCK;
+  return { user: user / CLK_TCK, system: system / CLK_TCK };
 }
 
 function statusKb(pid, field) {
