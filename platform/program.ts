@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { OpenAICompatibleProvider, OpenAICompatibleProviderArgs } from "../src";
+import { OpenAICompatibleGateway, OpenAICompatibleProvider, OpenAICompatibleProviderArgs, ProxyArgs } from "../src";
 
 /**
  * One provider as the platform team writes it in stack config, under `providers.<name>`:
@@ -53,23 +53,69 @@ function flag(value: boolean | string | undefined): boolean | undefined {
 }
 
 /**
+ * The shared proxy as written in stack config, under `proxy` (with the default `dataPlane: proxy`):
+ *
+ *     pulumi config set --path 'proxy.replicas' 2
+ *     pulumi config set --path 'proxy.clientKeys[0].name' team-a
+ *     pulumi config set --path 'proxy.clientKeys[0].rotation' 1     # rotates team-a's key
+ *
+ * Any other `ProxyArgs` field (`image`, `tag`, `resources`, `logLevel`, `deploymentPatch`, ...) is
+ * passed through as written.
+ */
+export type PlatformProxyConfig = Omit<ProxyArgs, "replicas" | "clientKeys" | "restartOnConfigChange"> & {
+    /** A number, or a string of digits. */
+    replicas?: number | string;
+    clientKeys?: { name: string; rotation?: number | string; length?: number | string }[];
+    restartOnConfigChange?: boolean | string;
+};
+
+function num(value: number | string | undefined): number | undefined {
+    return value === undefined ? undefined : Number(value);
+}
+
+/** `ProxyArgs` from stack config, numbers and booleans as `pulumi config set --path` may store them. */
+export function proxyArgs(p: PlatformProxyConfig | undefined): ProxyArgs | undefined {
+    if (p === undefined) return undefined;
+    const { replicas, clientKeys, restartOnConfigChange, ...rest } = p;
+    const args: ProxyArgs = { ...rest };
+    if (replicas !== undefined) args.replicas = num(replicas);
+    if (restartOnConfigChange !== undefined) args.restartOnConfigChange = flag(restartOnConfigChange);
+    if (clientKeys !== undefined) {
+        args.clientKeys = clientKeys.map((k) => ({ name: k.name, rotation: num(k.rotation), length: num(k.length) }));
+    }
+    return args;
+}
+
+/** What the platform stack declares. */
+export interface PlatformStack {
+    /** The components, by provider name. */
+    providers: Record<string, OpenAICompatibleProvider>;
+    /** The shared proxy serving them all, with `dataPlane: proxy` (the default). */
+    gateway?: OpenAICompatibleGateway;
+}
+
+/**
  * The platform team's stack: every provider in config `providers`, attached to the Gateway in
  * config `gateway` (default `agentgateway`) in namespace `namespace` (default `kgateway-system`).
- * Returns the components by provider name.
+ *
+ * With config `dataPlane` unset or `proxy`, one `OpenAICompatibleGateway` named
+ * `openai-compatible-proxy` serves them all with one shared proxy (config `proxy`); with
+ * `dataPlane: kgateway`, each provider is a component of its own, served by kgateway's data plane.
  */
-export function platformStack(config: pulumi.Config = new pulumi.Config()): Record<string, OpenAICompatibleProvider> {
+export function platformStack(config: pulumi.Config = new pulumi.Config()): PlatformStack {
     const namespace = config.get("namespace") ?? "kgateway-system";
     const gateway = config.getObject<{ name: string; namespace?: string; sectionName?: string }>("gateway") ?? { name: "agentgateway" };
     const gatewayUrl = config.get("gatewayUrl");
+    const dataPlane = config.get("dataPlane") ?? "proxy";
     const providers = config.requireObject<Record<string, PlatformProviderConfig>>("providers");
     // Read as a secret so every key stays encrypted in state; absent when no provider needs one.
     const apiKeys = config.getSecretObject<Record<string, string>>("apiKeys");
 
-    const components: Record<string, OpenAICompatibleProvider> = {};
+    const argsByName: Record<string, OpenAICompatibleProviderArgs> = {};
     for (const [name, p] of Object.entries(providers)) {
         const passthrough = flag(p.passthrough);
         const ownKey = p.apiKeySecretName === undefined && passthrough !== true;
-        const args: OpenAICompatibleProviderArgs = {
+        argsByName[name] = {
             preset: p.preset,
             host: p.host,
             port: typeof p.port === "string" ? Number(p.port) : p.port,
@@ -84,7 +130,20 @@ export function platformStack(config: pulumi.Config = new pulumi.Config()): Reco
             tls: { caCertificate: p.caCertificate, insecurePlaintext: flag(p.insecurePlaintext) },
             labels: p.labels,
         };
-        components[name] = new OpenAICompatibleProvider(name, args);
     }
-    return components;
+
+    if (dataPlane === "proxy") {
+        const shared = new OpenAICompatibleGateway("openai-compatible-proxy", {
+            namespace,
+            providers: argsByName,
+            proxy: proxyArgs(config.getObject<PlatformProxyConfig>("proxy")),
+        });
+        return { providers: shared.providers, gateway: shared };
+    }
+    const components: Record<string, OpenAICompatibleProvider> = {};
+    for (const [name, args] of Object.entries(argsByName)) {
+        // An unknown `dataPlane` is reported by the component, naming the argument.
+        components[name] = new OpenAICompatibleProvider(name, { ...args, dataPlane });
+    }
+    return { providers: components };
 }

@@ -1,4 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
+import { ProxyArgs } from "./proxy-args";
 
 /**
  * Arguments of {@link OpenAICompatibleProvider}.
@@ -105,6 +106,29 @@ export interface OpenAICompatibleProviderArgs {
 
     /** Annotations added to every child object. Keys must be valid Kubernetes annotation keys. */
     annotations?: pulumi.Input<{ [key: string]: pulumi.Input<string> }>;
+
+    /**
+     * What serves the provider:
+     * - `proxy` (the default): the component deploys `openai-compatible-proxy` (see `proxy`), fed
+     *   with a `ProxyConfig` translated by the proxy package itself from this component's Secret,
+     *   Backend, HTTPRoute and BackendTLSPolicy, and validated with the proxy's own schema at
+     *   `pulumi preview`. The HTTPRoute created in the cluster sends the path prefix to the proxy's
+     *   Service, so any Gateway API implementation can route to it; the Backend and
+     *   BackendTLSPolicy are still created, describing the provider.
+     * - `kgateway`: kgateway's own data plane behind the existing Gateway: the four objects only,
+     *   the HTTPRoute's backendRef being the Backend, exactly as the kgateway docs write them by hand.
+     *   Note that agentgateway v2.1.x ignores `authHeader`.
+     *
+     * A plain string because it decides which child resources exist.
+     */
+    dataPlane?: string;
+
+    /**
+     * The proxy's Deployment, image, replicas, resources and client keys, with `dataPlane: "proxy"`.
+     * Setting it with `dataPlane: "kgateway"` is an error: kgateway's data plane cannot honour it.
+     * Not allowed on providers of an `OpenAICompatibleGateway`, which share the gateway's `proxy`.
+     */
+    proxy?: ProxyArgs;
 }
 
 /** The Backend's `ai.llm.authHeader`: the header that carries the key upstream. */

@@ -10,13 +10,24 @@ import {
     ProviderObjects,
 } from "./kubernetes-objects";
 import { renderObjects } from "./render";
+import { createProxyResources, ProxyResources } from "./proxy-data-plane";
+import { DataPlane } from "./proxy-settings";
+import { routeToProxy } from "./render-proxy";
 import { peek, ProviderSettings, resolveSettings, validateArgs } from "./settings";
+import { sharedProxyOf } from "./shared-proxy";
 
 /**
  * Puts one OpenAI-compatible LLM provider behind a Kubernetes Gateway: the API-key Secret, the
  * kgateway `Backend` (`type: AI`), the `HTTPRoute` and the `BackendTLSPolicy` of the kgateway docs
  * page "OpenAI-compatible providers", correct by construction for kgateway v2.1.x and Gateway API
- * v1.4.0.
+ * v1.4.0, and the data plane that serves them.
+ *
+ * By default (`dataPlane: "proxy"`) it also deploys `openai-compatible-proxy`: a ConfigMap with the
+ * proxy's config, translated by the proxy package from these very objects, a Deployment mounting
+ * the key's Secret, a Service (the HTTPRoute's backend) and, with more than one replica, a
+ * PodDisruptionBudget. With `dataPlane: "kgateway"` the four objects alone are served by
+ * kgateway's data plane behind the existing Gateway. Several providers can share one proxy through
+ * {@link OpenAICompatibleGateway}.
  *
  * Bad arguments raise a `pulumi.ResourceError` naming the argument and the fix: at construction
  * for every value already known, and when an Output resolves for the rest, so `pulumi preview`
@@ -46,6 +57,16 @@ export class OpenAICompatibleProvider extends pulumi.ComponentResource {
     readonly httpRoute: k8s.apiextensions.CustomResource;
     /** The BackendTLSPolicy, unless `tls.insecurePlaintext`. */
     readonly backendTLSPolicy?: k8s.apiextensions.CustomResource;
+    /** The ConfigMap holding the proxy's config, with a proxy of its own. */
+    readonly proxyConfigMap?: k8s.core.v1.ConfigMap;
+    /** The proxy's Deployment, with a proxy of its own. */
+    readonly deployment?: k8s.apps.v1.Deployment;
+    /** The proxy's Service, with a proxy of its own. */
+    readonly service?: k8s.core.v1.Service;
+    /** The proxy's PodDisruptionBudget, with a proxy of its own and more than one replica. */
+    readonly podDisruptionBudget?: k8s.policy.v1.PodDisruptionBudget;
+    /** The Secret of client keys, with `proxy.clientKeys`. */
+    readonly clientKeysSecret?: k8s.core.v1.Secret;
 
     /** The rendered objects, without the key (the Secret has no `stringData`). */
     readonly objects: pulumi.Output<ProviderObjects>;
@@ -74,16 +95,30 @@ export class OpenAICompatibleProvider extends pulumi.ComponentResource {
     /** The model forced on every request, if any; otherwise clients choose it. */
     readonly model: pulumi.Output<string | undefined>;
     /**
-     * What clients must send: `none` (the gateway adds the provider key) or `provider-key` (with
-     * `passthrough`, each client sends `Authorization: Bearer <its own provider key>`).
+     * What clients must send: `none` (the gateway adds the provider key), `client-key` (one of the
+     * proxy's `clientKeys`, as `Authorization: Bearer <key>`) or `provider-key` (with `passthrough`,
+     * each client sends `Authorization: Bearer <its own provider key>`).
      */
     readonly clientCredential: pulumi.Output<string>;
+    /** What serves the provider: `proxy` or `kgateway`. */
+    readonly dataPlane: pulumi.Output<string>;
+    /** The proxy Service the HTTPRoute sends requests to (ours or a gateway's); undefined with `kgateway`. */
+    readonly proxyServiceName: pulumi.Output<string | undefined>;
+    /**
+     * The proxy's config exactly as its ConfigMap holds it (`config.json`), with a proxy of its own;
+     * undefined otherwise (a gateway's proxy config is the gateway's `proxyConfig`).
+     */
+    readonly proxyConfig: pulumi.Output<string | undefined>;
+    /** The client keys by name (secret), with `proxy.clientKeys`; otherwise empty. */
+    readonly clientKeys: pulumi.Output<Record<string, string>>;
 
     constructor(name: string, args: OpenAICompatibleProviderArgs, opts?: pulumi.ComponentResourceOptions) {
         super(OpenAICompatibleProvider.type, name, {}, opts);
 
+        // Set when an OpenAICompatibleGateway created this provider: its messages then say which one.
+        const shared = sharedProxyOf(args);
         const asResourceError = (err: unknown): unknown =>
-            isProviderArgumentError(err) ? new pulumi.ResourceError(err.message, this) : err;
+            isProviderArgumentError(err) ? new pulumi.ResourceError(shared ? `\`${shared.argument}\`: ${err.message}` : err.message, this) : err;
 
         // Everything already known is checked now, before any child is registered.
         try {
@@ -154,15 +189,47 @@ export class OpenAICompatibleProvider extends pulumi.ComponentResource {
             { ...childOpts, dependsOn: this.secret ? [this.secret] : [] },
         );
 
+        // The data plane. validateArgs accepted `dataPlane`, so it is one of DATA_PLANES.
+        const dataPlane: DataPlane = (args.dataPlane as DataPlane | undefined) ?? "proxy";
+        let proxy: ProxyResources | undefined;
+        let proxyServiceName: string | undefined;
+        if (dataPlane === "proxy" && shared) {
+            proxyServiceName = shared.serviceName;
+        } else if (dataPlane === "proxy") {
+            proxyServiceName = `${kubernetesName}-proxy`;
+            proxy = createProxyResources(this, name, {
+                baseName: proxyServiceName,
+                namespace: settings.namespace,
+                proxy: args.proxy,
+                labels: args.labels,
+                annotations: args.annotations,
+                providers: objects.apply((o) => [o]),
+                mounted: [this.secret, this.caConfigMap].filter((r): r is NonNullable<typeof r> => r !== undefined),
+                configArgument: "dataPlane",
+                proxyArgument: "proxy",
+            });
+            this.proxyConfigMap = proxy.configMap;
+            this.deployment = proxy.deployment;
+            this.service = proxy.service;
+            this.podDisruptionBudget = proxy.podDisruptionBudget;
+            this.clientKeysSecret = proxy.clientKeysSecret;
+        }
+
+        // With the proxy, the Gateway sends the prefix to the proxy's Service, and the proxy serves
+        // the HTTPRoute as rendered (backendRef: the Backend), from its config.
+        const serviceName = proxyServiceName;
         this.httpRoute = new k8s.apiextensions.CustomResource(
             `${name}-route`,
             {
                 apiVersion: HTTPROUTE_API_VERSION,
                 kind: "HTTPRoute",
                 metadata: objects.httpRoute.metadata,
-                spec: objects.httpRoute.spec,
+                spec:
+                    serviceName === undefined
+                        ? objects.httpRoute.spec
+                        : objects.apply((o) => routeToProxy(o.httpRoute, { name: serviceName, namespace: o.httpRoute.metadata.namespace }).spec),
             },
-            { ...childOpts, dependsOn: [this.backend] },
+            { ...childOpts, dependsOn: proxy ? [this.backend, proxy.service] : [this.backend] },
         );
 
         if (args.tls?.insecurePlaintext !== true) {
@@ -193,7 +260,12 @@ export class OpenAICompatibleProvider extends pulumi.ComponentResource {
         this.url = settings.apply((s) => `${s.baseUrl ?? ""}${s.pathPrefix}`);
         this.upstreamUrl = settings.apply((s) => `${s.tls === "plaintext" ? "http" : "https"}://${s.host}:${s.port}${s.path}`);
         this.model = settings.apply((s) => s.model);
-        this.clientCredential = settings.apply((s) => (s.credential === "passthrough" ? "provider-key" : "none"));
+        const hasClientKeys = dataPlane === "proxy" && (shared ? shared.clientKeys : (args.proxy?.clientKeys?.length ?? 0) > 0);
+        this.clientCredential = settings.apply((s) => (s.credential === "passthrough" ? "provider-key" : hasClientKeys ? "client-key" : "none"));
+        this.dataPlane = pulumi.output(dataPlane);
+        this.proxyServiceName = pulumi.output(proxyServiceName);
+        this.proxyConfig = proxy ? proxy.objects.configMap.data["config.json"] : pulumi.output(undefined);
+        this.clientKeys = proxy ? proxy.clientKeys : pulumi.secret<Record<string, string>>({});
 
         this.registerOutputs({
             namespace: this.namespace,
@@ -207,6 +279,10 @@ export class OpenAICompatibleProvider extends pulumi.ComponentResource {
             upstreamUrl: this.upstreamUrl,
             model: this.model,
             clientCredential: this.clientCredential,
+            dataPlane: this.dataPlane,
+            proxyServiceName: this.proxyServiceName,
+            proxyConfig: this.proxyConfig,
+            clientKeys: this.clientKeys,
         });
     }
 }

@@ -2,6 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { OpenAICompatibleProviderArgs } from "./args";
 import { ProviderArgumentError } from "./errors";
 import { findPreset, PRESET_NAMES } from "./presets";
+import { validateDataPlane, validateProxyArgs } from "./proxy-settings";
 import * as rules from "./validation";
 
 /**
@@ -196,6 +197,18 @@ export function validateArgs(componentName: string, args: unknown): void {
 
     when(a.labels, rules.checkLabels);
     when(a.annotations, rules.checkAnnotations);
+
+    // The data plane.
+    if (validateDataPlane(a) !== "kgateway") {
+        validateProxyArgs(a.proxy);
+        const clientKeys = field(a.proxy, "clientKeys");
+        if (a.passthrough === true && Array.isArray(clientKeys) && clientKeys.length > 0) {
+            throw new ProviderArgumentError(
+                "proxy.clientKeys",
+                "`proxy.clientKeys` cannot be combined with `passthrough: true`: clients would send both their client key and their provider key in the `Authorization` header; remove `proxy.clientKeys`, or give the provider key with `apiKey` or `apiKeySecretName`.",
+            );
+        }
+    }
 }
 
 /**

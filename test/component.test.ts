@@ -155,7 +155,7 @@ describe("the component resource", () => {
         return withRecordingMocks({ project: "p", stack: "s" }, async () => {
             const k = provider ? new k8s.Provider("cluster", {}) : undefined;
             const c = new OpenAICompatibleProvider("mistral", { preset: "mistral", apiKey: "plain-key", namespace: "llm", route: { gateway: { name: "agentgateway" } } }, { ...opts, ...(k ? { providers: [k] } : {}) });
-            const children = [c.secret!, c.backend, c.httpRoute, c.backendTLSPolicy!];
+            const children = [c.secret!, c.backend, c.httpRoute, c.backendTLSPolicy!, c.proxyConfigMap!, c.deployment!, c.service!];
             const urns = await Promise.all(children.map((r) => settled(r.urn)));
             return { c, urns };
         });
@@ -169,13 +169,17 @@ describe("the component resource", () => {
             `urn:pulumi:s::p::${TYPE}$kubernetes:gateway.kgateway.dev/v1alpha1:Backend::mistral-backend`,
             `urn:pulumi:s::p::${TYPE}$kubernetes:gateway.networking.k8s.io/v1:HTTPRoute::mistral-route`,
             `urn:pulumi:s::p::${TYPE}$kubernetes:gateway.networking.k8s.io/v1:BackendTLSPolicy::mistral-tls`,
+            `urn:pulumi:s::p::${TYPE}$kubernetes:core/v1:ConfigMap::mistral-proxy-config`,
+            `urn:pulumi:s::p::${TYPE}$kubernetes:apps/v1:Deployment::mistral-proxy`,
+            `urn:pulumi:s::p::${TYPE}$kubernetes:core/v1:Service::mistral-proxy`,
         ]);
     });
 
     it("passes the Kubernetes provider to every child", async () => {
         const { resources } = await build(undefined, true);
         const children = resources.filter((r) => r.type.startsWith("kubernetes:"));
-        expect(children).toHaveLength(4);
+        // The four objects and the proxy's ConfigMap, Deployment and Service.
+        expect(children).toHaveLength(7);
         for (const r of children) expect(r.provider).toBe("urn:pulumi:s::p::pulumi:providers:kubernetes::cluster::cluster-id");
     });
 

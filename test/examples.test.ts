@@ -104,18 +104,24 @@ describe("the examples' entry points (index.ts) run as Pulumi programs", () => {
 });
 
 describe("the platform stack (root Pulumi.yaml)", () => {
-    it("declares one component per configured provider, keys from secret config", async () => {
-        const { objects, resources, components } = await renderScenario("platform-stack");
+    it("declares one component per configured provider behind one shared proxy, keys from secret config", async () => {
+        const { objects, resources, components, gateways } = await renderScenario("platform-stack");
         // Apply order by kind; components register concurrently, so sort within a kind.
         const byKind = (a: string, b: string) => APPLY_ORDER.indexOf(a.split(" ")[0]!) - APPLY_ORDER.indexOf(b.split(" ")[0]!) || a.localeCompare(b);
         expect(objects.map((o) => `${o.kind} ${o.metadata.name}`).sort(byKind)).toEqual([
             ...["Secret deepseek-secret", "Secret mistral-secret"],
+            "ConfigMap openai-compatible-proxy-config",
             ...["Backend deepseek", "Backend mistral", "Backend vllm"],
             ...["HTTPRoute deepseek", "HTTPRoute mistral", "HTTPRoute vllm"],
             ...["BackendTLSPolicy deepseek-tls", "BackendTLSPolicy mistral-tls"],
+            "Service openai-compatible-proxy",
+            "Deployment openai-compatible-proxy",
         ]);
+        expect(gateways.map((g) => g.urn)).toHaveLength(1);
+        expect(await settled(gateways[0]!.serviceUrl)).toBe("http://openai-compatible-proxy.kgateway-system.svc.cluster.local:8080");
         for (const name of ["mistral", "deepseek"]) {
-            const secret = resources.find((r) => r.name === `${name}-secret`)!;
+            // Pulumi names derive from the gateway's: `openai-compatible-proxy-mistral-secret`.
+            const secret = resources.find((r) => r.name === `openai-compatible-proxy-${name}-secret`)!;
             expect(secret.secretPaths).toEqual(["/stringData"]);
             expect(secret.inputs.stringData).toEqual({ Authorization: testKey(name) });
         }

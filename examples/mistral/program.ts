@@ -13,6 +13,9 @@ export function mistralExample(): OpenAICompatibleProvider {
         apiKey: config.requireSecret("apiKey"),
         model: "mistral-medium-2505",
         namespace: "kgateway-system",
+        // As the docs do it: the four objects, served by kgateway's own data plane (agentgateway).
+        // Without this line the component also deploys openai-compatible-proxy to serve them.
+        dataPlane: "kgateway",
         route: { gateway: { name: "agentgateway" }, pathPrefix: "/mistral" },
     });
 }

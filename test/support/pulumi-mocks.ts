@@ -4,6 +4,7 @@
  * withRecordingMocks, which runs one program at a time and waits until all its registrations have
  * finished before the next one may install its own mocks.
  */
+import { createHash } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
 
 /** The marker Pulumi uses for secret values on the wire (sdk/nodejs/runtime/rpc.ts). */
@@ -51,6 +52,25 @@ export interface MockRunOptions {
 
 let queue: Promise<unknown> = Promise.resolve();
 
+/** `@pulumi/random`'s RandomPassword, whose `result` the provider would generate. */
+const RANDOM_PASSWORD = "random:index/randomPassword:RandomPassword";
+
+/**
+ * What the random provider would generate for a RandomPassword: here a deterministic function of
+ * its name and inputs, so that the same program renders the same keys and a changed `keepers`
+ * (a rotation) renders a new one, as a replacement would.
+ */
+export function mockPassword(name: string, inputs: Record<string, unknown>): string {
+    const length = typeof inputs.length === "number" ? inputs.length : 16;
+    const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let out = "";
+    for (let block = 0; out.length < length; block++) {
+        const digest = createHash("sha256").update(`${name}\0${JSON.stringify(inputs.keepers ?? {})}\0${block}`).digest();
+        for (const byte of digest) out += alphabet[byte % alphabet.length];
+    }
+    return out.slice(0, length);
+}
+
 /**
  * Waits until every RPC the program started (resource registrations included, each holds an
  * rpcKeepAlive until the monitor answered) has finished. `waitForRPCs` is the SDK's own drain,
@@ -83,6 +103,7 @@ export function withRecordingMocks<T>(options: MockRunOptions, program: () => Pr
                     if (args.type === "kubernetes:core/v1:Secret" && stringData) {
                         state.data = Object.fromEntries(Object.entries(stringData).map(([k, v]) => [k, Buffer.from(v).toString("base64")]));
                     }
+                    if (args.type === RANDOM_PASSWORD) state.result = mockPassword(args.name, inputs);
                     return { id: `${args.name}-id`, state };
                 },
                 call(args: pulumi.runtime.MockCallArgs) {

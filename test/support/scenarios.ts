@@ -14,7 +14,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
-import type { OpenAICompatibleProvider, OpenAICompatibleProviderArgs } from "../../src";
+import type { OpenAICompatibleGateway, OpenAICompatibleProvider, OpenAICompatibleProviderArgs } from "../../src";
 import { MockRunOptions, RecordedResource, settled, withRecordingMocks } from "./pulumi-mocks";
 
 /** A plain Kubernetes object (`apiVersion`, `kind`, `metadata`, `spec` | `data` | `stringData`). */
@@ -25,12 +25,15 @@ export interface PlainObject {
     [field: string]: unknown;
 }
 
+/** A component a scenario declares. */
+export type ScenarioComponent = OpenAICompatibleProvider | OpenAICompatibleGateway;
+
 /** One scenario: a program that declares components. */
 export interface Scenario {
     description: string;
     options: MockRunOptions;
     /** Declares the components; runs under the scenario's mocks. */
-    build(): Promise<OpenAICompatibleProvider[]>;
+    build(): Promise<ScenarioComponent[]>;
 }
 
 /** What a scenario rendered. */
@@ -40,8 +43,10 @@ export interface RenderedScenario {
     objects: PlainObject[];
     /** Every registration, components and providers included. */
     resources: RecordedResource[];
-    /** The components, with outputs already resolved. */
+    /** The providers, those of gateways included (after the gateway's own), with outputs already resolved. */
     components: OpenAICompatibleProvider[];
+    /** The gateways, with outputs already resolved. */
+    gateways: OpenAICompatibleGateway[];
 }
 
 /** A test CA certificate (public part only; its key was discarded when it was made). */
@@ -61,9 +66,9 @@ const GATEWAY = { name: "agentgateway", namespace: "kgateway-system" };
 
 function presetScenario(preset: string): Scenario {
     return {
-        description: `preset ${preset} with a key the component stores in a Secret`,
+        description: `preset ${preset} with a key the component stores in a Secret, served by kgateway`,
         options: {},
-        build: () => component(preset, { preset, apiKey: pulumi.secret(testKey(preset)), namespace: "llm", route: { gateway: GATEWAY } }),
+        build: () => component(preset, { preset, apiKey: pulumi.secret(testKey(preset)), namespace: "llm", route: { gateway: GATEWAY }, dataPlane: "kgateway" }),
     };
 }
 
@@ -94,7 +99,73 @@ export const SCENARIOS: Readonly<Record<string, Scenario>> = {
             },
             secretKeys: ["openai-compatible-platform:apiKeys"],
         },
-        build: async () => Object.values((await import("../../platform/program")).platformStack()),
+        build: async () => {
+            const { providers, gateway } = (await import("../../platform/program")).platformStack();
+            return gateway ? [gateway] : Object.values(providers);
+        },
+    },
+    "example-platform-shared-proxy": {
+        description: "examples/platform-shared-proxy: Mistral and DeepSeek behind one shared proxy, with client keys",
+        options: {
+            project: "platform-shared-proxy",
+            config: {
+                "platform-shared-proxy:mistralApiKey": testKey("mistral"),
+                "platform-shared-proxy:deepseekApiKey": testKey("deepseek"),
+                "platform-shared-proxy:gatewayUrl": "https://llm.example.com",
+            },
+            secretKeys: ["platform-shared-proxy:mistralApiKey", "platform-shared-proxy:deepseekApiKey"],
+        },
+        build: async () => [(await import("../../examples/platform-shared-proxy/program")).platformSharedProxyExample()],
+    },
+    "example-self-hosted-vllm": {
+        description: "examples/self-hosted-vllm: an in-cluster vLLM Service behind a proxy of its own, plaintext by explicit choice",
+        options: { project: "self-hosted-vllm", config: { "self-hosted-vllm:apiKey": testKey("vllm") }, secretKeys: ["self-hosted-vllm:apiKey"] },
+        build: async () => [(await import("../../examples/self-hosted-vllm/program")).selfHostedVllmExample()],
+    },
+    "proxy-default": {
+        description: "the default data plane: a proxy of its own with every default",
+        options: {},
+        build: () => component("mistral", { preset: "mistral", apiKey: pulumi.secret(testKey("mistral")), namespace: "llm", route: { gateway: GATEWAY } }),
+    },
+    "proxy-options": {
+        description: "a proxy with every option: image and tag, replicas (a PodDisruptionBudget), resources, client keys, config checksum, log level, a Deployment patch; an existing Secret and a private CA mounted",
+        options: {},
+        build: () =>
+            component("private", {
+                host: "llm.corp.example.com",
+                apiKeySecretName: "private-llm-key",
+                model: "corp-large",
+                namespace: "llm",
+                route: { gateway: GATEWAY, hostnames: ["llm.example.com"], timeouts: { request: "10m" } },
+                tls: { caCertificate: TEST_CA_PEM },
+                labels: { team: "platform" },
+                annotations: { "example.com/owner": "platform" },
+                proxy: {
+                    image: "registry.example.com/llm/openai-compatible-proxy",
+                    tag: "0.1.0-rc.1",
+                    imagePullPolicy: "Always",
+                    replicas: 3,
+                    resources: { requests: { cpu: "250m", memory: "256Mi" }, limits: { cpu: "2", memory: "512Mi" } },
+                    clientKeys: [{ name: "team-a" }, { name: "ci", rotation: 2, length: 64 }],
+                    restartOnConfigChange: true,
+                    logLevel: "debug",
+                    deploymentPatch: {
+                        spec: {
+                            template: {
+                                spec: {
+                                    nodeSelector: { "example.com/pool": "system" },
+                                    containers: [{ name: "proxy", env: [{ name: "NODE_OPTIONS", value: "--max-old-space-size=384" }] }],
+                                },
+                            },
+                        },
+                    },
+                },
+            }),
+    },
+    "proxy-passthrough": {
+        description: "the proxy forwarding each client's own provider key",
+        options: {},
+        build: () => component("openrouter", { preset: "openrouter", passthrough: true, namespace: "llm", route: { gateway: GATEWAY } }),
     },
     ...Object.fromEntries(
         ["cerebras", "deepseek", "fireworks", "groq", "mistral", "openai", "openrouter", "perplexity", "together", "xai"].map((p) => [`preset-${p}`, presetScenario(p)]),
@@ -102,12 +173,12 @@ export const SCENARIOS: Readonly<Record<string, Scenario>> = {
     "credential-secret-ref": {
         description: "an existing Secret holds the key: no Secret is created",
         options: {},
-        build: () => component("groq", { preset: "groq", apiKeySecretName: "groq-credentials", namespace: "llm", route: { gateway: GATEWAY } }),
+        build: () => component("groq", { preset: "groq", apiKeySecretName: "groq-credentials", namespace: "llm", route: { gateway: GATEWAY }, dataPlane: "kgateway" }),
     },
     "credential-passthrough": {
         description: "clients send their own provider key",
         options: {},
-        build: () => component("openrouter", { preset: "openrouter", passthrough: true, namespace: "llm", route: { gateway: GATEWAY } }),
+        build: () => component("openrouter", { preset: "openrouter", passthrough: true, namespace: "llm", route: { gateway: GATEWAY }, dataPlane: "kgateway" }),
     },
     "explicit-host": {
         description: "no preset: host, port and path given",
@@ -120,12 +191,13 @@ export const SCENARIOS: Readonly<Record<string, Scenario>> = {
                 apiKey: pulumi.secret(testKey("internal")),
                 namespace: "llm",
                 route: { gateway: GATEWAY },
+                dataPlane: "kgateway",
             }),
     },
     "preset-override": {
         description: "a preset with its path overridden",
         options: {},
-        build: () => component("deepseek-short", { preset: "deepseek", path: "/chat/completions", apiKey: pulumi.secret(testKey("deepseek")), namespace: "llm", route: { gateway: GATEWAY } }),
+        build: () => component("deepseek-short", { preset: "deepseek", path: "/chat/completions", apiKey: pulumi.secret(testKey("deepseek")), namespace: "llm", route: { gateway: GATEWAY }, dataPlane: "kgateway" }),
     },
     "auth-header": {
         description: "a provider that wants the key in another header",
@@ -137,6 +209,7 @@ export const SCENARIOS: Readonly<Record<string, Scenario>> = {
                 apiKey: pulumi.secret(testKey("custom-header")),
                 namespace: "llm",
                 route: { gateway: GATEWAY },
+                dataPlane: "kgateway",
             }),
     },
     "route-options": {
@@ -158,6 +231,7 @@ export const SCENARIOS: Readonly<Record<string, Scenario>> = {
                 },
                 labels: { team: "platform", "example.com/cost-center": "ai-42" },
                 annotations: { "example.com/owner": "Platform team <platform@example.com>" },
+                dataPlane: "kgateway",
             }),
     },
     "tls-custom-ca": {
@@ -169,6 +243,7 @@ export const SCENARIOS: Readonly<Record<string, Scenario>> = {
                 apiKey: pulumi.secret(testKey("private")),
                 namespace: "llm",
                 route: { gateway: GATEWAY },
+                dataPlane: "kgateway",
                 tls: { caCertificate: TEST_CA_PEM },
             }),
     },
@@ -182,6 +257,7 @@ export const SCENARIOS: Readonly<Record<string, Scenario>> = {
                 apiKeySecretName: "vllm-token",
                 namespace: "llm",
                 route: { gateway: GATEWAY },
+                dataPlane: "kgateway",
                 tls: { insecurePlaintext: true },
             }),
     },
@@ -193,10 +269,18 @@ export function scenarioIds(): string[] {
 }
 
 /** Kinds in the order a client applies them. */
-export const APPLY_ORDER = ["Secret", "ConfigMap", "Backend", "HTTPRoute", "BackendTLSPolicy"];
+export const APPLY_ORDER = ["Secret", "ConfigMap", "Backend", "HTTPRoute", "BackendTLSPolicy", "Service", "Deployment", "PodDisruptionBudget"];
 
-function childrenOf(c: OpenAICompatibleProvider): pulumi.Resource[] {
-    return [c, c.secret, c.caConfigMap, c.backend, c.httpRoute, c.backendTLSPolicy].filter((r): r is NonNullable<typeof r> => r !== undefined);
+function isGateway(c: ScenarioComponent): c is OpenAICompatibleGateway {
+    return "serviceUrl" in c;
+}
+
+function childrenOf(c: ScenarioComponent): pulumi.Resource[] {
+    const own = [c, c.proxyConfigMap, c.deployment, c.service, c.podDisruptionBudget, c.clientKeysSecret];
+    const rest = isGateway(c)
+        ? [...Object.values(c.clientKeyPasswords), ...Object.values(c.providers).flatMap(childrenOf)]
+        : [c.secret, c.caConfigMap, c.backend, c.httpRoute, c.backendTLSPolicy];
+    return [...own, ...rest].filter((r): r is NonNullable<typeof r> => r !== undefined);
 }
 
 /**
@@ -208,11 +292,11 @@ function childrenOf(c: OpenAICompatibleProvider): pulumi.Resource[] {
 export async function renderScenario(id: string): Promise<RenderedScenario> {
     const scenario = SCENARIOS[id];
     if (!scenario) throw new Error(`no scenario ${JSON.stringify(id)}; known: ${scenarioIds().join(", ")}`);
-    const { result: components, resources } = await withRecordingMocks(scenario.options, async () => {
-        const built = await scenario.build();
+    const { result: built, resources } = await withRecordingMocks(scenario.options, async () => {
+        const declared = await scenario.build();
         // Every registration is done once every urn and output has resolved.
-        await Promise.all(built.flatMap((c) => [...childrenOf(c).map((r) => settled(r.urn)), settled(c.url)]));
-        return built;
+        await Promise.all(declared.flatMap((c) => [...childrenOf(c).map((r) => settled(r.urn)), isGateway(c) ? settled(c.urls) : settled(c.url)]));
+        return declared;
     });
     // Registration order varies (children wait on each other's outputs); return apply order:
     // what is referenced before what references it.
@@ -220,5 +304,7 @@ export async function renderScenario(id: string): Promise<RenderedScenario> {
         .filter((r) => r.custom && r.type.startsWith("kubernetes:"))
         .map((r) => structuredClone(r.inputs) as PlainObject)
         .sort((a, b) => APPLY_ORDER.indexOf(a.kind) - APPLY_ORDER.indexOf(b.kind));
-    return { id, objects, resources, components };
+    const gateways = built.filter(isGateway);
+    const components = built.flatMap((c) => (isGateway(c) ? Object.values(c.providers) : [c]));
+    return { id, objects, resources, components, gateways };
 }

@@ -1,0 +1,43 @@
+import * as pulumi from "@pulumi/pulumi";
+import { OpenAICompatibleProviderArgs } from "./args";
+import { ProxyArgs } from "./proxy-args";
+
+/**
+ * Arguments of {@link OpenAICompatibleGateway}: one `openai-compatible-proxy` Deployment shared by
+ * several providers. Interfaces only, with no unions or callbacks, so SDKs can be generated.
+ */
+export interface OpenAICompatibleGatewayArgs {
+    /**
+     * The providers the shared proxy serves, by key. Each takes the arguments of
+     * `OpenAICompatibleProvider` and becomes a child `OpenAICompatibleProvider` named
+     * `<gateway name>-<key>`, whose Kubernetes objects are named `<key>` unless it sets
+     * `kubernetesName` (so its path prefix defaults to `/<key>`). Every provider needs its own path
+     * prefix: two with the same prefix are an error, since one proxy routes each prefix to one
+     * provider. `dataPlane` and `proxy` belong to the gateway and must not be set per provider. A
+     * plain map because each entry is a child resource.
+     */
+    providers: { [key: string]: OpenAICompatibleProviderArgs };
+
+    /**
+     * The namespace of the proxy and, by default, of every provider. A pod can only mount Secrets of
+     * its own namespace, so a provider that sets `namespace` must set this one. Defaults to `default`.
+     */
+    namespace?: pulumi.Input<string>;
+
+    /**
+     * The name of the proxy's Deployment, Service and PodDisruptionBudget (its ConfigMap is
+     * `<name>-config`, its client-keys Secret `<name>-client-keys`): a DNS-1123 label of at most 63
+     * characters. Defaults to the gateway's name. A plain string because the providers' HTTPRoutes
+     * reference the Service by it.
+     */
+    kubernetesName?: string;
+
+    /** The shared proxy: image, replicas, resources, client keys and the Deployment escape hatch. */
+    proxy?: ProxyArgs;
+
+    /** Labels added to the proxy's objects and, under each provider's own, to every provider's objects. */
+    labels?: pulumi.Input<{ [key: string]: pulumi.Input<string> }>;
+
+    /** Annotations added to the proxy's objects and, under each provider's own, to every provider's objects. */
+    annotations?: pulumi.Input<{ [key: string]: pulumi.Input<string> }>;
+}

@@ -1,0 +1,149 @@
+import { ProviderArgumentError } from "./errors";
+import { peek } from "./settings";
+import { validateProxyArgs } from "./proxy-settings";
+import * as rules from "./validation";
+
+/*
+ * The rules of OpenAICompatibleGateway's own arguments and of how its providers fit together. Each
+ * provider's arguments are checked by the provider itself.
+ */
+
+function quote(value: unknown): string {
+    return JSON.stringify(value) ?? String(value);
+}
+
+function known(value: unknown): boolean {
+    return typeof value !== "symbol";
+}
+
+function field(obj: unknown, key: string): unknown {
+    if (typeof obj !== "object" || obj === null) return typeof obj === "symbol" ? obj : undefined;
+    return (obj as Record<string, unknown>)[key];
+}
+
+/** A Gateway API PathPrefix as it matches: `/llm/` and `/llm` match the same requests. */
+export function normalizedPrefix(prefix: string): string {
+    const trimmed = prefix.replace(/\/+$/, "");
+    return trimmed === "" ? "/" : trimmed;
+}
+
+/** One provider of a gateway, as far as its route and namespace are known. */
+export interface SharedRoute {
+    key: string;
+    /** The path prefix, or a symbol when not known yet. */
+    pathPrefix: unknown;
+    kubernetesName: unknown;
+    namespace: unknown;
+}
+
+/**
+ * Checks that the providers of one shared proxy can live together: each in the proxy's namespace
+ * (its pods mount their Secrets), each with its own path prefix and Kubernetes name. Unknown values
+ * are skipped; call again once they resolve.
+ */
+export function checkSharedRoutes(routes: readonly SharedRoute[], gatewayNamespace: unknown): void {
+    const byPrefix = new Map<string, string>();
+    const byName = new Map<string, string>();
+    for (const r of routes) {
+        const at = `providers.${r.key}`;
+        if (r.namespace !== undefined && known(r.namespace) && known(gatewayNamespace) && r.namespace !== (gatewayNamespace ?? "default")) {
+            throw new ProviderArgumentError(
+                `${at}.namespace`,
+                `\`${at}.namespace\` is ${quote(r.namespace)}, but the gateway's proxy runs in ${quote(gatewayNamespace ?? "default")} and a pod can only mount Secrets of its own namespace; remove \`${at}.namespace\` (it defaults to the gateway's \`namespace\`), or use a gateway in ${quote(r.namespace)}.`,
+            );
+        }
+        if (known(r.kubernetesName) && typeof r.kubernetesName === "string") {
+            const other = byName.get(r.kubernetesName);
+            if (other !== undefined) {
+                throw new ProviderArgumentError(
+                    `${at}.kubernetesName`,
+                    `\`${at}\` and \`providers.${other}\` would both name their objects ${quote(r.kubernetesName)}; give each provider its own \`kubernetesName\`.`,
+                );
+            }
+            byName.set(r.kubernetesName, r.key);
+        }
+        if (known(r.pathPrefix) && typeof r.pathPrefix === "string") {
+            const prefix = normalizedPrefix(r.pathPrefix);
+            const other = byPrefix.get(prefix);
+            if (other !== undefined) {
+                throw new ProviderArgumentError(
+                    `${at}.route.pathPrefix`,
+                    `\`${at}\` and \`providers.${other}\` both route the path prefix ${quote(prefix)}, but one proxy sends each prefix to one provider; give each provider its own \`route.pathPrefix\` (for example ${quote(`/${r.key}`)}).`,
+                );
+            }
+            byPrefix.set(prefix, r.key);
+        }
+    }
+}
+
+/**
+ * Checks every known argument of a gateway before any child exists.
+ *
+ * @param name the gateway's name, the default `kubernetesName`
+ * @param args the gateway's arguments (Outputs allowed; unknown values are skipped)
+ */
+export function validateGatewayArgs(name: string, args: unknown): void {
+    const a = (peek(args) ?? {}) as Record<string, unknown>;
+
+    if (a.kubernetesName === undefined) {
+        try {
+            rules.checkDns1123Label("kubernetesName", name);
+        } catch {
+            throw new ProviderArgumentError(
+                "kubernetesName",
+                `\`kubernetesName\` defaults to the gateway's name ${JSON.stringify(name)}, which is not a DNS-1123 label of at most 63 characters; set it, for example \`kubernetesName: ${JSON.stringify(rules.suggestDns1123(name))}\`.`,
+            );
+        }
+    } else {
+        rules.checkDns1123Label("kubernetesName", a.kubernetesName);
+    }
+    if (a.namespace !== undefined && known(a.namespace)) rules.checkDns1123Label("namespace", a.namespace);
+    if (a.labels !== undefined && known(a.labels)) rules.checkLabels(a.labels);
+    if (a.annotations !== undefined && known(a.annotations)) rules.checkAnnotations(a.annotations);
+    validateProxyArgs(a.proxy, "proxy");
+
+    const providers = a.providers;
+    if (typeof providers !== "object" || providers === null || Array.isArray(providers) || Object.keys(providers).length === 0) {
+        throw new ProviderArgumentError(
+            "providers",
+            '`providers` must be a map of at least one provider by key, for example `providers: { mistral: { preset: "mistral", apiKey, route: { gateway: { name: "agentgateway" } } } }`.',
+        );
+    }
+    const clientKeys = field(a.proxy, "clientKeys");
+    const routes: SharedRoute[] = [];
+    for (const [key, p] of Object.entries(providers as Record<string, unknown>)) {
+        const at = `providers.${key}`;
+        const kubernetesName = field(p, "kubernetesName");
+        if (kubernetesName === undefined && !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(key)) {
+            throw new ProviderArgumentError(
+                "providers",
+                `\`providers\` key ${quote(key)} names the provider's Kubernetes objects, so it must be a DNS-1123 label (lowercase letters, digits and '-'); rename it, for example ${quote(rules.suggestDns1123(key, rules.MAX_KUBERNETES_NAME_LENGTH))}, or set \`${at}.kubernetesName\`.`,
+            );
+        }
+        if (field(p, "dataPlane") !== undefined && field(p, "dataPlane") !== "proxy") {
+            throw new ProviderArgumentError(
+                `${at}.dataPlane`,
+                `\`${at}.dataPlane\` is ${quote(field(p, "dataPlane"))}, but the providers of a gateway are served by its shared proxy; remove it, or declare this provider as an \`OpenAICompatibleProvider\` of its own with \`dataPlane: ${quote(field(p, "dataPlane"))}\`.`,
+            );
+        }
+        if (field(p, "proxy") !== undefined) {
+            throw new ProviderArgumentError(`${at}.proxy`, `\`${at}.proxy\` is set, but the providers of a gateway share its proxy; set \`proxy\` on the gateway instead.`);
+        }
+        if (field(p, "passthrough") === true && Array.isArray(clientKeys) && clientKeys.length > 0) {
+            throw new ProviderArgumentError(
+                "proxy.clientKeys",
+                `\`proxy.clientKeys\` cannot be combined with \`${at}.passthrough: true\`: its clients would send both their client key and their provider key in the \`Authorization\` header; remove \`proxy.clientKeys\`, or give \`${at}\` a key with \`apiKey\` or \`apiKeySecretName\`.`,
+            );
+        }
+        const route = field(p, "route");
+        const prefix = field(route, "pathPrefix");
+        const name = kubernetesName ?? key;
+        routes.push({
+            key,
+            kubernetesName: name,
+            pathPrefix: prefix === undefined ? (typeof name === "string" ? `/${name}` : name) : prefix,
+            namespace: field(p, "namespace"),
+        });
+    }
+    checkSharedRoutes(routes, a.namespace);
+}
