@@ -77,6 +77,7 @@ export class ProxyServer extends EventEmitter {
   private generationCounter = 0;
   private reloading: Promise<void> | null = null;
   private reloadAgain = false;
+  private lastReloadFailed = false;
   private closing: Promise<void> | null = null;
   private currentPoolKeys: Set<string>;
 
@@ -173,14 +174,21 @@ export class ProxyServer extends EventEmitter {
       this.metrics.configReloads.labels({ result: "failure" }).inc();
       const problems = err instanceof ConfigLoadError ? err.problems : ["unexpected error while loading the config"];
       this.logger.error({ problems, generation: this.generationCounter }, "config rejected; still serving the last good config");
+      this.lastReloadFailed = true;
       this.emit("reloadError", err);
       // Keep watching whatever the broken config pointed at, so fixing it is noticed too.
       return;
     }
     if (built.fingerprint === this.fingerprint) {
       this.pools.retainOnly(new Set([...built.poolKeys, ...this.currentPoolKeys]));
+      if (this.lastReloadFailed) {
+        this.lastReloadFailed = false;
+        this.metrics.configReloads.labels({ result: "success" }).inc();
+        this.logger.info({ generation: this.generationCounter }, "config valid again, unchanged");
+      }
       return;
     }
+    this.lastReloadFailed = false;
     this.generationCounter++;
     this.fingerprint = built.fingerprint;
     this.ctx.state = built.state;
@@ -251,6 +259,7 @@ export class ProxyServer extends EventEmitter {
           };
         });
       }
+      const abandoned = drained ? 0 : ctx.inflight;
       this.server.closeAllConnections();
       if (drained) await this.pools.close();
       else await this.pools.destroy();
@@ -260,7 +269,7 @@ export class ProxyServer extends EventEmitter {
         this.admin.closeAllConnections();
         await adminClosed;
       }
-      this.logger.info({ drained, abandoned: drained ? 0 : ctx.inflight }, "stopped");
+      this.logger.info({ drained, abandoned }, "stopped");
       flushLogger(this.logger);
     })();
     return this.closing;

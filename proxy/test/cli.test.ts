@@ -1,0 +1,299 @@
+/**
+ * The CLI as a child process (`node dist/cli.js`): the docs' Mistral and DeepSeek objects served
+ * through `--manifests` over TLS to a local upstream (the test CA trusted through NODE_EXTRA_CA_CERTS,
+ * SNI and hostname checked as the BackendTLSPolicy says), the official openai client, environment
+ * variables, clear errors for invalid configs, hot reload (good and bad changes, Kubernetes' `..data`
+ * swap), SIGTERM draining a live stream, and no key in any log line.
+ */
+import { once } from "node:events";
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { request as httpRequest, type IncomingMessage } from "node:http";
+import { connect } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import OpenAI from "openai";
+import { createTestCa } from "./helpers/certs";
+import { postJson, send } from "./helpers/http";
+import { startCli, type CliProxy } from "./helpers/proxy";
+import { startUpstream, type Upstream } from "./helpers/upstream";
+
+const EXAMPLES = join(__dirname, "..", "examples", "kgateway-docs");
+const MISTRAL_KEY = "sk-mistral-TEST-0001";
+const MISTRAL_KEY_2 = "sk-mistral-TEST-0002";
+const DEEPSEEK_KEY = "sk-deepseek-TEST-0001";
+const ALL_KEYS = [MISTRAL_KEY, MISTRAL_KEY_2, DEEPSEEK_KEY, "sk-mounted-A", "sk-mounted-B"];
+
+let upstream: Upstream;
+let work: string;
+let caFile: string;
+const clis: CliProxy[] = [];
+
+beforeAll(async () => {
+  const ca = await createTestCa();
+  upstream = await startUpstream({ tls: await ca.server(["api.mistral.ai", "api.deepseek.com"]) });
+  work = mkdtempSync(join(tmpdir(), "proxy-cli-"));
+  caFile = join(work, "test-ca.pem");
+  writeFileSync(caFile, ca.caCert);
+});
+
+afterEach(async () => {
+  for (const cli of clis) if (cli.child.exitCode === null) await cli.stop("SIGKILL");
+});
+
+afterAll(async () => {
+  await upstream.close();
+  rmSync(work, { recursive: true, force: true });
+});
+
+/** The docs' objects, with the provider hosts pointed at the local upstream and test keys. */
+function docsManifests(dir: string, edit: (text: string, file: string) => string = (t) => t): string {
+  mkdirSync(dir, { recursive: true });
+  for (const file of readdirSync(EXAMPLES)) {
+    let text = readFileSync(join(EXAMPLES, file), "utf8")
+      .replace(/^(\s+)host: "?api\.(mistral\.ai|deepseek\.com)"?$/m, "$1host: 127.0.0.1")
+      .replace(/^(\s+)port: 443$/m, `$1port: ${upstream.port}`)
+      .replace("replace-with-your-mistral-api-key", MISTRAL_KEY)
+      .replace("replace-with-your-deepseek-api-key", DEEPSEEK_KEY);
+    text = edit(text, file);
+    writeFileSync(join(dir, file), text);
+  }
+  return dir;
+}
+
+async function cli(args: string[], env: NodeJS.ProcessEnv = {}, options: { waitListening?: boolean } = {}): Promise<CliProxy> {
+  const started = await startCli(args, { NODE_EXTRA_CA_CERTS: caFile, ...env }, options);
+  clis.push(started);
+  return started;
+}
+
+const listenArgs = ["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"];
+
+describe("the docs' objects through --manifests", () => {
+  it("serve Mistral and DeepSeek over TLS, streaming and not, with the official openai client", async () => {
+    const dir = docsManifests(join(work, "docs"));
+    const proxy = await cli(["--manifests", dir, ...listenArgs]);
+    const before = upstream.requests.length;
+
+    const mistral = new OpenAI({ apiKey: "unused-by-the-proxy", baseURL: `${proxy.url}/mistral`, maxRetries: 0 });
+    const completion = await mistral.chat.completions.create({ model: "", messages: [{ role: "user", content: "Write a short haiku about artificial intelligence." }] });
+    expect(completion.model).toBe("mistral-medium-2505");
+    expect(completion.usage?.total_tokens).toBe(37);
+
+    const deepseek = new OpenAI({ apiKey: "unused-by-the-proxy", baseURL: `${proxy.url}/deepseek`, maxRetries: 0 });
+    const stream = await deepseek.chat.completions.create({ model: "", messages: [{ role: "user", content: "Hi" }], stream: true });
+    let text = "";
+    for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? "";
+    expect(text).toBe("tok0 tok1 tok2 ");
+
+    const [toMistral, toDeepseek] = [upstream.requests[before]!, upstream.requests[before + 1]!];
+    expect(toMistral).toMatchObject({ method: "POST", url: "/v1/chat/completions", servername: "api.mistral.ai" });
+    expect(toMistral.headers.host).toBe("api.mistral.ai");
+    expect(toMistral.headers.authorization).toBe(`Bearer ${MISTRAL_KEY}`);
+    expect(JSON.parse(toMistral.body.toString())).toMatchObject({ model: "mistral-medium-2505" });
+    expect(toDeepseek).toMatchObject({ url: "/v1/chat/completions", servername: "api.deepseek.com" });
+    // No URLRewrite hostname in the docs' DeepSeek route: the Host is the Backend's host and port.
+    expect(toDeepseek.headers.host).toBe(`127.0.0.1:${upstream.port}`);
+    expect(toDeepseek.headers.authorization).toBe(`Bearer ${DEEPSEEK_KEY}`);
+    expect(JSON.parse(toDeepseek.body.toString())).toMatchObject({ model: "deepseek-chat", stream: true });
+
+    const metrics = await send(proxy.adminUrl, "/metrics");
+    expect(metrics.body).toMatch(/gen_ai_client_token_usage_sum\{[^}]*gen_ai_provider_name="mistral_ai"[^}]*gen_ai_token_type="input"[^}]*\} 20/);
+    expect(metrics.body).toMatch(/process_resident_memory_bytes \d+/);
+    expect(await proxy.stop()).toBe(0);
+  });
+
+  it("refuse the upstream when the test CA is not trusted (no NODE_EXTRA_CA_CERTS): 502 upstream_tls_failed", async () => {
+    const dir = docsManifests(join(work, "untrusted"));
+    const proxy = await cli(["--manifests", dir, ...listenArgs], { NODE_EXTRA_CA_CERTS: "" });
+    const reply = await postJson(proxy.url, "/mistral", { model: "", messages: [] });
+    expect(reply.status).toBe(502);
+    expect(reply.json()).toMatchObject({ error: { code: "upstream_tls_failed" } });
+  });
+
+  it("read everything from environment variables", async () => {
+    const dir = docsManifests(join(work, "env"));
+    const proxy = await cli([], {
+      OPENAI_COMPATIBLE_PROXY_MANIFESTS: `${join(dir, "mistral.yaml")},${join(dir, "deepseek.yaml")}`,
+      OPENAI_COMPATIBLE_PROXY_LISTEN: "127.0.0.1:0",
+      OPENAI_COMPATIBLE_PROXY_ADMIN_LISTEN: "127.0.0.1:0",
+      OPENAI_COMPATIBLE_PROXY_LOG_LEVEL: "debug",
+    });
+    expect(proxy.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect((await postJson(proxy.url, "/deepseek", { messages: [] })).status).toBe(200);
+    expect((await send(proxy.adminUrl, "/readyz")).status).toBe(200);
+    const badLevel = await cli([], { OPENAI_COMPATIBLE_PROXY_MANIFESTS: dir, OPENAI_COMPATIBLE_PROXY_LOG_LEVEL: "loud" }, { waitListening: false });
+    expect(await badLevel.exited).toBe(2);
+    expect(badLevel.stderr).toContain("--log-level: `loud` is not a level");
+  });
+});
+
+describe("invalid configuration", () => {
+  it("exits 1 with one clear message naming the file, the object and the field", async () => {
+    const dir = docsManifests(join(work, "invalid"), (text, file) => (file === "deepseek.yaml" ? text.replace(`port: ${upstream.port}`, "port: 70000") : text));
+    const proxy = await cli(["--manifests", dir, ...listenArgs], {}, { waitListening: false });
+    expect(await proxy.exited).toBe(1);
+    expect(proxy.stderr).toBe(
+      "openai-compatible-proxy: invalid configuration, not started:\n" +
+        `  ${join(dir, "deepseek.yaml")}: error: Backend kgateway-system/deepseek: \`spec.ai.llm.port\` must be an integer from 1 to 65535\n` +
+        `  ${join(dir, "deepseek.yaml")}: error: HTTPRoute kgateway-system/deepseek: \`spec.rules[0].backendRefs[0]\` Backend kgateway-system/deepseek cannot be served (see its own problems)\n`,
+    );
+  });
+
+  it("exits 1 naming the file and field of an invalid --config, and 2 for usage errors", async () => {
+    const file = join(work, "bad-config.yaml");
+    writeFileSync(file, "apiVersion: openai-compatible-proxy/v1\nkind: ProxyConfig\nbackends: []\nroutes:\n  - name: r\n    backendRefs: [{ name: missing }]\n");
+    const bad = await cli(["--config", file, ...listenArgs], {}, { waitListening: false });
+    expect(await bad.exited).toBe(1);
+    expect(bad.stderr).toContain(`${file}: ProxyConfig: \`routes[0].backendRefs[0].name\` no backend named \`missing\` in \`backends\``);
+    const usage = await cli(["--listen", "nonsense"], {}, { waitListening: false });
+    expect(await usage.exited).toBe(2);
+    expect(usage.stderr).toMatch(/give --config FILE or --manifests PATH/);
+    const both = await cli(["--config", file, "--manifests", work], {}, { waitListening: false });
+    expect(await both.exited).toBe(2);
+  });
+
+  it("prints help and version", async () => {
+    const help = await cli(["--help"], {}, { waitListening: false });
+    expect(await help.exited).toBe(0);
+    expect(help.rawOutput.join("\n")).toContain("Usage: openai-compatible-proxy");
+    const version = await cli(["--version"], {}, { waitListening: false });
+    expect(await version.exited).toBe(0);
+    expect(version.rawOutput.join("\n")).toMatch(/^\d+\.\d+\.\d+$/m);
+  });
+});
+
+describe("hot reload", () => {
+  it("applies a good change to new requests and keeps serving the last good config after a bad one", async () => {
+    const dir = docsManifests(join(work, "reload"));
+    const proxy = await cli(["--manifests", dir, ...listenArgs]);
+    const keyOf = async (): Promise<string | undefined> => {
+      const n = upstream.requests.length;
+      expect((await postJson(proxy.url, "/mistral", { messages: [] })).status).toBe(200);
+      return (await upstream.request(n)).headers.authorization;
+    };
+    expect(await keyOf()).toBe(`Bearer ${MISTRAL_KEY}`);
+
+    // A good change: a new key and a new model.
+    const file = join(dir, "mistral.yaml");
+    const applied = proxy.waitForNext((l) => l.msg === "config applied", "config applied");
+    writeFileSync(file, readFileSync(file, "utf8").replace(MISTRAL_KEY, MISTRAL_KEY_2).replace("mistral-medium-2505", "mistral-large-latest"));
+    expect(await applied).toMatchObject({ generation: 2 });
+    expect(await keyOf()).toBe(`Bearer ${MISTRAL_KEY_2}`);
+    expect(JSON.parse(upstream.requests.at(-1)!.body.toString())).toMatchObject({ model: "mistral-large-latest" });
+
+    // A bad change: logged with file, object and field; the last good config keeps serving.
+    const rejected = proxy.waitForNext((l) => l.msg === "config rejected; still serving the last good config", "config rejected");
+    writeFileSync(file, readFileSync(file, "utf8").replace(`port: ${upstream.port}`, "port: 0"));
+    const line = await rejected;
+    expect(line.problems).toEqual([
+      `${file}: error: Backend kgateway-system/mistral: \`spec.ai.llm.port\` must be an integer from 1 to 65535`,
+      `${file}: error: HTTPRoute kgateway-system/mistral: \`spec.rules[0].backendRefs[0]\` Backend kgateway-system/mistral cannot be served (see its own problems)`,
+    ]);
+    expect(await keyOf()).toBe(`Bearer ${MISTRAL_KEY_2}`);
+
+    // Fixing it back to the config being served is noticed, without a new generation.
+    const valid = proxy.waitForNext((l) => l.msg === "config valid again, unchanged", "config valid again");
+    writeFileSync(file, readFileSync(file, "utf8").replace("port: 0", `port: ${upstream.port}`));
+    expect(await valid).toMatchObject({ generation: 2 });
+    const reapplied = proxy.waitForNext((l) => l.msg === "config applied", "config applied again");
+    writeFileSync(file, readFileSync(file, "utf8").replace("mistral-large-latest", "mistral-small-latest"));
+    expect(await reapplied).toMatchObject({ generation: 3 });
+    const metrics = (await send(proxy.adminUrl, "/metrics")).body;
+    expect(metrics).toMatch(/openai_proxy_config_reloads_total\{result="failure"\} 1/);
+    expect(metrics).toMatch(/openai_proxy_config_generation 3/);
+  });
+
+  it("follows Kubernetes' atomic `..data` symlink swap of a mounted Secret (--secrets-dir)", async () => {
+    const dir = docsManifests(join(work, "mounted-objects"), (text) => text.replace(/^apiVersion: v1\nkind: Secret[\s\S]*?---\n/m, ""));
+    const secrets = join(work, "secrets");
+    // The layout kubelet writes for a Secret volume.
+    const mount = (name: string, key: string, stamp: string): void => {
+      const volume = join(secrets, name);
+      mkdirSync(join(volume, stamp), { recursive: true });
+      writeFileSync(join(volume, stamp, "Authorization"), key);
+      symlinkSync(stamp, join(volume, "..data_tmp"));
+      renameSync(join(volume, "..data_tmp"), join(volume, "..data"));
+    };
+    mount("mistral-secret", "sk-mounted-A", "..2026_01_01_00_00_00.000000001");
+    symlinkSync("..data/Authorization", join(secrets, "mistral-secret", "Authorization"));
+    mount("deepseek-secret", DEEPSEEK_KEY, "..2026_01_01_00_00_00.000000001");
+    symlinkSync("..data/Authorization", join(secrets, "deepseek-secret", "Authorization"));
+
+    const proxy = await cli(["--manifests", dir, "--secrets-dir", secrets, ...listenArgs]);
+    const n = upstream.requests.length;
+    await postJson(proxy.url, "/mistral", { messages: [] });
+    expect((await upstream.request(n)).headers.authorization).toBe("Bearer sk-mounted-A");
+
+    const applied = proxy.waitForNext((l) => l.msg === "config applied", "config applied after the swap");
+    mount("mistral-secret", "sk-mounted-B", "..2026_01_01_00_05_00.000000002");
+    rmSync(join(secrets, "mistral-secret", "..2026_01_01_00_00_00.000000001"), { recursive: true });
+    await applied;
+    await postJson(proxy.url, "/mistral", { messages: [] });
+    expect(upstream.requests.at(-1)!.headers.authorization).toBe("Bearer sk-mounted-B");
+  });
+});
+
+describe("SIGTERM", () => {
+  function openStream(url: string): Promise<{ res: IncomingMessage; text: () => string }> {
+    const u = new URL(url);
+    const req = httpRequest({ host: u.hostname, port: u.port, method: "POST", path: "/mistral", headers: { "content-type": "application/json" } });
+    req.end(JSON.stringify({ messages: [], stream: true, x_gate: true }));
+    return once(req, "response").then(([res]) => {
+      let text = "";
+      (res as IncomingMessage).on("data", (c: Buffer) => (text += c.toString()));
+      (res as IncomingMessage).on("error", () => undefined); // the grace-period test cuts it on purpose
+      return { res: res as IncomingMessage, text: () => text };
+    });
+  }
+
+  it("stops accepting, lets a live stream finish, then exits 0", async () => {
+    const dir = docsManifests(join(work, "drain"));
+    const proxy = await cli(["--manifests", dir, ...listenArgs]);
+    const gated = upstream.gate();
+    const { res, text } = await openStream(proxy.url);
+    await gated;
+
+    const draining = proxy.waitFor((l) => l.msg === "shutting down", "shutting down");
+    proxy.child.kill("SIGTERM");
+    expect(await draining).toMatchObject({ inflight: 1 });
+    expect((await send(proxy.adminUrl, "/readyz")).status).toBe(503);
+    // New connections are refused while the stream drains.
+    const port = Number(new URL(proxy.url).port);
+    await expect(
+      new Promise((resolve, reject) => {
+        const s = connect(port, "127.0.0.1", () => resolve(s.destroy()));
+        s.on("error", reject);
+      }),
+    ).rejects.toMatchObject({ code: "ECONNREFUSED" });
+
+    upstream.release();
+    await once(res, "end");
+    expect(text()).toMatch(/tok0[\s\S]*"usage":\{"prompt_tokens":11[\s\S]*data: \[DONE\]\n\n$/);
+    expect(await proxy.exited).toBe(0);
+    expect(proxy.lines.find((l) => l.msg === "stopped")).toMatchObject({ drained: true });
+  });
+
+  it("gives up on streams still open after the grace period, and still exits 0", async () => {
+    const dir = docsManifests(join(work, "grace"));
+    const proxy = await cli(["--manifests", dir, ...listenArgs, "--shutdown-grace-ms", "300"]);
+    const gated = upstream.gate();
+    const { res } = await openStream(proxy.url);
+    await gated;
+    proxy.child.kill("SIGTERM");
+    const closed = new Promise((resolve) => res.once("close", resolve));
+    expect(await proxy.exited).toBe(0);
+    await closed;
+    expect(proxy.lines.find((l) => l.msg === "stopped")).toMatchObject({ drained: false, abandoned: 1 });
+    upstream.release();
+  });
+});
+
+describe("logs", () => {
+  it("never contain a key, in any line of any run above", () => {
+    const output = clis.flatMap((c) => c.rawOutput).join("\n");
+    expect(output.length).toBeGreaterThan(0);
+    for (const key of ALL_KEYS) expect(output).not.toContain(key);
+    // Every stdout line is JSON with a level and a message.
+    for (const cli of clis) for (const line of cli.lines) expect(line).toEqual(expect.objectContaining({ level: expect.any(String) as string, msg: expect.any(String) as string }));
+  });
+});
