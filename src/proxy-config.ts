@@ -70,18 +70,18 @@ export function renderProxyConfig(providers: readonly ProviderObjects[], clientK
         configMapsDir: PROXY_MOUNTS.caBundlesDir,
         ...(clientKeyNames.length > 0 ? { clientAuth: { apiKeys: clientKeyNames.map((k) => ({ file: `${PROXY_MOUNTS.clientKeysDir}/${k}` })) } } : {}),
     });
-    const errors = result.problems.filter((p) => p.severity === "error").map(formatTranslationProblem);
+    const errors = result.problems.filter((p) => p.severity === "error").map((p) => formatTranslationProblem(p).replace(/^error: /, ""));
     // The translation validates its output; validating the document as written is what the proxy
     // itself does when it reads the file, so do exactly that too.
     const text = `${JSON.stringify(result.config, null, 2)}\n`;
     if (errors.length === 0) {
         const reread = validateProxyConfig(JSON.parse(text));
-        if (!reread.ok) errors.push(...reread.issues.map((i) => `error: ProxyConfig: \`${i.field}\` ${i.message}`));
+        if (!reread.ok) errors.push(...reread.issues.map((i) => `ProxyConfig: \`${i.field}\` ${i.message}`));
     }
     if (errors.length > 0) {
         throw new ProviderArgumentError(
             argument,
-            `openai-compatible-proxy (${PROXY_CONFIG_API_VERSION}) would reject the config rendered from these objects, so its pods could not start: ${errors.join("; ")}. Fix the arguments named above, or set \`dataPlane: "kgateway"\` to serve them with kgateway's own data plane.`,
+            `openai-compatible-proxy (${PROXY_CONFIG_API_VERSION}) would reject the config rendered from these objects, so its pods could not start: ${errors.join("; ")}. Fix the arguments that set these fields.`,
         );
     }
 

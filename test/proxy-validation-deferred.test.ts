@@ -1,0 +1,67 @@
+/*
+ * Values known only when an Output resolves are checked then, and a config the proxy would reject
+ * fails the preview: the component's outputs and its children's inputs reject with a
+ * pulumi.ResourceError attached to the component, so `pulumi preview` fails before anything is
+ * created. Each case runs as a program of its own (test/support/preview-failure.ts says why).
+ */
+import { execFile } from "node:child_process";
+import * as path from "node:path";
+import { promisify } from "node:util";
+
+const ROOT = path.resolve(__dirname, "..");
+
+interface Outcome {
+    value?: unknown;
+    error?: { resourceError: boolean; onComponent: boolean; message: string };
+    /** What the program reported as unhandled, as `pulumi preview` would print it. */
+    unhandled: string[];
+}
+
+async function preview(name: string): Promise<Outcome> {
+    let stdout: string;
+    try {
+        ({ stdout } = await promisify(execFile)(process.execPath, ["-r", "./test/support/ts-register.js", "test/support/preview-failure.ts", name], { cwd: ROOT, timeout: 60_000 }));
+    } catch (err) {
+        // A failed program exits non-zero, as `pulumi preview` does; what it printed is the outcome.
+        stdout = (err as { stdout?: string }).stdout ?? "";
+        if (!stdout.startsWith("{")) throw err;
+    }
+    return JSON.parse(stdout.split("\n")[0]!) as Outcome;
+}
+
+/** The outcome of a failing case whose only reported error is `message`. */
+function failed(message: string): Outcome {
+    return { error: { resourceError: true, onComponent: true, message }, unhandled: [`ResourceError: ${message}`] };
+}
+
+it("an image with no tag, given as an Output", async () => {
+    expect(await preview("image-without-tag")).toEqual(
+        failed('`proxy.image` "ghcr.io/acme/proxy" has no tag or digest, so each rollout could run a different proxy; write the tag into it (`proxy.image: "ghcr.io/acme/proxy:0.1.0"`) or set `proxy.tag`.'),
+    );
+});
+
+it("a duplicate route prefix in a shared proxy, given as an Output", async () => {
+    expect(await preview("duplicate-prefix")).toEqual(
+        failed('`providers.deepseek` and `providers.mistral` both route the path prefix "/mistral", but one proxy sends each prefix to one provider; give each provider its own `route.pathPrefix` (for example "/deepseek").'),
+    );
+});
+
+it("a provider namespace other than the shared proxy's, given as an Output", async () => {
+    expect(await preview("other-namespace")).toEqual(
+        failed(
+            '`providers.mistral.namespace` is "other", but the gateway\'s proxy runs in "llm" and a pod can only mount Secrets of its own namespace; remove `providers.mistral.namespace` (it defaults to the gateway\'s `namespace`), or use a gateway in "other".',
+        ),
+    );
+});
+
+it("a config the proxy would reject fails the preview with the proxy's own message", async () => {
+    expect(await preview("proxy-rejects")).toEqual(
+        failed(
+            "openai-compatible-proxy (openai-compatible-proxy/v1) would reject the config rendered from these objects, so its pods could not start: Backend llm/mistral: `spec.ai.llm.authHeader.prefix` must be a non-empty header value; HTTPRoute llm/mistral: `spec.rules[0].backendRefs[0]` Backend llm/mistral cannot be served (see its own problems). Fix the arguments that set these fields.",
+        ),
+    );
+});
+
+it("the same arguments with kgateway's data plane: no proxy config, nothing fails", async () => {
+    expect(await preview("kgateway-no-proxy-config")).toEqual({ value: null, unhandled: [] });
+});

@@ -1,0 +1,198 @@
+/*
+ * Bad data-plane arguments fail at construction with a pulumi.ResourceError naming the argument and
+ * the fix. Values known only later, and a config the proxy would reject: proxy-validation-deferred.test.ts.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { OpenAICompatibleGateway, OpenAICompatibleGatewayArgs, OpenAICompatibleProvider, OpenAICompatibleProviderArgs } from "../src";
+import { withRecordingMocks } from "./support/pulumi-mocks";
+
+function provider(): OpenAICompatibleProviderArgs {
+    return { preset: "mistral", apiKey: "test-key", namespace: "llm", route: { gateway: { name: "agentgateway" } } };
+}
+
+function gateway(): OpenAICompatibleGatewayArgs {
+    return {
+        namespace: "llm",
+        providers: {
+            mistral: { preset: "mistral", apiKey: "test-key-m", route: { gateway: { name: "agentgateway" } } },
+            deepseek: { preset: "deepseek", apiKey: "test-key-d", route: { gateway: { name: "agentgateway" } } },
+        },
+    };
+}
+
+/** The error constructing `build` throws, under mocks (undefined when it constructs). */
+async function constructionError(build: () => unknown): Promise<Error | undefined> {
+    const { result } = await withRecordingMocks({}, () => {
+        try {
+            build();
+            return Promise.resolve(undefined);
+        } catch (err) {
+            return Promise.resolve(err as Error);
+        }
+    });
+    return result;
+}
+
+type Case<A> = [string, (a: A) => void, string];
+
+const TAG_RULE = "must be an image tag (letters, digits, '_', '.' and '-', at most 128 characters, not starting with '.' or '-')";
+
+const providerCases: Case<OpenAICompatibleProviderArgs>[] = [
+    ["unknown data plane", (a) => (a.dataPlane = "envoy"), '`dataPlane` must be "proxy" (deploy openai-compatible-proxy, the default) or "kgateway" (kgateway\'s own data plane behind the existing Gateway), got "envoy".'],
+    [
+        "a proxy option kgateway cannot honour",
+        (a) => Object.assign(a, { dataPlane: "kgateway", proxy: { replicas: 2 } }),
+        '`proxy` is set, but `dataPlane` is "kgateway", whose data plane cannot honour it (image, replicas, resources, client keys and the Deployment belong to openai-compatible-proxy); remove `proxy`, or remove `dataPlane` to deploy the proxy.',
+    ],
+    [
+        "an image with no tag",
+        (a) => (a.proxy = { image: "registry.example.com/llm/openai-compatible-proxy" }),
+        '`proxy.image` "registry.example.com/llm/openai-compatible-proxy" has no tag or digest, so each rollout could run a different proxy; write the tag into it (`proxy.image: "registry.example.com/llm/openai-compatible-proxy:0.1.0"`) or set `proxy.tag`.',
+    ],
+    [
+        "an image on a registry port with no tag",
+        (a) => (a.proxy = { image: "localhost:5000/openai-compatible-proxy" }),
+        '`proxy.image` "localhost:5000/openai-compatible-proxy" has no tag or digest, so each rollout could run a different proxy; write the tag into it (`proxy.image: "localhost:5000/openai-compatible-proxy:0.1.0"`) or set `proxy.tag`.',
+    ],
+    ["an image with a tag and a tag", (a) => (a.proxy = { image: "registry.example.com/proxy:1.0", tag: "1.1" }), '`proxy.tag` is set, but `proxy.image` "registry.example.com/proxy:1.0" already has a tag; remove one of them.'],
+    [
+        "an image with a digest and a tag",
+        (a) => (a.proxy = { image: `registry.example.com/proxy@sha256:${"c".repeat(64)}`, tag: "1.1" }),
+        `\`proxy.tag\` is set, but \`proxy.image\` "registry.example.com/proxy@sha256:${"c".repeat(64)}" already has a digest; remove one of them.`,
+    ],
+    [
+        "an image that is a URL",
+        (a) => (a.proxy = { image: "https://ghcr.io/acme/proxy:1" }),
+        '`proxy.image` must be a container image reference (a lowercase repository such as "registry.example.com/llm/openai-compatible-proxy", then ":<tag>" or "@sha256:<digest>"), got "https://ghcr.io/acme/proxy:1".',
+    ],
+    ["a tag with a space", (a) => (a.proxy = { tag: "0.1 rc" }), `\`proxy.tag\` ${TAG_RULE}, got "0.1 rc"; for example \`proxy.tag: "0.1.0"\`.`],
+    ["replicas 0", (a) => (a.proxy = { replicas: 0 }), "`proxy.replicas` must be an integer of at least 1, got 0; use 1 for a single proxy pod, or 2 or more to keep serving while a pod is replaced."],
+    ["replicas negative", (a) => (a.proxy = { replicas: -1 }), "`proxy.replicas` must be an integer of at least 1, got -1; use 1 for a single proxy pod, or 2 or more to keep serving while a pod is replaced."],
+    ["replicas not an integer", (a) => (a.proxy = { replicas: 1.5 }), "`proxy.replicas` must be an integer of at least 1, got 1.5; use 1 for a single proxy pod, or 2 or more to keep serving while a pod is replaced."],
+    [
+        "replicas an Output",
+        (a) => (a.proxy = { replicas: pulumi.output(2) as unknown as number }),
+        "`proxy.replicas` must be a plain number, not an Output: it decides whether a PodDisruptionBudget is created.",
+    ],
+    ["imagePullPolicy unknown", (a) => (a.proxy = { imagePullPolicy: "Sometimes" }), '`proxy.imagePullPolicy` must be one of IfNotPresent, Always, Never, got "Sometimes".'],
+    ["resources with another key", (a) => (a.proxy = { resources: { request: { cpu: "1" } } as never }), '`proxy.resources` may only hold `requests` and `limits`, got "request".'],
+    ["resources with a bad quantity", (a) => (a.proxy = { resources: { limits: { memory: "256 MB" } } }), '`proxy.resources.limits.memory` must be a Kubernetes quantity such as "250m" or "256Mi", got "256 MB".'],
+    [
+        "client key name not a label",
+        (a) => (a.proxy = { clientKeys: [{ name: "Team A" }] }),
+        "`proxy.clientKeys[0].name` must be a DNS-1123 label (lowercase letters, digits and '-', starting and ending with a letter or digit) of at most 63 characters, got \"Team A\"; for example `proxy.clientKeys[0].name: \"team-a\"`.",
+    ],
+    ["two client keys with one name", (a) => (a.proxy = { clientKeys: [{ name: "ci" }, { name: "ci" }] }), '`proxy.clientKeys[1].name` "ci" is used by another client key; give each key its own name.'],
+    ["client key rotation negative", (a) => (a.proxy = { clientKeys: [{ name: "ci", rotation: -1 }] }), "`proxy.clientKeys[0].rotation` must be a whole number of at least 0, got -1; increase it by one to rotate the key."],
+    ["client key too short", (a) => (a.proxy = { clientKeys: [{ name: "ci", length: 16 }] }), "`proxy.clientKeys[0].length` must be an integer from 32 to 128, got 16."],
+    [
+        "client keys with passthrough",
+        (a) => Object.assign(a, { apiKey: undefined, passthrough: true, proxy: { clientKeys: [{ name: "ci" }] } }),
+        "`proxy.clientKeys` cannot be combined with `passthrough: true`: clients would send both their client key and their provider key in the `Authorization` header; remove `proxy.clientKeys`, or give the provider key with `apiKey` or `apiKeySecretName`.",
+    ],
+    ["log level unknown", (a) => (a.proxy = { logLevel: "verbose" }), '`proxy.logLevel` must be one of fatal, error, warn, info, debug, trace, got "verbose".'],
+    ["restartOnConfigChange not a boolean", (a) => (a.proxy = { restartOnConfigChange: "yes" as never }), '`proxy.restartOnConfigChange` must be a plain boolean, got "yes".'],
+    [
+        "deploymentPatch not an object",
+        (a) => (a.proxy = { deploymentPatch: [] as never }),
+        '`proxy.deploymentPatch` must be an object in the shape of a Deployment, for example `{ spec: { template: { spec: { nodeSelector: { pool: "system" } } } } }`, got [].',
+    ],
+];
+
+const gatewayCases: Case<OpenAICompatibleGatewayArgs>[] = [
+    [
+        "two providers with the same route prefix",
+        (a) => (a.providers.deepseek!.route.pathPrefix = "/mistral"),
+        '`providers.deepseek` and `providers.mistral` both route the path prefix "/mistral", but one proxy sends each prefix to one provider; give each provider its own `route.pathPrefix` (for example "/deepseek").',
+    ],
+    [
+        "a prefix that only differs by a trailing slash",
+        (a) => (a.providers.mistral!.route.pathPrefix = "/deepseek/"),
+        '`providers.deepseek` and `providers.mistral` both route the path prefix "/deepseek", but one proxy sends each prefix to one provider; give each provider its own `route.pathPrefix` (for example "/deepseek").',
+    ],
+    [
+        "a prefix equal to another provider's default",
+        (a) => (a.providers.deepseek!.route.pathPrefix = "/mistral/"),
+        '`providers.deepseek` and `providers.mistral` both route the path prefix "/mistral", but one proxy sends each prefix to one provider; give each provider its own `route.pathPrefix` (for example "/deepseek").',
+    ],
+    [
+        "two providers with one kubernetesName",
+        (a) => Object.assign(a.providers.deepseek!, { kubernetesName: "mistral", route: { gateway: { name: "agentgateway" }, pathPrefix: "/deepseek" } }),
+        '`providers.deepseek` and `providers.mistral` would both name their objects "mistral"; give each provider its own `kubernetesName`.',
+    ],
+    [
+        "a provider with its own data plane",
+        (a) => (a.providers.mistral!.dataPlane = "kgateway"),
+        '`providers.mistral.dataPlane` is "kgateway", but the providers of a gateway are served by its shared proxy; remove it, or declare this provider as an `OpenAICompatibleProvider` of its own with `dataPlane: "kgateway"`.',
+    ],
+    ["a provider with its own proxy", (a) => (a.providers.mistral!.proxy = { replicas: 2 }), "`providers.mistral.proxy` is set, but the providers of a gateway share its proxy; set `proxy` on the gateway instead."],
+    [
+        "a provider in another namespace",
+        (a) => (a.providers.mistral!.namespace = "other"),
+        '`providers.mistral.namespace` is "other", but the gateway\'s proxy runs in "llm" and a pod can only mount Secrets of its own namespace; remove `providers.mistral.namespace` (it defaults to the gateway\'s `namespace`), or use a gateway in "other".',
+    ],
+    [
+        "client keys with a passthrough provider",
+        (a) => {
+            a.proxy = { clientKeys: [{ name: "ci" }] };
+            Object.assign(a.providers.deepseek!, { apiKey: undefined, passthrough: true });
+        },
+        "`proxy.clientKeys` cannot be combined with `providers.deepseek.passthrough: true`: its clients would send both their client key and their provider key in the `Authorization` header; remove `proxy.clientKeys`, or give `providers.deepseek` a key with `apiKey` or `apiKeySecretName`.",
+    ],
+    [
+        "a provider key that is not a name",
+        (a) => (a.providers = { "Mistral AI": a.providers.mistral! }),
+        '`providers` key "Mistral AI" names the provider\'s Kubernetes objects, so it must be a DNS-1123 label (lowercase letters, digits and \'-\'); rename it, for example "mistral-ai", or set `providers.Mistral AI.kubernetesName`.',
+    ],
+    [
+        "no providers",
+        (a) => (a.providers = {}),
+        '`providers` must be a map of at least one provider by key, for example `providers: { mistral: { preset: "mistral", apiKey, route: { gateway: { name: "agentgateway" } } } }`.',
+    ],
+    ["replicas 0 on the shared proxy", (a) => (a.proxy = { replicas: 0 }), "`proxy.replicas` must be an integer of at least 1, got 0; use 1 for a single proxy pod, or 2 or more to keep serving while a pod is replaced."],
+    [
+        "an image with no tag on the shared proxy",
+        (a) => (a.proxy = { image: "ghcr.io/acme/openai-compatible-proxy" }),
+        '`proxy.image` "ghcr.io/acme/openai-compatible-proxy" has no tag or digest, so each rollout could run a different proxy; write the tag into it (`proxy.image: "ghcr.io/acme/openai-compatible-proxy:0.1.0"`) or set `proxy.tag`.',
+    ],
+    [
+        "a bad provider argument, named within the gateway",
+        (a) => (a.providers.mistral!.port = 0),
+        "`providers.mistral`: `port` must be an integer from 1 to 65535, got 0; use 443 for an HTTPS provider.",
+    ],
+];
+
+describe("bad data-plane arguments of OpenAICompatibleProvider fail at construction, naming the argument", () => {
+    it.each(providerCases)("%s", async (_name, mutate, message) => {
+        const args = provider();
+        mutate(args);
+        const err = await constructionError(() => new OpenAICompatibleProvider("mistral", args));
+        expect(err?.message).toBe(message);
+        expect(pulumi.ResourceError.isInstance(err)).toBe(true);
+    });
+
+    it("the base arguments, and each data plane, are valid", async () => {
+        expect(await constructionError(() => new OpenAICompatibleProvider("mistral", provider()))).toBeUndefined();
+        expect(await constructionError(() => new OpenAICompatibleProvider("mistral", { ...provider(), dataPlane: "kgateway" }))).toBeUndefined();
+        expect(await constructionError(() => new OpenAICompatibleProvider("mistral", { ...provider(), dataPlane: "proxy", proxy: { image: "ghcr.io/acme/p@sha256:" + "d".repeat(64) } }))).toBeUndefined();
+    });
+});
+
+describe("bad arguments of OpenAICompatibleGateway fail at construction, naming the argument", () => {
+    it.each(gatewayCases)("%s", async (_name, mutate, message) => {
+        const args = gateway();
+        mutate(args);
+        const err = await constructionError(() => new OpenAICompatibleGateway("llm", args));
+        expect(err?.message).toBe(message);
+        expect(pulumi.ResourceError.isInstance(err)).toBe(true);
+    });
+
+    it("the default kubernetesName (the gateway's name) must be a label", async () => {
+        const err = await constructionError(() => new OpenAICompatibleGateway("LLM Gateway", gateway()));
+        expect(err?.message).toBe('`kubernetesName` defaults to the gateway\'s name "LLM Gateway", which is not a DNS-1123 label of at most 63 characters; set it, for example `kubernetesName: "llm-gateway"`.');
+    });
+
+    it("the base arguments are valid", async () => {
+        expect(await constructionError(() => new OpenAICompatibleGateway("llm", gateway()))).toBeUndefined();
+    });
+});

@@ -1,0 +1,88 @@
+/*
+ * Runs one program as `pulumi preview` would, in a process of its own, and prints how the named
+ * output settled: `{ "error": { "resourceError", "onComponent", "message" } }` or `{ "value" }`.
+ *
+ *     node -r ./test/support/ts-register.js test/support/preview-failure.ts <case>
+ *
+ * A process of its own because a rejected input fails its registration, and the Pulumi SDK then
+ * reports the rejection as unhandled on purpose (that is how a program fails): jest would pin it on
+ * whichever test runs, and the mocks' drain would wait for the unfinished registration forever.
+ * Here the unhandled rejections are recorded and printed too, as the language host would report them.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { OpenAICompatibleGateway, OpenAICompatibleGatewayArgs, OpenAICompatibleProvider, OpenAICompatibleProviderArgs } from "../../src";
+
+function provider(): OpenAICompatibleProviderArgs {
+    return { preset: "mistral", apiKey: "test-key", namespace: "llm", route: { gateway: { name: "agentgateway" } } };
+}
+
+function gateway(): OpenAICompatibleGatewayArgs {
+    return {
+        namespace: "llm",
+        providers: {
+            mistral: { preset: "mistral", apiKey: "test-key-m", route: { gateway: { name: "agentgateway" } } },
+            deepseek: { preset: "deepseek", apiKey: "test-key-d", route: { gateway: { name: "agentgateway" } } },
+        },
+    };
+}
+
+/** Each case declares a component and names the output to watch. */
+export const PREVIEW_CASES: Record<string, () => { component: pulumi.Resource; output: pulumi.Output<unknown> }> = {
+    "image-without-tag": () => {
+        const c = new OpenAICompatibleProvider("mistral", { ...provider(), proxy: { image: pulumi.output("ghcr.io/acme/proxy") } });
+        return { component: c, output: c.proxyConfig };
+    },
+    "duplicate-prefix": () => {
+        const args = gateway();
+        args.providers.deepseek!.route.pathPrefix = pulumi.output("/mistral/");
+        const g = new OpenAICompatibleGateway("llm", args);
+        return { component: g, output: g.proxyConfig };
+    },
+    "other-namespace": () => {
+        const args = gateway();
+        args.providers.mistral!.namespace = pulumi.output("other");
+        const g = new OpenAICompatibleGateway("llm", args);
+        return { component: g, output: g.proxyConfig };
+    },
+    "proxy-rejects": () => {
+        // Our rules and the Backend CRD accept a prefix with a line break inside; the proxy does not.
+        const c = new OpenAICompatibleProvider("mistral", { ...provider(), authHeader: { headerName: "api-key", prefix: "Token\nX" } });
+        return { component: c, output: c.proxyConfig };
+    },
+    "kgateway-no-proxy-config": () => {
+        const c = new OpenAICompatibleProvider("mistral", { ...provider(), dataPlane: "kgateway", authHeader: { headerName: "api-key", prefix: "Token\nX" } });
+        return { component: c, output: c.proxyConfig };
+    },
+};
+
+/** The message without the prefixes the SDK adds each time it serializes an input holding the error. */
+function ownMessage(err: unknown): string {
+    return (err instanceof Error ? err.message : String(err)).replace(/^(error serializing property "[^"]+": )+/, "");
+}
+
+async function main(name: string): Promise<void> {
+    const unhandled: string[] = [];
+    process.on("unhandledRejection", (reason) => void unhandled.push(`${pulumi.ResourceError.isInstance(reason) ? "ResourceError" : "other"}: ${ownMessage(reason)}`));
+    await pulumi.runtime.setMocks(
+        { newResource: (a) => ({ id: `${a.name}-id`, state: a.inputs as Record<string, unknown> }), call: (a) => a.inputs as Record<string, unknown> },
+        "project",
+        "stack",
+        true,
+    );
+    const build = PREVIEW_CASES[name];
+    if (!build) throw new Error(`no case ${name}`);
+    const { component, output } = build();
+    let result: Record<string, unknown>;
+    try {
+        result = { value: (await (output as unknown as { promise(): Promise<unknown> }).promise()) ?? null };
+    } catch (err) {
+        const error = err as pulumi.ResourceError;
+        result = { error: { resourceError: pulumi.ResourceError.isInstance(err), onComponent: error.resource === component, message: ownMessage(err) } };
+    }
+    // Let the registrations' rejections surface.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    process.stdout.write(`${JSON.stringify({ ...result, unhandled: [...new Set(unhandled)] })}\n`);
+    process.exit(0);
+}
+
+if (require.main === module) void main(process.argv[2] ?? "");
