@@ -137,7 +137,23 @@ export async function main(): Promise<void> {
   if (options === "version") return void process.stdout.write(`${version()}\n`);
 
   const logger = createLogger({ level: options.logLevel });
-  let proxy: ProxyServer;
+  let proxy: ProxyServer | undefined;
+  let signals = 0;
+  const shutdown = (p: ProxyServer): void => void p.shutdown().then(() => process.exit(0));
+  // Registered before starting, so a SIGTERM that arrives during start-up still ends in a clean exit.
+  const stop = (signal: NodeJS.Signals): void => {
+    signals++;
+    if (signals > 1) {
+      logger.warn({ signal }, "second signal: exiting now");
+      flushLogger(logger);
+      process.exit(1);
+    }
+    logger.info({ signal }, "signal received");
+    if (proxy) shutdown(proxy);
+  };
+  process.on("SIGTERM", stop);
+  process.on("SIGINT", stop);
+
   try {
     proxy = await ProxyServer.start({
       source: options.source,
@@ -148,26 +164,14 @@ export async function main(): Promise<void> {
       shutdownGraceMs: options.shutdownGraceMs,
     });
   } catch (err) {
-    const lines = err instanceof ConfigLoadError ? err.problems : [(err as Error).message];
+    const invalid = err instanceof ConfigLoadError;
+    const lines = invalid ? err.problems : [`${(err as NodeJS.ErrnoException).code ?? (err as Error).name}: ${(err as Error).message}`];
     logger.fatal({ problems: lines }, "cannot start");
     flushLogger(logger);
-    process.stderr.write(`openai-compatible-proxy: invalid configuration, not started:\n${lines.map((l) => `  ${l}`).join("\n")}\n`);
+    process.stderr.write(`openai-compatible-proxy: ${invalid ? "invalid configuration, not started" : "cannot start"}:\n${lines.map((l) => `  ${l}`).join("\n")}\n`);
     process.exit(1);
   }
-
-  let signals = 0;
-  const stop = (signal: NodeJS.Signals): void => {
-    signals++;
-    if (signals > 1) {
-      logger.warn({ signal }, "second signal: exiting now");
-      flushLogger(logger);
-      process.exit(1);
-    }
-    logger.info({ signal }, "signal received");
-    void proxy.shutdown().then(() => process.exit(0));
-  };
-  process.on("SIGTERM", stop);
-  process.on("SIGINT", stop);
+  if (signals > 0) shutdown(proxy);
 }
 
 if (require.main === module) void main();

@@ -1,0 +1,65 @@
+/**
+ * What ships: the package's bin, exports and files point at real files; the translate subpath loads
+ * no server code at run time; the Dockerfile copies only files that exist and that its ignore file lets in.
+ */
+import { execFileSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+
+const ROOT = join(__dirname, "..");
+const REPO = join(ROOT, "..");
+const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as {
+  bin: Record<string, string>;
+  exports: Record<string, { types: string; default: string }>;
+  files: string[];
+};
+
+describe("the package", () => {
+  it("has a committed bin shim that runs the built CLI", () => {
+    const bin = pkg.bin["openai-compatible-proxy"]!;
+    expect(bin).toBe("bin/openai-compatible-proxy.js");
+    expect(readFileSync(join(ROOT, bin), "utf8")).toMatch(/^#!\/usr\/bin\/env node\n[\s\S]*require\("\.\.\/dist\/cli\.js"\)\.main\(\);/);
+    const help = execFileSync(process.execPath, [join(ROOT, bin), "--help"], { encoding: "utf8" });
+    expect(help).toContain("Usage: openai-compatible-proxy");
+  });
+
+  it("exports built files", () => {
+    for (const entry of Object.values(pkg.exports).filter((e) => typeof e === "object")) {
+      expect(existsSync(join(ROOT, entry.default))).toBe(true);
+      expect(existsSync(join(ROOT, entry.types))).toBe(true);
+    }
+    expect(pkg.files.sort()).toEqual(["bin", "dist", "schema"]);
+  });
+
+  it("loads openai-compatible-proxy/translate without any server module", () => {
+    const script = `
+      require(${JSON.stringify(join(ROOT, "dist", "translate", "index.js"))});
+      const loaded = Object.keys(require.cache).filter((f) => f.includes("node_modules")).map((f) => f.split("node_modules/").pop().split("/")[0]);
+      process.stdout.write(JSON.stringify([...new Set(loaded)].sort()));
+    `;
+    expect(JSON.parse(execFileSync(process.execPath, ["-e", script], { encoding: "utf8" }))).toEqual(["zod"]);
+  });
+});
+
+describe("the Dockerfile", () => {
+  const dockerfile = readFileSync(join(ROOT, "Dockerfile"), "utf8");
+  const ignore = readFileSync(join(ROOT, "Dockerfile.dockerignore"), "utf8")
+    .split("\n")
+    .filter((l) => l.startsWith("!"))
+    .map((l) => l.slice(1).replace(/\/\*\*$/, ""));
+
+  it("copies only files that exist and that the ignore file lets into the context", () => {
+    const sources = [...dockerfile.matchAll(/^COPY (?!--from)(.+) \S+$/gm)].flatMap((m) => m[1]!.split(" "));
+    expect(sources.length).toBeGreaterThan(5);
+    for (const source of sources) {
+      expect(existsSync(join(REPO, source))).toBe(true);
+      expect(ignore.some((allowed) => source === allowed || source.startsWith(`${allowed}/`))).toBe(true);
+    }
+  });
+
+  it("runs as a non-root user with production dependencies only", () => {
+    expect(dockerfile).toMatch(/^USER 65532:65532$/m);
+    expect(dockerfile).toMatch(/npm ci --workspace proxy --omit=dev/);
+    expect(dockerfile).toMatch(/^FROM gcr\.io\/distroless\/nodejs\$\{NODE_VERSION\}-debian12:nonroot$/m);
+  });
+});
