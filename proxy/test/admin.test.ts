@@ -74,6 +74,8 @@ describe("admin endpoints", () => {
     expect(sample(m, "http_server_requests_total", { ...route, http_response_status_code: "502" })).toBe(1);
     expect(sample(m, "http_server_requests_total", { http_route: "", http_response_status_code: "404" })).toBe(1);
     expect(sample(m, "http_server_request_duration_seconds_count", { ...route, http_response_status_code: "200" })).toBe(2);
+    expect(sample(m, "http_server_request_duration_seconds_bucket", { ...route, http_response_status_code: "200", le: "+Inf" })).toBe(2);
+    expect(sample(m, "http_server_request_duration_seconds_bucket", { ...route, http_response_status_code: "200", le: "300" })).toBe(2);
     expect(sample(m, "openai_proxy_upstream_time_to_first_byte_seconds_count", { backend: "ns/up" })).toBe(3);
     expect(sample(m, "openai_proxy_upstream_errors_total", { backend: "ns/up", error_code: "upstream_connection_lost" })).toBe(1);
 
@@ -94,7 +96,7 @@ describe("admin endpoints", () => {
     const lines = proxy.logs().filter((l) => l.msg === "request");
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatchObject({ level: "info", method: "POST", path: "/mistral", route: "ns/route/0", backend: "ns/up", status: 200, inputTokens: 20, outputTokens: 17, upstreamRequestId: "up-json-1" });
-    expect(lines[0]!.reqId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(lines[0]!.reqId).toMatch(/^[0-9a-f]{12}-[0-9a-z]+$/);
     const all = proxy.rawLogs.join("\n");
     expect(all).not.toContain(providerEnv.TEST_PROVIDER_KEY);
     expect(all).not.toContain("client-secret-key");

@@ -11,7 +11,7 @@
  * (OpenAI shape). After an SSE response started, it ends the stream with one SSE `error` event. After
  * any other response started, the client connection is reset, since the status line is already out.
  */
-import { randomUUID } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
 import { isUtf8 } from "node:buffer";
 import { Readable } from "node:stream";
@@ -67,6 +67,14 @@ export function isSafePath(path: string): boolean {
   return true;
 }
 
+// Request ids: a random per-process prefix and a counter, unique across restarts and replicas without
+// per-request randomness.
+const ID_PREFIX = randomBytes(6).toString("hex");
+let idCounter = 0;
+function nextRequestId(): string {
+  return `${ID_PREFIX}-${(++idCounter).toString(36)}`;
+}
+
 function rawHeader(raw: readonly string[], lowerName: string): string | undefined {
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
@@ -78,7 +86,7 @@ function rawHeader(raw: readonly string[], lowerName: string): string | undefine
 export class Exchange implements Dispatcher.DispatchHandler, RequestDetails {
   private readonly t0 = performance.now();
   private readonly state: RuntimeState;
-  private readonly id = randomUUID();
+  private readonly id = nextRequestId();
   private path = "";
   private route: CompiledRoute | null = null;
   private target: Target | null = null;
@@ -278,7 +286,6 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails {
     const encoding = headers["content-encoding"];
     if (statusCode < 300 && (encoding === undefined || encoding === "identity")) this.tail = new TailBuffer();
     this.pendingHeaders = responseHeaders(headers, this.route!);
-    this.res.on("drain", this.onDrain);
     // An event stream's headers go out at once; other responses wait for their first byte, so that a
     // failure before it can still answer with a proper error status.
     if (this.sse) {
@@ -292,7 +299,11 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails {
     if (!this.headWritten) this.writeHead();
     this.bytesOut += chunk.length;
     this.tail?.push(chunk);
-    if (!this.res.write(chunk)) controller.pause();
+    if (!this.res.write(chunk)) {
+      // Backpressure: stop reading from the upstream until the client has taken what is buffered.
+      controller.pause();
+      this.res.once("drain", this.onDrain);
+    }
   }
 
   onResponseEnd(): void {

@@ -7,58 +7,50 @@
  * Every metric child a request touches is created once per route, backend and status and cached, so
  * the hot path never hashes label sets.
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
+import { FastCounter, FastHistogram, type CounterChild, type HistogramChild } from "./fast-metrics";
 
 // Bucket boundaries advised by the GenAI semantic conventions.
 const TOKEN_BUCKETS = [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864];
 const OPERATION_BUCKETS = [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92];
 const HTTP_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 30, 60, 120, 300];
 
-type StatusChildren = { count: Counter.Internal; duration: Histogram.Internal<string> };
+type StatusChildren = { count: CounterChild; duration: HistogramChild };
 
 export class ProxyMetrics {
   readonly registry = new Registry();
 
-  readonly requests = new Counter({
-    name: "http_server_requests_total",
-    help: "Requests answered, by route and status (499: the client went away).",
-    labelNames: ["http_route", "http_response_status_code"] as const,
-    registers: [this.registry],
-  });
-  readonly requestDuration = new Histogram({
-    name: "http_server_request_duration_seconds",
-    help: "Time from the request's arrival to the end of its response, streamed body included.",
-    labelNames: ["http_route", "http_response_status_code"] as const,
-    buckets: HTTP_BUCKETS,
-    registers: [this.registry],
-  });
+  readonly requests = new FastCounter("http_server_requests_total", "Requests answered, by route and status (499: the client went away).", this.registry);
+  readonly requestDuration = new FastHistogram(
+    "http_server_request_duration_seconds",
+    "Time from the request's arrival to the end of its response, streamed body included.",
+    HTTP_BUCKETS,
+    this.registry,
+  );
   readonly upstreamErrors = new Counter({
     name: "openai_proxy_upstream_errors_total",
     help: "Failed upstream exchanges, by backend and error code (see docs/errors.md).",
     labelNames: ["backend", "error_code"] as const,
     registers: [this.registry],
   });
-  readonly timeToFirstByte = new Histogram({
-    name: "openai_proxy_upstream_time_to_first_byte_seconds",
-    help: "Time from sending the request upstream to receiving the response headers.",
-    labelNames: ["backend"] as const,
-    buckets: HTTP_BUCKETS,
-    registers: [this.registry],
-  });
-  readonly tokenUsage = new Histogram({
-    name: "gen_ai_client_token_usage",
-    help: "Tokens used per request, read from the response's `usage` (for streams, the final chunk).",
-    labelNames: ["gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_request_model", "gen_ai_token_type", "server_address", "backend"] as const,
-    buckets: TOKEN_BUCKETS,
-    registers: [this.registry],
-  });
-  readonly operationDuration = new Histogram({
-    name: "gen_ai_client_operation_duration_seconds",
-    help: "Duration of GenAI operations through the proxy, from request to the end of the response.",
-    labelNames: ["gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_request_model", "server_address", "backend", "error_type"] as const,
-    buckets: OPERATION_BUCKETS,
-    registers: [this.registry],
-  });
+  readonly timeToFirstByte = new FastHistogram(
+    "openai_proxy_upstream_time_to_first_byte_seconds",
+    "Time from sending the request upstream to receiving the response headers.",
+    HTTP_BUCKETS,
+    this.registry,
+  );
+  readonly tokenUsage = new FastHistogram(
+    "gen_ai_client_token_usage",
+    "Tokens used per request, read from the response's `usage` (for streams, the final chunk).",
+    TOKEN_BUCKETS,
+    this.registry,
+  );
+  readonly operationDuration = new FastHistogram(
+    "gen_ai_client_operation_duration_seconds",
+    "Duration of GenAI operations through the proxy, from request to the end of the response.",
+    OPERATION_BUCKETS,
+    this.registry,
+  );
   readonly inflight = new Gauge({
     name: "openai_proxy_inflight_requests",
     help: "Requests being served.",
@@ -114,10 +106,10 @@ export interface BackendMetricLabels {
 
 /** Per-backend children. The operation name comes from the upstream path (chat, embeddings, ...). */
 export class BackendMetrics {
-  private readonly ttfb: Histogram.Internal<string>;
+  private readonly ttfb: HistogramChild;
   private readonly errors = new Map<string, Counter.Internal>();
-  private readonly tokens = new Map<string, Histogram.Internal<string>>();
-  private readonly durations = new Map<string, Histogram.Internal<string>>();
+  private readonly tokens = new Map<string, HistogramChild>();
+  private readonly durations = new Map<string, HistogramChild>();
 
   constructor(
     private readonly metrics: ProxyMetrics,
@@ -154,7 +146,7 @@ export class BackendMetrics {
     this.tokenChild(operation, "output").observe(output);
   }
 
-  private tokenChild(operation: string, type: "input" | "output"): Histogram.Internal<string> {
+  private tokenChild(operation: string, type: "input" | "output"): HistogramChild {
     const k = `${operation}\0${type}`;
     let child = this.tokens.get(k);
     if (!child) {
