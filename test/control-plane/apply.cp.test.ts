@@ -4,7 +4,7 @@
  */
 import type { ControlPlaneInfo } from "./control-plane";
 import { differences } from "./differences";
-import { applyServerSide, controlPlaneInfo, FIELD_MANAGER, getObject, type KubeObject } from "./kubectl";
+import { applyServerSide, controlPlaneInfo, FIELD_MANAGER, getObject, kubectlOk, type KubeObject } from "./kubectl";
 import { allObjectSets, expectedReadBack } from "./load-objects";
 import type { ObjectSet } from "./objects";
 import { describeControlPlane } from "./skip";
@@ -44,6 +44,15 @@ describeControlPlane("objects applied to a real kube-apiserver with the CRDs ins
       const result = await applyServerSide(info, { apiVersion: "v1", kind: "Namespace", metadata: { name } });
       if (result.code !== 0) throw new Error(`could not create namespace ${name}:\n${result.stderr}`);
     }
+  });
+
+  // The cluster is shared by the tier's files: leave it as found (pulumi.cp.test.ts deploys the same names).
+  afterAll(async () => {
+    if (!sets) return;
+    const items = sets.flatMap((s) => s.objects.map(({ apiVersion, kind, metadata: { name, namespace } }) =>
+      ({ apiVersion, kind, metadata: { name, namespace } })));
+    await kubectlOk(info, ["delete", "--ignore-not-found", "--wait", "-f", "-"],
+      JSON.stringify({ apiVersion: "v1", kind: "List", items }));
   });
 
   test("every object is accepted by server-side apply and reads back as applied", async () => {

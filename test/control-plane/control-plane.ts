@@ -19,6 +19,8 @@ export interface Binaries {
   etcd: string;
   "kube-apiserver": string;
   kubectl: string;
+  pulumi: string;
+  "pulumi-resource-kubernetes": string;
 }
 
 /** What a test needs to reach the running API server; serialisable, handed to workers as JSON. */
@@ -27,6 +29,7 @@ export interface ControlPlaneInfo {
   server: string;
   kubeconfig: string;
   kubectl: string;
+  binaries: Binaries;
   /** Folder for kubectl's discovery cache, so nothing is written under `$HOME`. */
   kubectlCacheDir: string;
   workDir: string;
@@ -223,6 +226,7 @@ export async function startControlPlane(bin: Binaries): Promise<ControlPlaneInfo
       server,
       kubeconfig: writeKubeconfig(workDir, server, cert, token),
       kubectl: bin.kubectl,
+      binaries: bin,
       kubectlCacheDir,
       workDir,
       processGroups: started.map((p) => p.child.pid).filter((pid): pid is number => pid !== undefined),

@@ -21,17 +21,18 @@ function buildBinaries(): Binaries {
   if (result.error || result.status !== 0) {
     throw new Error(
       `${BUILD_SCRIPT} failed (${result.error?.message ?? `exit ${result.status}`}): the control-plane tier needs ` +
-        `Go and the Go module proxy to build etcd and kube-apiserver. Set ${SKIP_ENV}=1 to skip this tier locally.`,
+        `Go and the Go module proxy to build etcd, kube-apiserver, kubectl and pulumi. Set ${SKIP_ENV}=1 to skip this tier locally.`,
     );
   }
   const paths = Object.fromEntries(
-    result.stdout.split("\n").filter((l) => l.includes("=")).map((l) => l.split("=", 2) as [string, string]),
+    result.stdout.split("\n").filter((l) => l.includes("=")).map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]),
   );
-  const binaries = { etcd: paths.etcd, "kube-apiserver": paths["kube-apiserver"], kubectl: paths.kubectl };
-  for (const [name, file] of Object.entries(binaries)) {
+  const names: (keyof Binaries)[] = ["etcd", "kube-apiserver", "kubectl", "pulumi", "pulumi-resource-kubernetes"];
+  for (const name of names) {
+    const file = paths[name];
     if (!file || !fs.existsSync(file)) throw new Error(`${BUILD_SCRIPT} did not produce ${name} (got ${file})`);
   }
-  return binaries as Binaries;
+  return Object.fromEntries(names.map((name) => [name, paths[name]])) as unknown as Binaries;
 }
 
 export default async function globalSetup(): Promise<void> {

@@ -12,4 +12,6 @@ module.exports = {
   globalSetup: "<rootDir>/test/control-plane/global-setup.ts",
   globalTeardown: "<rootDir>/test/control-plane/global-teardown.ts",
   testTimeout: 120000,
+  // One API server serves every file, and files apply the same object names: one file at a time.
+  maxWorkers: 1,
 };

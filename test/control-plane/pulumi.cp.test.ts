@@ -1,0 +1,147 @@
+/**
+ * `pulumi up`, `pulumi preview` (no changes) and `pulumi destroy` of the examples against the real
+ * API server, with the pulumi CLI and pulumi-resource-kubernetes built by controlplane/build.sh and
+ * a local file state backend.
+ *
+ * The program runs inline through the Automation API: the CLI talks to a language host inside this
+ * process, so no `pulumi-language-nodejs` binary is needed (the Go module proxy does not serve it).
+ * Only the kubernetes provider plugin is needed, found on PATH. The Go module proxy serves just one
+ * commit of pulumi-kubernetes' provider module (release 4.25.0), so the CLI warns that
+ * @pulumi/kubernetes expects a newer plugin; see controlplane/pin.sh.
+ */
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import * as pulumi from "@pulumi/pulumi";
+import { LocalWorkspace, PulumiCommand, type Stack } from "@pulumi/pulumi/automation";
+import { mistralExample } from "../../examples/mistral/program";
+import { deepseekExample } from "../../examples/deepseek/program";
+import type { ControlPlaneInfo } from "./control-plane";
+import { differences } from "./differences";
+import { applyServerSide, controlPlaneInfo, getObject } from "./kubectl";
+import { expectedReadBack, readFixtureFiles } from "./load-objects";
+import { describeControlPlane } from "./skip";
+
+/** The docs fixture each example reproduces; its value for the key is what the example gets. */
+const EXAMPLES = [
+  { example: "mistral", program: mistralExample, fixture: "fixtures/kgateway-docs-mistral.yaml" },
+  { example: "deepseek", program: deepseekExample, fixture: "fixtures/kgateway-docs-deepseek.yaml" },
+];
+const API_KEY = "placeholder-not-a-real-key";
+
+/**
+ * A bare API server has no kubelet and no controllers: nothing ever becomes ready, and a foreground
+ * delete waits for a garbage collector that is not there. For this tier only, every Kubernetes
+ * object skips Pulumi's await and is deleted with background propagation.
+ */
+function forBareApiServer(args: pulumi.ResourceTransformArgs): pulumi.ResourceTransformResult | undefined {
+  if (!args.type.startsWith("kubernetes:")) return undefined;
+  const metadata = pulumi.output(args.props.metadata as pulumi.Input<Record<string, unknown>> | undefined);
+  const annotated = metadata.apply((m) => ({
+    ...m,
+    annotations: {
+      ...(m?.annotations as Record<string, string> | undefined),
+      "pulumi.com/skipAwait": "true",
+      "pulumi.com/deletionPropagationPolicy": "background",
+    },
+  }));
+  return { props: { ...args.props, metadata: annotated }, opts: args.opts };
+}
+
+function projectName(example: string): string {
+  const yaml = fs.readFileSync(path.resolve(__dirname, `../../examples/${example}/Pulumi.yaml`), "utf8");
+  const name = /^name:\s*(\S+)\s*$/m.exec(yaml)?.[1];
+  if (!name) throw new Error(`examples/${example}/Pulumi.yaml has no name`);
+  return name;
+}
+
+describeControlPlane("pulumi up, preview and destroy of the examples against the real kube-apiserver", () => {
+  let info: ControlPlaneInfo;
+  let home: string;
+
+  beforeAll(async () => {
+    info = controlPlaneInfo();
+    home = fs.mkdtempSync(path.join(os.tmpdir(), "ocp-pulumi-"));
+    const result = await applyServerSide(info, { apiVersion: "v1", kind: "Namespace", metadata: { name: "kgateway-system" } });
+    if (result.code !== 0) throw new Error(`could not create namespace kgateway-system:\n${result.stderr}`);
+  });
+
+  afterAll(() => {
+    if (home) fs.rmSync(home, { recursive: true, force: true });
+  });
+
+  test("the pulumi CLI is the version of @pulumi/pulumi", async () => {
+    const { version } = JSON.parse(
+      fs.readFileSync(require.resolve("@pulumi/pulumi/package.json"), "utf8"),
+    ) as { version: string };
+    const cli = await PulumiCommand.get({ root: path.dirname(path.dirname(info.binaries.pulumi)), skipVersionCheck: true });
+    expect(cli.version?.toString()).toBe(version);
+  });
+
+  test.each(EXAMPLES)("examples/$example", async ({ example, program, fixture }) => {
+    const dir = fs.mkdtempSync(path.join(home, `${example}-`));
+    fs.mkdirSync(path.join(dir, "state"));
+    fs.mkdirSync(path.join(dir, "work"));
+    const envVars = {
+      PULUMI_HOME: path.join(dir, "pulumi-home"),
+      PULUMI_CONFIG_PASSPHRASE: "control-plane-tier-only",
+      PULUMI_SKIP_UPDATE_CHECK: "true",
+      PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
+      PULUMI_IGNORE_AMBIENT_PLUGINS: "false", // a developer's setting would hide the plugin below
+      KUBECONFIG: info.kubeconfig,
+      // pulumi-resource-kubernetes is found here, as an ambient plugin.
+      PATH: `${path.dirname(info.binaries["pulumi-resource-kubernetes"])}${path.delimiter}${process.env.PATH ?? ""}`,
+    };
+    const name = projectName(example);
+    const stack: Stack = await LocalWorkspace.createOrSelectStack(
+      {
+        stackName: "control-plane",
+        projectName: name,
+        program: () => {
+          pulumi.runtime.registerResourceTransform(forBareApiServer);
+          const provider = program();
+          return Promise.resolve({ url: provider.url, backendName: provider.backendName });
+        },
+      },
+      {
+        workDir: path.join(dir, "work"),
+        pulumiHome: envVars.PULUMI_HOME,
+        envVars,
+        secretsProvider: "passphrase",
+        pulumiCommand: await PulumiCommand.get({ root: path.dirname(path.dirname(info.binaries.pulumi)), skipVersionCheck: true }),
+        projectSettings: { name, runtime: "nodejs", backend: { url: `file://${path.join(dir, "state")}` } },
+      },
+    );
+    const output: string[] = [];
+    const onOutput = (line: string): void => void output.push(line);
+    try {
+      await stack.setConfig("apiKey", { value: API_KEY, secret: true });
+
+      const expected = readFixtureFiles().find((s) => s.source === fixture)!.objects;
+      expect(expected.length).toBeGreaterThan(0);
+      for (const object of expected) expect(await getObject(info, object)).toBeUndefined();
+
+      const up = await stack.up({ onOutput });
+      expect(up.summary.result).toBe("succeeded");
+      expect(up.outputs.backendName?.value).toBe(example);
+
+      for (const object of expected) {
+        const live = await getObject(info, object);
+        expect({ object: object.metadata.name, live: live !== undefined }).toEqual({ object: object.metadata.name, live: true });
+        expect(differences(expectedReadBack(object), live)).toEqual([]);
+      }
+
+      const preview = await stack.preview({ onOutput, expectNoChanges: true });
+      expect(Object.keys(preview.changeSummary)).toEqual(["same"]);
+
+      const destroy = await stack.destroy({ onOutput });
+      expect(destroy.summary.result).toBe("succeeded");
+      for (const object of expected) expect(await getObject(info, object)).toBeUndefined();
+    } catch (err) {
+      // The engine's own account of what failed; it never holds the key (a secret in config and state).
+      throw new Error(`${String(err)}\n--- pulumi output:\n${output.join("")}`, { cause: err });
+    } finally {
+      await stack.workspace.removeStack("control-plane", { force: true }).catch(() => undefined);
+    }
+  }, 300_000);
+});
