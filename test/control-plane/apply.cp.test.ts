@@ -4,7 +4,7 @@
  */
 import type { ControlPlaneInfo } from "./control-plane";
 import { differences } from "./differences";
-import { applyServerSide, controlPlaneInfo, FIELD_MANAGER, getObject, kubectlOk, type KubeObject } from "./kubectl";
+import { applyServerSide, controlPlaneInfo, ensureNamespace, FIELD_MANAGER, getObject, kubectlOk, type KubeObject } from "./kubectl";
 import { allObjectSets, expectedReadBack } from "./load-objects";
 import type { ObjectSet } from "./objects";
 import { describeControlPlane } from "./skip";
@@ -40,10 +40,7 @@ describeControlPlane("objects applied to a real kube-apiserver with the CRDs ins
     // Objects need not carry their namespaces: create each one used.
     const namespaces = new Set(sets.flatMap((s) => s.objects.map((o) => o.metadata.namespace ?? "")));
     namespaces.delete("");
-    for (const name of namespaces) {
-      const result = await applyServerSide(info, { apiVersion: "v1", kind: "Namespace", metadata: { name } });
-      if (result.code !== 0) throw new Error(`could not create namespace ${name}:\n${result.stderr}`);
-    }
+    for (const name of namespaces) await ensureNamespace(info, name);
   });
 
   // The cluster is shared by the tier's files: leave it as found (pulumi.cp.test.ts deploys the same names).

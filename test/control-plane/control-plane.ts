@@ -28,7 +28,6 @@ export interface ControlPlaneInfo {
   /** `https://127.0.0.1:<port>` */
   server: string;
   kubeconfig: string;
-  kubectl: string;
   binaries: Binaries;
   /** Folder for kubectl's discovery cache, so nothing is written under `$HOME`. */
   kubectlCacheDir: string;
@@ -97,6 +96,11 @@ function startProcess(workDir: string, name: string, binary: string, args: strin
   fs.closeSync(log);
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   return { name, child, logFile, exited };
+}
+
+/** Each watchdog leads its own process group (spawned detached), so its pid is the group id. */
+function processGroups(started: Started[]): number[] {
+  return started.map((p) => p.child.pid).filter((pid): pid is number => pid !== undefined);
 }
 
 function tail(file: string, lines = 40): string {
@@ -225,14 +229,13 @@ export async function startControlPlane(bin: Binaries): Promise<ControlPlaneInfo
     return {
       server,
       kubeconfig: writeKubeconfig(workDir, server, cert, token),
-      kubectl: bin.kubectl,
       binaries: bin,
       kubectlCacheDir,
       workDir,
-      processGroups: started.map((p) => p.child.pid).filter((pid): pid is number => pid !== undefined),
+      processGroups: processGroups(started),
     };
   } catch (err) {
-    await stopProcessGroups(started.map((p) => p.child.pid).filter((pid): pid is number => pid !== undefined));
+    await stopProcessGroups(processGroups(started));
     fs.rmSync(workDir, { recursive: true, force: true });
     throw err;
   }

@@ -3,7 +3,7 @@
  * docs fixture (accepted by apply.cp.test.ts) with exactly one thing broken.
  */
 import type { ControlPlaneInfo } from "./control-plane";
-import { applyServerSide, controlPlaneInfo, getObject, type KubeObject } from "./kubectl";
+import { applyServerSide, controlPlaneInfo, ensureNamespace, getObject, type KubeObject } from "./kubectl";
 import { FIXTURES_DIR, readFixtureFiles } from "./load-objects";
 import { describeControlPlane } from "./skip";
 
@@ -68,8 +68,7 @@ describeControlPlane("invalid objects are refused by the real kube-apiserver", (
 
   beforeAll(async () => {
     info = controlPlaneInfo();
-    const result = await applyServerSide(info, { apiVersion: "v1", kind: "Namespace", metadata: { name: "kgateway-system" } });
-    if (result.code !== 0) throw new Error(`could not create namespace kgateway-system:\n${result.stderr}`);
+    await ensureNamespace(info, "kgateway-system");
   });
 
   test.each(cases)("$what", async ({ object, field, message }) => {

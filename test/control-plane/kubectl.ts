@@ -33,7 +33,7 @@ export function controlPlaneInfo(): ControlPlaneInfo {
 export function kubectl(info: ControlPlaneInfo, args: string[], input?: string): Promise<KubectlResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(
-      info.kubectl,
+      info.binaries.kubectl,
       [`--kubeconfig=${info.kubeconfig}`, `--cache-dir=${info.kubectlCacheDir}`, ...args],
       { stdio: ["pipe", "pipe", "pipe"] },
     );
@@ -79,6 +79,12 @@ export function resourceRef(object: KubeObject): string {
 
 export function namespaceArgs(object: KubeObject): string[] {
   return object.metadata.namespace ? ["--namespace", object.metadata.namespace] : [];
+}
+
+/** Creates (or keeps) a namespace; objects of the tier need not carry their own. */
+export async function ensureNamespace(info: ControlPlaneInfo, name: string): Promise<void> {
+  const result = await applyServerSide(info, { apiVersion: "v1", kind: "Namespace", metadata: { name } });
+  if (result.code !== 0) throw new Error(`could not create namespace ${name}:\n${result.stderr}`);
 }
 
 /** Reads an object back from the API server; `undefined` if it does not exist. */

@@ -18,7 +18,7 @@ import { mistralExample } from "../../examples/mistral/program";
 import { deepseekExample } from "../../examples/deepseek/program";
 import type { ControlPlaneInfo } from "./control-plane";
 import { differences } from "./differences";
-import { applyServerSide, controlPlaneInfo, getObject } from "./kubectl";
+import { controlPlaneInfo, ensureNamespace, getObject } from "./kubectl";
 import { expectedReadBack, readFixtureFiles } from "./load-objects";
 import { describeControlPlane } from "./skip";
 
@@ -62,8 +62,7 @@ describeControlPlane("pulumi up, preview and destroy of the examples against the
   beforeAll(async () => {
     info = controlPlaneInfo();
     home = fs.mkdtempSync(path.join(os.tmpdir(), "ocp-pulumi-"));
-    const result = await applyServerSide(info, { apiVersion: "v1", kind: "Namespace", metadata: { name: "kgateway-system" } });
-    if (result.code !== 0) throw new Error(`could not create namespace kgateway-system:\n${result.stderr}`);
+    await ensureNamespace(info, "kgateway-system");
   });
 
   afterAll(() => {
