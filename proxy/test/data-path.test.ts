@@ -255,6 +255,22 @@ describe("request bodies", () => {
     expect((await upstream.request(0)).body.equals(body)).toBe(true);
   });
 
+  it("answers `Expect: 100-continue` itself and does not forward the expectation", async () => {
+    proxy = await startProxy(simpleConfig(upstream.port, { model: "m" }), { env: providerEnv });
+    const url = new URL(proxy.url);
+    const body = JSON.stringify({ messages: [{ role: "user", content: "x".repeat(2000) }] });
+    const req = httpRequest({ host: url.hostname, port: url.port, method: "POST", path: "/mistral", headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body), expect: "100-continue" } });
+    req.flushHeaders();
+    await once(req, "continue");
+    req.end(body);
+    const [res] = (await once(req, "response")) as [import("node:http").IncomingMessage];
+    res.resume();
+    expect(res.statusCode).toBe(200);
+    const seen = await upstream.request(0);
+    expect(seen.headers.expect).toBeUndefined();
+    expect(JSON.parse(seen.body.toString())).toMatchObject({ model: "m" });
+  });
+
   it("forwards a chunked body as it streams", async () => {
     proxy = await startProxy(simpleConfig(upstream.port), { env: providerEnv });
     const url = new URL(proxy.url);

@@ -1,6 +1,6 @@
 /** The model override's JSON rewrite and the `usage` reader, byte for byte. */
 import { parseJsonObject, replaceModel, topLevelValueSpans } from "../src/server/model-rewrite";
-import { TailBuffer, findUsage } from "../src/server/token-usage";
+import { StreamUsageReader, TailBuffer, findUsage } from "../src/server/token-usage";
 
 const M = JSON.stringify("new-model");
 
@@ -61,5 +61,33 @@ describe("token usage", () => {
     tail.push(final.subarray(0, 30));
     tail.push(final.subarray(30));
     expect(tail.usage()).toEqual({ input: 7, output: 9 });
+  });
+});
+
+describe("token usage of event streams", () => {
+  const events = [
+    'data: {"choices":[{"delta":{"content":"a"}}],"usage":null}\n\n',
+    'data: {"choices":[],"usage":{"prompt_tokens":12,"completion_tokens":34,"total_tokens":46}}\n\n',
+    "data: [DONE]\n\n",
+  ].join("");
+
+  it("finds the final usage however the stream is cut into chunks, without keeping chunks", () => {
+    const bytes = Buffer.from(events);
+    for (let size = 1; size <= bytes.length; size++) {
+      const reader = new StreamUsageReader();
+      for (let i = 0; i < bytes.length; i += size) reader.push(bytes.subarray(i, i + size));
+      expect([size, reader.usage()]).toEqual([size, { input: 12, output: 34 }]);
+    }
+  });
+
+  it("keeps the last usage object and ignores usage-like text and nulls", () => {
+    const reader = new StreamUsageReader();
+    reader.push(Buffer.from('data: {"usage":{"prompt_tokens":1,"completion_tokens":1}}\n\ndata: {"content":"\\"usage\\": {x}","usage":null}\n\n'));
+    expect(reader.usage()).toEqual({ input: 1, output: 1 });
+    reader.push(Buffer.from('data: {"usage":{"prompt_tokens":2,"completion_tokens":3}}\n\n'));
+    expect(reader.usage()).toEqual({ input: 2, output: 3 });
+    const none = new StreamUsageReader();
+    none.push(Buffer.from('data: {"usage":null}\n\ndata: [DONE]\n\n'));
+    expect(none.usage()).toBeUndefined();
   });
 });

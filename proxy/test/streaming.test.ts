@@ -119,7 +119,7 @@ describe("server-sent events", () => {
     const aborted = once(upstream, "clientAborted");
     req.destroy();
     await aborted;
-    const line = await waitForLog(proxy, (l) => l.msg === "request" && l.status === 499);
+    const line = await proxy.waitForLog((l) => l.msg === "request" && l.status === 499);
     expect(line).toMatchObject({ error: "client_closed_request", stream: true });
   });
 
@@ -173,11 +173,3 @@ describe("the official openai client", () => {
     await expect(wrong.chat.completions.create({ model: "m", messages: [] })).rejects.toMatchObject({ status: 404, code: "route_not_found", type: "invalid_request_error" });
   });
 });
-
-async function waitForLog(p: TestProxy, test: (l: Record<string, unknown>) => boolean): Promise<Record<string, unknown>> {
-  for (;;) {
-    const found = p.logs().find(test);
-    if (found) return found;
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-}

@@ -20,7 +20,7 @@ import type { Dispatcher } from "undici";
 import { ERROR_CATALOGUE, ProxyError, codeForError, errorBody, sseErrorEvent, type ErrorCode } from "./errors";
 import { parseJsonObject, replaceModel } from "./model-rewrite";
 import { RESPONSE_HOP_BY_HOP, findRoute, upstreamPathFor, type CompiledRoute, type MatchEntry, type RequestDetails, type RoutingTable, type Target } from "./routing-table";
-import { TailBuffer } from "./token-usage";
+import { StreamUsageReader, TailBuffer, type UsageReader } from "./token-usage";
 import { digestKey } from "../config/resolve-credentials";
 import type { Logger } from "./logger";
 import { operationForPath, type ProxyMetrics, type RouteMetrics } from "./metrics";
@@ -101,7 +101,7 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails {
   private headWritten = false;
   private sse = false;
   private pendingHeaders: OutgoingHttpHeaders | null = null;
-  private tail: TailBuffer | null = null;
+  private tail: UsageReader | null = null;
   private bytesOut = 0;
   private tSent = 0;
   private tHeaders = 0;
@@ -284,7 +284,7 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails {
     const type = headers["content-type"];
     this.sse = typeof type === "string" && type.length >= SSE_PREFIX.length && type.slice(0, SSE_PREFIX.length).toLowerCase() === SSE_PREFIX;
     const encoding = headers["content-encoding"];
-    if (statusCode < 300 && (encoding === undefined || encoding === "identity")) this.tail = new TailBuffer();
+    if (statusCode < 300 && (encoding === undefined || encoding === "identity")) this.tail = this.sse ? new StreamUsageReader() : new TailBuffer();
     this.pendingHeaders = responseHeaders(headers, this.route!);
     // An event stream's headers go out at once; other responses wait for their first byte, so that a
     // failure before it can still answer with a proper error status.

@@ -12,8 +12,11 @@ export interface TokenUsage {
 const USAGE = Buffer.from('"usage"');
 const TAIL_BYTES = 16 * 1024;
 
-/** Keeps references to the last chunks of a response, at least {@link TAIL_BYTES} of them. No copies. */
-export class TailBuffer {
+/**
+ * For complete (non-stream) bodies: keeps references to the last chunks, at least {@link TAIL_BYTES}
+ * of them, without copying; `usage` is near the end of an OpenAI response.
+ */
+export class TailBuffer implements UsageReader {
   private chunks: Buffer[] = [];
   private bytes = 0;
 
@@ -30,6 +33,68 @@ export class TailBuffer {
     const buf = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.bytes);
     return findUsage(buf);
   }
+}
+
+/** Reads usage from a response as it streams. */
+export interface UsageReader {
+  push(chunk: Buffer): void;
+  usage(): TokenUsage | undefined;
+}
+
+const MAX_PENDING = 64 * 1024;
+
+/**
+ * For event streams, which may stay open for minutes: no chunk is retained. Each chunk is searched
+ * (natively) for `"usage"`; only from a match on are bytes copied, until the object is complete. The
+ * last usage object seen wins (OpenAI sends `"usage":null` in every chunk and the object in the last).
+ */
+export class StreamUsageReader implements UsageReader {
+  private found: TokenUsage | undefined;
+  /** Bytes from a `"usage"` whose object has not ended yet. */
+  private pending: Buffer | null = null;
+  /** The end of the previous chunk when it ended inside the `"usage"` key itself. */
+  private carry: Buffer | null = null;
+
+  push(chunk: Buffer): void {
+    // Bytes kept from earlier chunks: an unfinished usage object, or the start of the key.
+    const kept = this.pending ?? this.carry;
+    const data = kept === null ? chunk : Buffer.concat([kept, chunk]);
+    this.pending = null;
+    this.carry = null;
+    const usage = findUsage(data);
+    if (usage) this.found = usage;
+    const at = data.lastIndexOf(USAGE);
+    if (at >= 0) {
+      const candidate = data.subarray(at);
+      // The last usage object starts here but ends in a later chunk (bounded, in case it never ends).
+      if (valueKind(candidate) !== "other" && findUsage(candidate) === undefined && candidate.length <= MAX_PENDING) {
+        this.pending = Buffer.from(candidate);
+        return;
+      }
+    }
+    for (let k = USAGE.length - 1; k > 0; k--) {
+      if (data.length >= k && data.subarray(data.length - k).equals(USAGE.subarray(0, k))) {
+        this.carry = Buffer.from(data.subarray(data.length - k));
+        break;
+      }
+    }
+  }
+
+  usage(): TokenUsage | undefined {
+    return this.found;
+  }
+}
+
+/** What follows `"usage"` at the start of `candidate`: an object, something else, or not known yet. */
+function valueKind(candidate: Buffer): "object" | "other" | "unknown" {
+  let i = USAGE.length;
+  while (isWs(candidate[i])) i++;
+  if (i >= candidate.length) return "unknown";
+  if (candidate[i] !== 0x3a) return "other";
+  i++;
+  while (isWs(candidate[i])) i++;
+  if (i >= candidate.length) return "unknown";
+  return candidate[i] === 0x7b ? "object" : "other";
 }
 
 const isWs = (c: number | undefined): boolean => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;

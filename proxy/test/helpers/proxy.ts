@@ -1,6 +1,6 @@
 /** Starts the real proxy in-process (with captured logs) or as a CLI child process. */
 import { spawn, type ChildProcess } from "node:child_process";
-import { once } from "node:events";
+import { EventEmitter, once } from "node:events";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -22,6 +22,8 @@ export interface TestProxy {
   /** Raw log lines, as written. */
   rawLogs: string[];
   logs(): LogLine[];
+  /** Resolves with the first log line (already written or future) that passes `test`. */
+  waitForLog(test: (l: LogLine) => boolean): Promise<LogLine>;
   close(): Promise<void>;
 }
 
@@ -30,7 +32,17 @@ export async function startProxy(
   options: Partial<Omit<ProxyServerOptions, "source">> & { values?: ManifestValues } = {},
 ): Promise<TestProxy> {
   const rawLogs: string[] = [];
-  const logger = createLogger({ level: "debug", destination: { write: (line: string) => void rawLogs.push(line) } });
+  const written = new EventEmitter();
+  const logger = createLogger({
+    level: "debug",
+    destination: {
+      write: (line: string) => {
+        rawLogs.push(line);
+        written.emit("line", JSON.parse(line) as LogLine);
+      },
+    },
+  });
+  const logs = (): LogLine[] => rawLogs.map((l) => JSON.parse(l) as LogLine);
   const { values, ...rest } = options;
   const proxy = await ProxyServer.start({
     source: { config, ...(values ? { values } : {}) },
@@ -45,7 +57,19 @@ export async function startProxy(
     url: proxy.url,
     adminUrl: proxy.adminUrl!,
     rawLogs,
-    logs: () => rawLogs.map((l) => JSON.parse(l) as LogLine),
+    logs,
+    waitForLog: (test) => {
+      const seen = logs().find(test);
+      if (seen) return Promise.resolve(seen);
+      return new Promise((resolve) => {
+        const onLine = (l: LogLine): void => {
+          if (!test(l)) return;
+          written.off("line", onLine);
+          resolve(l);
+        };
+        written.on("line", onLine);
+      });
+    },
     close: () => proxy.shutdown(1000),
   };
 }
