@@ -313,7 +313,7 @@ async function main() {
   const load0 = loadavg();
   const results = [];
   const selected = targets.filter((t) => opt.only.includes(t.name));
-  for (const t of selected) results.push(await runTarget(ctx, t, t.name));
+  for (const t of selected) results.push(await runTarget(ctx, t, t.label ?? t.name));
   if (opt.directAgain && selected.length > 1 && opt.only.includes("direct")) {
     results.push(await runTarget(ctx, targets[0], "direct (again)"));
   }

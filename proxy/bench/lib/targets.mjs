@@ -111,6 +111,7 @@ export const targets = [
   },
   {
     name: "nginx",
+    label: "nginx (no model rewrite)",
     note: "nginx, 1 worker; cannot rewrite the JSON `model`: the client sends the right one",
     unavailable: () => (which("nginx") ? null : "nginx not installed (bench/setup.sh)"),
     async start(ctx) {
