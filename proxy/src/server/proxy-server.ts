@@ -176,7 +176,7 @@ export class ProxyServer extends EventEmitter {
       this.logger.error({ problems, generation: this.generationCounter }, "config rejected; still serving the last good config");
       this.lastReloadFailed = true;
       this.emit("reloadError", err);
-      // Keep watching whatever the broken config pointed at, so fixing it is noticed too.
+      // The watch set stays that of the config being served (its files and folders), so a fix there is noticed.
       return;
     }
     if (built.fingerprint === this.fingerprint) {
