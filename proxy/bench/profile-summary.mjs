@@ -37,6 +37,25 @@ const where = (cf) => {
 };
 const label = (cf) => `${cf.functionName || "(anonymous)"} ${where(cf)}:${cf.lineNumber + 1}`;
 
+/** node_modules package, `node:` core (http, streams, net...), our own files, or native. */
+const pkgOf = (cf) => {
+  const url = cf.url || "";
+  const nm = url.lastIndexOf("node_modules/");
+  if (nm >= 0) {
+    const rest = url.slice(nm + 13).split("/");
+    return rest[0].startsWith("@") ? `${rest[0]}/${rest[1]}` : rest[0];
+  }
+  if (url.startsWith("node:")) return "node: core";
+  if (url.startsWith("wasm://")) return "wasm (undici's llhttp)";
+  if (url === "") {
+    const n = cf.functionName;
+    if (n === "(garbage collector)") return "(garbage collector)";
+    if (n === "writev" || n === "writeBuffer" || n === "writeUtf8String" || n === "writeString" || n === "writeLatin1String") return "native: socket/file writes";
+    return "native: other";
+  }
+  return where(cf);
+};
+const byPackage = new Map();
 const self = new Map();
 const inclusive = new Map();
 const byFile = new Map();
@@ -62,6 +81,8 @@ for (const file of files) {
     self.set(l, (self.get(l) ?? 0) + count);
     const f = where(node.callFrame);
     byFile.set(f, (byFile.get(f) ?? 0) + count);
+    const pk = pkgOf(node.callFrame);
+    byPackage.set(pk, (byPackage.get(pk) ?? 0) + count);
     const seen = new Set();
     for (let cur = id; cur !== undefined; cur = parent.get(cur)) {
       const cl = label(nodes.get(cur).callFrame);
@@ -82,6 +103,7 @@ const show = (title, map) => {
     .forEach(([k, v]) => console.log(`${pct(v)}  ${k}`));
 };
 console.log(`${files.length} profile(s), ${total} busy samples (${idle} idle samples excluded)`);
+show("self time by package (node_modules), node core, own file or native", byPackage);
 show("self time by function", self);
 show("self time by file", byFile);
 show("inclusive time by function", inclusive);
