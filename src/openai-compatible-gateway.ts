@@ -6,7 +6,7 @@ import { isProviderArgumentError } from "./errors";
 import { OpenAICompatibleGatewayArgs } from "./gateway-args";
 import { checkSharedRoutes, validateGatewayArgs } from "./gateway-validation";
 import { OpenAICompatibleProvider } from "./openai-compatible-provider";
-import { createProxyResources } from "./proxy-data-plane";
+import { createProxyResources, ProxyResources } from "./proxy-data-plane";
 import { attachToSharedProxy } from "./shared-proxy";
 
 type Labels = OpenAICompatibleGatewayArgs["labels"];
@@ -40,24 +40,54 @@ function underOwn(gateway: Labels, own: Labels): Labels {
  * });
  * export const clientKeys = llm.clientKeys;
  */
+interface GatewayChildren {
+    providers: { [key: string]: OpenAICompatibleProvider };
+    proxy: ProxyResources;
+}
+
+const children = new WeakMap<OpenAICompatibleGateway, GatewayChildren>();
+
+function childrenOf(gateway: OpenAICompatibleGateway): GatewayChildren {
+    const found = children.get(gateway);
+    // Set in the constructor, before anything can read it.
+    if (!found) throw new Error("internal: OpenAICompatibleGateway children read before construction finished");
+    return found;
+}
+
 export class OpenAICompatibleGateway extends pulumi.ComponentResource {
     /** The Pulumi type token, also the schema name for SDKs generated from `PulumiPlugin.yaml`. */
     static readonly type = "openai-compatible:index:OpenAICompatibleGateway";
 
+    // Child resources are getters, not properties, for the reason given on OpenAICompatibleProvider:
+    // the component analyzer behind `pulumi package add` reads every property as an output.
     /** The providers, by key. */
-    readonly providers: { [key: string]: OpenAICompatibleProvider };
+    get providers(): { [key: string]: OpenAICompatibleProvider } {
+        return childrenOf(this).providers;
+    }
     /** The ConfigMap holding the shared proxy's config. */
-    readonly proxyConfigMap: k8s.core.v1.ConfigMap;
+    get proxyConfigMap(): k8s.core.v1.ConfigMap {
+        return childrenOf(this).proxy.configMap;
+    }
     /** The shared proxy's Deployment. */
-    readonly deployment: k8s.apps.v1.Deployment;
+    get deployment(): k8s.apps.v1.Deployment {
+        return childrenOf(this).proxy.deployment;
+    }
     /** The shared proxy's Service, the backend of every provider's HTTPRoute. */
-    readonly service: k8s.core.v1.Service;
+    get service(): k8s.core.v1.Service {
+        return childrenOf(this).proxy.service;
+    }
     /** With more than one replica. */
-    readonly podDisruptionBudget?: k8s.policy.v1.PodDisruptionBudget;
+    get podDisruptionBudget(): k8s.policy.v1.PodDisruptionBudget | undefined {
+        return childrenOf(this).proxy.podDisruptionBudget;
+    }
     /** The Secret of client keys, with `proxy.clientKeys`. */
-    readonly clientKeysSecret?: k8s.core.v1.Secret;
+    get clientKeysSecret(): k8s.core.v1.Secret | undefined {
+        return childrenOf(this).proxy.clientKeysSecret;
+    }
     /** The `RandomPassword` of each client key, by name. */
-    readonly clientKeyPasswords: { [name: string]: random.RandomPassword };
+    get clientKeyPasswords(): { [name: string]: random.RandomPassword } {
+        return childrenOf(this).proxy.clientKeyPasswords;
+    }
 
     /** The namespace of the proxy and of every provider. */
     readonly namespace: pulumi.Output<string>;
@@ -86,7 +116,7 @@ export class OpenAICompatibleGateway extends pulumi.ComponentResource {
         const namespace = pulumi.output(args.namespace ?? "default");
         const clientKeys = (args.proxy?.clientKeys?.length ?? 0) > 0;
 
-        this.providers = {};
+        const providers: { [key: string]: OpenAICompatibleProvider } = {};
         for (const [key, p] of Object.entries(args.providers)) {
             const providerArgs: OpenAICompatibleProviderArgs = {
                 ...p,
@@ -96,9 +126,9 @@ export class OpenAICompatibleGateway extends pulumi.ComponentResource {
                 annotations: underOwn(args.annotations, p.annotations),
             };
             attachToSharedProxy(providerArgs, { serviceName: baseName, argument: `providers.${key}`, clientKeys });
-            this.providers[key] = new OpenAICompatibleProvider(`${name}-${key}`, providerArgs, { parent: this });
+            providers[key] = new OpenAICompatibleProvider(`${name}-${key}`, providerArgs, { parent: this });
         }
-        const entries = Object.entries(this.providers);
+        const entries = Object.entries(providers);
 
         // Values known only now (an Output prefix, say) are checked before the config is rendered.
         const providerObjects = pulumi
@@ -126,12 +156,7 @@ export class OpenAICompatibleGateway extends pulumi.ComponentResource {
             configArgument: "providers",
             proxyArgument: "proxy",
         });
-        this.proxyConfigMap = proxy.configMap;
-        this.deployment = proxy.deployment;
-        this.service = proxy.service;
-        this.podDisruptionBudget = proxy.podDisruptionBudget;
-        this.clientKeysSecret = proxy.clientKeysSecret;
-        this.clientKeyPasswords = proxy.clientKeyPasswords;
+        children.set(this, { providers, proxy });
 
         this.namespace = namespace;
         this.serviceName = pulumi.output(baseName);

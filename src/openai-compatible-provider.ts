@@ -16,6 +16,26 @@ import { routeToProxy } from "./render-proxy";
 import { peek, ProviderSettings, resolveSettings, validateArgs } from "./settings";
 import { sharedProxyOf } from "./shared-proxy";
 
+/** The child resources of a provider (see the getters on {@link OpenAICompatibleProvider}). */
+interface ProviderChildren {
+    objects: pulumi.Output<ProviderObjects>;
+    secret?: k8s.core.v1.Secret;
+    caConfigMap?: k8s.core.v1.ConfigMap;
+    backend: k8s.apiextensions.CustomResource;
+    httpRoute: k8s.apiextensions.CustomResource;
+    backendTLSPolicy?: k8s.apiextensions.CustomResource;
+    proxy?: ProxyResources;
+}
+
+const children = new WeakMap<OpenAICompatibleProvider, ProviderChildren>();
+
+function childrenOf(provider: OpenAICompatibleProvider): ProviderChildren {
+    const found = children.get(provider);
+    // Set at the end of the constructor, before anything can read it.
+    if (!found) throw new Error("internal: OpenAICompatibleProvider children read before construction finished");
+    return found;
+}
+
 /**
  * Puts one OpenAI-compatible LLM provider behind a Kubernetes Gateway: the API-key Secret, the
  * kgateway `Backend` (`type: AI`), the `HTTPRoute` and the `BackendTLSPolicy` of the kgateway docs
@@ -47,29 +67,58 @@ export class OpenAICompatibleProvider extends pulumi.ComponentResource {
     /** The Pulumi type token, also the schema name for SDKs generated from `PulumiPlugin.yaml`. */
     static readonly type = "openai-compatible:index:OpenAICompatibleProvider";
 
+    // The child resources are exposed through getters, not properties: Pulumi's component analyzer
+    // (which derives the multi-language schema behind `pulumi package add` from this class) reads
+    // every property as an output, and cannot express a `CustomResource` handle as one. Getters are
+    // for TypeScript users only; other languages get the children's names as outputs.
     /** The Secret holding the key, when `apiKey` is given. */
-    readonly secret?: k8s.core.v1.Secret;
+    get secret(): k8s.core.v1.Secret | undefined {
+        return childrenOf(this).secret;
+    }
     /** The ConfigMap holding the CA bundle, when `tls.caCertificate` is given. */
-    readonly caConfigMap?: k8s.core.v1.ConfigMap;
+    get caConfigMap(): k8s.core.v1.ConfigMap | undefined {
+        return childrenOf(this).caConfigMap;
+    }
     /** The kgateway Backend. */
-    readonly backend: k8s.apiextensions.CustomResource;
+    get backend(): k8s.apiextensions.CustomResource {
+        return childrenOf(this).backend;
+    }
     /** The HTTPRoute. */
-    readonly httpRoute: k8s.apiextensions.CustomResource;
+    get httpRoute(): k8s.apiextensions.CustomResource {
+        return childrenOf(this).httpRoute;
+    }
     /** The BackendTLSPolicy, unless `tls.insecurePlaintext`. */
-    readonly backendTLSPolicy?: k8s.apiextensions.CustomResource;
+    get backendTLSPolicy(): k8s.apiextensions.CustomResource | undefined {
+        return childrenOf(this).backendTLSPolicy;
+    }
     /** The ConfigMap holding the proxy's config, with a proxy of its own. */
-    readonly proxyConfigMap?: k8s.core.v1.ConfigMap;
+    get proxyConfigMap(): k8s.core.v1.ConfigMap | undefined {
+        return childrenOf(this).proxy?.configMap;
+    }
     /** The proxy's Deployment, with a proxy of its own. */
-    readonly deployment?: k8s.apps.v1.Deployment;
+    get deployment(): k8s.apps.v1.Deployment | undefined {
+        return childrenOf(this).proxy?.deployment;
+    }
     /** The proxy's Service, with a proxy of its own. */
-    readonly service?: k8s.core.v1.Service;
+    get service(): k8s.core.v1.Service | undefined {
+        return childrenOf(this).proxy?.service;
+    }
     /** The proxy's PodDisruptionBudget, with a proxy of its own and more than one replica. */
-    readonly podDisruptionBudget?: k8s.policy.v1.PodDisruptionBudget;
+    get podDisruptionBudget(): k8s.policy.v1.PodDisruptionBudget | undefined {
+        return childrenOf(this).proxy?.podDisruptionBudget;
+    }
     /** The Secret of client keys, with `proxy.clientKeys`. */
-    readonly clientKeysSecret?: k8s.core.v1.Secret;
+    get clientKeysSecret(): k8s.core.v1.Secret | undefined {
+        return childrenOf(this).proxy?.clientKeysSecret;
+    }
 
-    /** The rendered objects, without the key (the Secret has no `stringData`). */
-    readonly objects: pulumi.Output<ProviderObjects>;
+    /**
+     * The rendered objects, without the key (the Secret has no `stringData`). A getter, like the
+     * children above: their literal-typed fields have no schema type, so it is for TypeScript only.
+     */
+    get objects(): pulumi.Output<ProviderObjects> {
+        return childrenOf(this).objects;
+    }
     /** The namespace of every child. */
     readonly namespace: pulumi.Output<string>;
     /** The Secret's name (ours or the referenced one); undefined with `passthrough`. */
@@ -139,11 +188,11 @@ export class OpenAICompatibleProvider extends pulumi.ComponentResource {
             }
         });
         const objects = settings.apply((s) => renderObjects(s));
-        this.objects = objects;
 
         const childOpts: pulumi.CustomResourceOptions = { parent: this };
         const kubernetesName = args.kubernetesName ?? name;
 
+        let secret: k8s.core.v1.Secret | undefined;
         if (apiKey !== undefined) {
             const key = pulumi.secret(apiKey).apply((k) => {
                 if (typeof k !== "string" || k === "") {
@@ -154,7 +203,7 @@ export class OpenAICompatibleProvider extends pulumi.ComponentResource {
                 }
                 return k;
             });
-            this.secret = new k8s.core.v1.Secret(
+            secret = new k8s.core.v1.Secret(
                 `${name}-secret`,
                 {
                     metadata: objects.apply((o) => o.secret?.metadata ?? { name: `${kubernetesName}-secret` }),
@@ -167,8 +216,9 @@ export class OpenAICompatibleProvider extends pulumi.ComponentResource {
             );
         }
 
+        let caConfigMap: k8s.core.v1.ConfigMap | undefined;
         if (args.tls?.caCertificate !== undefined && args.tls.insecurePlaintext !== true) {
-            this.caConfigMap = new k8s.core.v1.ConfigMap(
+            caConfigMap = new k8s.core.v1.ConfigMap(
                 `${name}-ca`,
                 {
                     metadata: objects.apply((o) => o.caConfigMap?.metadata ?? { name: `${kubernetesName}-ca` }),
@@ -178,7 +228,7 @@ export class OpenAICompatibleProvider extends pulumi.ComponentResource {
             );
         }
 
-        this.backend = new k8s.apiextensions.CustomResource(
+        const backend = new k8s.apiextensions.CustomResource(
             `${name}-backend`,
             {
                 apiVersion: BACKEND_API_VERSION,
@@ -186,7 +236,7 @@ export class OpenAICompatibleProvider extends pulumi.ComponentResource {
                 metadata: objects.backend.metadata,
                 spec: objects.backend.spec,
             },
-            { ...childOpts, dependsOn: this.secret ? [this.secret] : [] },
+            { ...childOpts, dependsOn: secret ? [secret] : [] },
         );
 
         // The data plane. validateArgs accepted `dataPlane`, so it is one of DATA_PLANES.
@@ -204,21 +254,16 @@ export class OpenAICompatibleProvider extends pulumi.ComponentResource {
                 labels: args.labels,
                 annotations: args.annotations,
                 providers: objects.apply((o) => [o]),
-                mounted: [this.secret, this.caConfigMap].filter((r): r is NonNullable<typeof r> => r !== undefined),
+                mounted: [secret, caConfigMap].filter((r): r is NonNullable<typeof r> => r !== undefined),
                 configArgument: "dataPlane",
                 proxyArgument: "proxy",
             });
-            this.proxyConfigMap = proxy.configMap;
-            this.deployment = proxy.deployment;
-            this.service = proxy.service;
-            this.podDisruptionBudget = proxy.podDisruptionBudget;
-            this.clientKeysSecret = proxy.clientKeysSecret;
         }
 
         // With the proxy, the Gateway sends the prefix to the proxy's Service, and the proxy serves
         // the HTTPRoute as rendered (backendRef: the Backend), from its config.
         const serviceName = proxyServiceName;
-        this.httpRoute = new k8s.apiextensions.CustomResource(
+        const httpRoute = new k8s.apiextensions.CustomResource(
             `${name}-route`,
             {
                 apiVersion: HTTPROUTE_API_VERSION,
@@ -229,16 +274,17 @@ export class OpenAICompatibleProvider extends pulumi.ComponentResource {
                         ? objects.httpRoute.spec
                         : objects.apply((o) => routeToProxy(o.httpRoute, { name: serviceName, namespace: o.httpRoute.metadata.namespace }).spec),
             },
-            { ...childOpts, dependsOn: proxy ? [this.backend, proxy.service] : [this.backend] },
+            { ...childOpts, dependsOn: proxy ? [backend, proxy.service] : [backend] },
         );
 
+        let backendTLSPolicy: k8s.apiextensions.CustomResource | undefined;
         if (args.tls?.insecurePlaintext !== true) {
             const tlsPolicy = objects.apply((o) => {
                 // resolveSettings renders a policy whenever plaintext is off.
                 if (!o.backendTLSPolicy) throw new Error("internal: no BackendTLSPolicy rendered with TLS on");
                 return o.backendTLSPolicy;
             });
-            this.backendTLSPolicy = new k8s.apiextensions.CustomResource(
+            backendTLSPolicy = new k8s.apiextensions.CustomResource(
                 `${name}-tls`,
                 {
                     apiVersion: BACKENDTLSPOLICY_API_VERSION,
@@ -246,9 +292,11 @@ export class OpenAICompatibleProvider extends pulumi.ComponentResource {
                     metadata: tlsPolicy.metadata,
                     spec: tlsPolicy.spec,
                 },
-                { ...childOpts, dependsOn: this.caConfigMap ? [this.backend, this.caConfigMap] : [this.backend] },
+                { ...childOpts, dependsOn: caConfigMap ? [backend, caConfigMap] : [backend] },
             );
         }
+
+        children.set(this, { objects, secret, caConfigMap, backend, httpRoute, backendTLSPolicy, proxy });
 
         this.namespace = settings.namespace;
         this.secretName = settings.apply((s) => s.secretName);

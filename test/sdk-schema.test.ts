@@ -1,0 +1,62 @@
+// The multi-language SDKs (`pulumi package add`, PulumiPlugin.yaml) are generated from the schema
+// that Pulumi's component analyzer derives from these classes. It accepts only what a schema can
+// express (no unions, no resource handles as outputs), so a change that breaks SDK generation
+// fails here rather than in a user's `pulumi package add`.
+import * as path from "node:path";
+import { Analyzer, type AnalyzeResult, type PropertyDefinition } from "@pulumi/pulumi/provider/experimental/analyzer";
+
+const root = path.resolve(__dirname, "..");
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const packageJson = require("../package.json") as Record<string, unknown>;
+
+function analyze(component: string): AnalyzeResult {
+    return new Analyzer(root, "openai-compatible", packageJson, new Set([component])).analyze();
+}
+
+/** Every property, nested types included, must carry its JSDoc into the schema. */
+function undocumented(result: AnalyzeResult): string[] {
+    const missing: string[] = [];
+    const check = (where: string, props: Record<string, PropertyDefinition> | undefined) => {
+        for (const [name, prop] of Object.entries(props ?? {})) if (!prop.description) missing.push(`${where}.${name}`);
+    };
+    for (const c of Object.values(result.components)) {
+        check(`${c.name} input`, c.inputs);
+        check(`${c.name} output`, c.outputs);
+    }
+    for (const [name, t] of Object.entries(result.typeDefinitions)) check(name, t.properties);
+    return missing;
+}
+
+describe("the schema behind SDK generation", () => {
+    // The analyzer type-checks the whole project once per call.
+    jest.setTimeout(120_000);
+
+    test("OpenAICompatibleProvider analyses, with every argument and output documented", () => {
+        const result = analyze("OpenAICompatibleProvider");
+        const c = result.components.OpenAICompatibleProvider!;
+        expect(Object.keys(c.inputs).sort()).toEqual(
+            [
+                "preset", "host", "port", "path", "model", "authHeader", "apiKey", "apiKeySecretName", "passthrough", "namespace",
+                "kubernetesName", "route", "tls", "labels", "annotations", "dataPlane", "proxy",
+            ].sort(),
+        );
+        expect(Object.keys(c.outputs).sort()).toEqual(
+            [
+                "namespace", "secretName", "caConfigMapName", "backendName", "httpRouteName", "backendTLSPolicyName", "routePath", "url",
+                "upstreamUrl", "model", "clientCredential", "dataPlane", "proxyServiceName", "proxyConfig", "clientKeys",
+            ].sort(),
+        );
+        expect(c.inputs.port).toMatchObject({ type: "number" });
+        expect(c.inputs.route).toMatchObject({ $ref: "#/types/openai-compatible:index:RouteArgs" });
+        expect(result.dependencies).toEqual([]);
+        expect(undocumented(result)).toEqual([]);
+    });
+
+    test("OpenAICompatibleGateway analyses, with every argument and output documented", () => {
+        const result = analyze("OpenAICompatibleGateway");
+        const c = result.components.OpenAICompatibleGateway!;
+        expect(Object.keys(c.inputs).sort()).toEqual(["annotations", "kubernetesName", "labels", "namespace", "providers", "proxy"]);
+        expect(Object.keys(c.outputs).sort()).toEqual(["clientKeys", "namespace", "proxyConfig", "serviceName", "serviceUrl", "urls"]);
+        expect(undocumented(result)).toEqual([]);
+    });
+});
