@@ -20,6 +20,7 @@
 #   release it corresponds to is written to pulumi-kubernetes/release for the version ldflag.
 set -euo pipefail
 
+release=""
 usage="usage: pin.sh kubernetes|etcd|pulumi VERSION | pin.sh pulumi-kubernetes PSEUDO-VERSION RELEASE"
 name=${1:?$usage}
 version=${2:?$usage}
@@ -55,7 +56,7 @@ upstream_mod=$(cd "$dir" && go mod download -json "$module@$version" | sed -n 's
 extra=()
 {
   echo "// Wrapper module: builds $module@$version from the Go module proxy. Regenerate with"
-  echo "// controlplane/pin.sh $name ...; do not edit by hand."
+  echo "// controlplane/pin.sh $name $version${release:+ $release}; do not edit by hand."
   echo "module openai-compatible-provider/controlplane/$name"
   echo
   grep -E '^(go|godebug) ' "$upstream_mod"

@@ -1,5 +1,5 @@
 // Wrapper module: builds go.etcd.io/etcd/server/v3@v3.6.16 from the Go module proxy. Regenerate with
-// controlplane/pin.sh etcd VERSION; do not edit by hand.
+// controlplane/pin.sh etcd v3.6.16; do not edit by hand.
 module openai-compatible-provider/controlplane/etcd
 
 go 1.26.0

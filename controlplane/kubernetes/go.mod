@@ -1,5 +1,5 @@
 // Wrapper module: builds k8s.io/kubernetes@v1.36.3 from the Go module proxy. Regenerate with
-// controlplane/pin.sh kubernetes VERSION; do not edit by hand.
+// controlplane/pin.sh kubernetes v1.36.3; do not edit by hand.
 module openai-compatible-provider/controlplane/kubernetes
 
 go 1.26.0

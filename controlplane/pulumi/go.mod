@@ -1,5 +1,5 @@
 // Wrapper module: builds github.com/pulumi/pulumi/pkg/v3@v3.248.0 from the Go module proxy. Regenerate with
-// controlplane/pin.sh pulumi ...; do not edit by hand.
+// controlplane/pin.sh pulumi v3.248.0; do not edit by hand.
 module openai-compatible-provider/controlplane/pulumi
 
 go 1.25.11
