@@ -287,10 +287,15 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails {
     if (statusCode < 300 && (encoding === undefined || encoding === "identity")) this.tail = this.sse ? new StreamUsageReader() : new TailBuffer();
     this.pendingHeaders = responseHeaders(headers, this.route!);
     // An event stream's headers go out at once; other responses wait for their first byte, so that a
-    // failure before it can still answer with a proper error status.
+    // failure before it can still answer with a proper error status. "At once" is the end of this tick:
+    // when the first event came in the same read (the usual case), it leaves in the same write as the
+    // headers, saving the client a wake-up before its first event (proxy/bench/README.md).
     if (this.sse) {
       this.writeHead();
-      this.res.flushHeaders();
+      process.nextTick(() => {
+        // No event in this read: the headers go alone.
+        if (this.bytesOut === 0 && !this.done && !this.res.destroyed) this.res.flushHeaders();
+      });
     }
   }
 
