@@ -119,7 +119,8 @@ export function printReport(report) {
       const s = r.streams;
       return [
         r.target,
-        `${s.opened}/${s.requested}${s.failed ? ` (${Object.entries(s.errors).map(([k, v]) => `${v}× ${k}`).join(", ")})` : ""}`,
+        `${s.opened}/${s.requested}${s.failed ? ` (${Object.entries(s.errors).map(([k, v]) => `${v}× ${k}`).join(", ")})` : ""}` +
+          (s.opened + s.failed < s.requested ? ` (${s.requested - s.opened - s.failed} still waiting after 60 s)` : ""),
         String(s.upstreamOpen),
         f(s.rssBeforeMb, 1),
         f(s.rssOpenMb, 1),
