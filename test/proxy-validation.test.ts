@@ -4,21 +4,9 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { OpenAICompatibleGateway, OpenAICompatibleGatewayArgs, OpenAICompatibleProvider, OpenAICompatibleProviderArgs } from "../src";
+import { gateway, provider } from "./support/proxy-fixtures";
 import { withRecordingMocks } from "./support/pulumi-mocks";
 
-function provider(): OpenAICompatibleProviderArgs {
-    return { preset: "mistral", apiKey: "test-key", namespace: "llm", route: { gateway: { name: "agentgateway" } } };
-}
-
-function gateway(): OpenAICompatibleGatewayArgs {
-    return {
-        namespace: "llm",
-        providers: {
-            mistral: { preset: "mistral", apiKey: "test-key-m", route: { gateway: { name: "agentgateway" } } },
-            deepseek: { preset: "deepseek", apiKey: "test-key-d", route: { gateway: { name: "agentgateway" } } },
-        },
-    };
-}
 
 /** The error constructing `build` throws, under mocks (undefined when it constructs). */
 async function constructionError(build: () => unknown): Promise<Error | undefined> {

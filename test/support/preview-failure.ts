@@ -10,21 +10,9 @@
  * Here the unhandled rejections are recorded and printed too, as the language host would report them.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { OpenAICompatibleGateway, OpenAICompatibleGatewayArgs, OpenAICompatibleProvider, OpenAICompatibleProviderArgs } from "../../src";
+import { OpenAICompatibleGateway, OpenAICompatibleProvider } from "../../src";
+import { gateway, provider } from "./proxy-fixtures";
 
-function provider(): OpenAICompatibleProviderArgs {
-    return { preset: "mistral", apiKey: "test-key", namespace: "llm", route: { gateway: { name: "agentgateway" } } };
-}
-
-function gateway(): OpenAICompatibleGatewayArgs {
-    return {
-        namespace: "llm",
-        providers: {
-            mistral: { preset: "mistral", apiKey: "test-key-m", route: { gateway: { name: "agentgateway" } } },
-            deepseek: { preset: "deepseek", apiKey: "test-key-d", route: { gateway: { name: "agentgateway" } } },
-        },
-    };
-}
 
 /** Each case declares a component and names the output to watch. */
 export const PREVIEW_CASES: Record<string, () => { component: pulumi.Resource; output: pulumi.Output<unknown> }> = {
