@@ -56,31 +56,15 @@ const completion = Buffer.from(
     usage: { prompt_tokens: 20, completion_tokens: 17, total_tokens: 37 },
   }),
 );
+/** One `chat.completion.chunk` SSE event: the envelope every chunk shares, then its own fields. */
+const sseChunk = (fields) =>
+  `data: ${JSON.stringify({ id: "chatcmpl-bench", object: "chat.completion.chunk", created, model: MODEL, ...fields })}\n\n`;
 const chunkEvent = Buffer.from(
-  `data: ${JSON.stringify({
-    id: "chatcmpl-bench",
-    object: "chat.completion.chunk",
-    created,
-    model: MODEL,
-    choices: [{ index: 0, delta: { content: "tok " }, logprobs: null, finish_reason: null }],
-  })}\n\n`,
+  sseChunk({ choices: [{ index: 0, delta: { content: "tok " }, logprobs: null, finish_reason: null }] }),
 );
 const finalEvents = Buffer.from(
-  `data: ${JSON.stringify({
-    id: "chatcmpl-bench",
-    object: "chat.completion.chunk",
-    created,
-    model: MODEL,
-    choices: [{ index: 0, delta: {}, logprobs: null, finish_reason: "stop" }],
-  })}\n\n` +
-    `data: ${JSON.stringify({
-      id: "chatcmpl-bench",
-      object: "chat.completion.chunk",
-      created,
-      model: MODEL,
-      choices: [],
-      usage: { prompt_tokens: 20, completion_tokens: 20, total_tokens: 40 },
-    })}\n\n` +
+  sseChunk({ choices: [{ index: 0, delta: {}, logprobs: null, finish_reason: "stop" }] }) +
+    sseChunk({ choices: [], usage: { prompt_tokens: 20, completion_tokens: 20, total_tokens: 40 } }) +
     "data: [DONE]\n\n",
 );
 
