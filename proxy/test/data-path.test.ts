@@ -222,6 +222,59 @@ describe("headers", () => {
   });
 });
 
+describe("responses", () => {
+  /** Sends `count` requests one after another on one keep-alive connection; returns the replies and whether the socket was reused. */
+  async function onOneConnection(base: string, requests: { method: string; body?: string }[]): Promise<{ status: number; headers: Record<string, unknown>; body: string; reused: boolean }[]> {
+    const { Agent } = await import("node:http");
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const url = new URL(base);
+    const replies = [];
+    try {
+      for (const r of requests) {
+        replies.push(
+          await new Promise<{ status: number; headers: Record<string, unknown>; body: string; reused: boolean }>((resolve, reject) => {
+            const req = httpRequest({ host: url.hostname, port: url.port, path: "/mistral", method: r.method, agent, headers: r.body ? { "content-type": "application/json" } : {} }, (res) => {
+              const chunks: Buffer[] = [];
+              res.on("data", (c: Buffer) => chunks.push(c));
+              res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString("utf8"), reused: req.reusedSocket }));
+              res.on("error", reject);
+            });
+            req.on("error", reject);
+            req.end(r.body);
+          }),
+        );
+      }
+    } finally {
+      agent.destroy();
+    }
+    return replies;
+  }
+
+  it("forwards repeated headers, a length-delimited body that arrives in pieces, and a HEAD answer's length, on one kept-alive connection", async () => {
+    upstream.handler = (req, res) => {
+      if (req.method === "HEAD") {
+        res.writeHead(200, { "content-type": "application/json", "content-length": "1234" });
+        res.end();
+        return;
+      }
+      res.writeHead(200, ["Content-Type", "application/json", "Content-Length", "22", "Set-Cookie", "a=1", "Set-Cookie", "b=2"]);
+      res.write('{"part":"one",');
+      setTimeout(() => res.end('"two":2}'), 30);
+    };
+    proxy = await startProxy(simpleConfig(upstream.port), { env: providerEnv });
+    const replies = await onOneConnection(proxy.url, [{ method: "POST", body: JSON.stringify(chat) }, { method: "HEAD" }, { method: "POST", body: JSON.stringify(chat) }]);
+    expect(replies.map((r) => [r.status, r.body, r.reused])).toEqual([
+      [200, '{"part":"one","two":2}', false],
+      [200, "", true],
+      [200, '{"part":"one","two":2}', true],
+    ]);
+    expect(replies[0]!.headers["set-cookie"]).toEqual(["a=1", "b=2"]);
+    expect(replies[0]!.headers["content-length"]).toBe("22");
+    expect(replies[1]!.headers["content-length"]).toBe("1234");
+    expect(upstream.requests.map((r) => r.method)).toEqual(["POST", "HEAD", "POST"]);
+  });
+});
+
 describe("request bodies", () => {
   it("replaces only `model`, keeping every other byte: spacing, number spelling, escapes, unknown and nested fields", async () => {
     proxy = await startProxy(simpleConfig(upstream.port, { model: "mistral-medium-2505" }), { env: providerEnv });

@@ -39,6 +39,16 @@ describe("the package", () => {
     `;
     expect(JSON.parse(execFileSync(process.execPath, ["-e", script], { encoding: "utf8" }))).toEqual(["zod"]);
   });
+  it("loads undici's Pool without the rest of undici, and it is the class undici exports", () => {
+    const script = `
+      const { Pool } = require(${JSON.stringify(join(ROOT, "dist", "server", "upstream-pools.js"))});
+      const undiciFiles = Object.keys(require.cache).filter((f) => f.includes("/undici/"));
+      const indexLoaded = undiciFiles.some((f) => f.endsWith("/undici/index.js"));
+      const fetchLoaded = undiciFiles.some((f) => f.includes("/undici/lib/web/"));
+      process.stdout.write(JSON.stringify({ indexLoaded, fetchLoaded, same: Pool === require("undici").Pool }));
+    `;
+    expect(JSON.parse(execFileSync(process.execPath, ["-e", script], { encoding: "utf8", cwd: ROOT }))).toEqual({ indexLoaded: false, fetchLoaded: false, same: true });
+  });
 });
 
 describe("the Dockerfile", () => {

@@ -12,7 +12,7 @@
  * any other response started, the client connection is reset, since the status line is already out.
  */
 import { randomBytes } from "node:crypto";
-import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { isUtf8 } from "node:buffer";
 import { Readable } from "node:stream";
 import { timingSafeEqual } from "node:crypto";
@@ -91,7 +91,10 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails {
   private route: CompiledRoute | null = null;
   private target: Target | null = null;
   private entry: MatchEntry | null = null;
-  private controller: Dispatcher.DispatchController | null = null;
+  /** Aborts the upstream exchange; set once undici has queued the request. */
+  private abortUpstream: ((err: Error) => void) | null = null;
+  /** Resumes reading from the upstream after backpressure. */
+  private resumeUpstream: (() => void) | null = null;
   private upstreamPath = "";
   private contentLength: string | undefined = undefined;
   private chunked = false;
@@ -100,7 +103,9 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails {
   private errorCode: ErrorCode | null = null;
   private headWritten = false;
   private sse = false;
-  private pendingHeaders: OutgoingHttpHeaders | null = null;
+  private pendingHeaders: string[] | null = null;
+  /** The upstream's Content-Length, or -1 (chunked, or not known). */
+  private responseLength = -1;
   private tail: UsageReader | null = null;
   private bytesOut = 0;
   private tSent = 0;
@@ -267,25 +272,27 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails {
   }
 
   // --- undici DispatchHandler -------------------------------------------------------------------
+  //
+  // The handler implements undici's original callbacks (onConnect, onHeaders, onData, onComplete,
+  // onError) rather than the newer onRequestStart/onResponse* ones: undici 7's client calls these
+  // itself, while a handler with the newer methods is wrapped in an adapter that allocates a
+  // controller and parses the raw headers into an object for every response (and the trailers too).
+  // Raw headers are exactly what this proxy forwards, so it reads them once, here.
 
-  onRequestStart(controller: Dispatcher.DispatchController): void {
-    if (this.done) controller.abort(new ProxyError(this.errorCode ?? "client_closed_request"));
-    else this.controller = controller;
+  onConnect(abort: (err?: Error) => void): void {
+    if (this.done) abort(new ProxyError(this.errorCode ?? "client_closed_request"));
+    else this.abortUpstream = abort;
   }
 
-  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
-    if (statusCode < 200 || this.done) return; // 1xx informational responses are not forwarded
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+    if (statusCode < 200 || this.done) return true; // 1xx informational responses are not forwarded
     this.status = statusCode;
+    this.resumeUpstream = resume;
     this.tHeaders = performance.now();
     const backend = this.target!.backend;
     backend.metrics.firstByte((this.tHeaders - this.tSent) / 1000);
-    const rid = headers["x-request-id"];
-    if (typeof rid === "string") this.upstreamRequestId = rid;
-    const type = headers["content-type"];
-    this.sse = typeof type === "string" && type.length >= SSE_PREFIX.length && type.slice(0, SSE_PREFIX.length).toLowerCase() === SSE_PREFIX;
-    const encoding = headers["content-encoding"];
-    if (statusCode < 300 && (encoding === undefined || encoding === "identity")) this.tail = this.sse ? new StreamUsageReader() : new TailBuffer();
-    this.pendingHeaders = responseHeaders(headers, this.route!);
+    const headers = this.readResponseHeaders(rawHeaders);
+    this.pendingHeaders = headers;
     // An event stream's headers go out at once; other responses wait for their first byte, so that a
     // failure before it can still answer with a proper error status. "At once" is the end of this tick:
     // when the first event came in the same read (the usual case), it leaves in the same write as the
@@ -297,28 +304,33 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails {
         if (this.bytesOut === 0 && !this.done && !this.res.destroyed) this.res.flushHeaders();
       });
     }
+    return true;
   }
 
-  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    if (this.done) return;
+  onData(chunk: Buffer): boolean {
+    if (this.done) return true;
     if (!this.headWritten) this.writeHead();
     this.bytesOut += chunk.length;
     this.tail?.push(chunk);
-    if (!this.res.write(chunk)) {
-      // Backpressure: stop reading from the upstream until the client has taken what is buffered.
-      controller.pause();
-      this.res.once("drain", this.onDrain);
+    if (this.bytesOut === this.responseLength) {
+      // The last byte of a response of known length: ends the response in the same write.
+      this.res.end(chunk);
+      return true;
     }
+    if (this.res.write(chunk)) return true;
+    // Backpressure: undici stops reading from the upstream until the client has taken what is buffered.
+    this.res.once("drain", this.onDrain);
+    return false;
   }
 
-  onResponseEnd(): void {
+  onComplete(): void {
     if (this.done) return;
     if (!this.headWritten) this.writeHead();
-    this.res.end();
+    if (!this.res.writableEnded) this.res.end();
     this.finish(null);
   }
 
-  onResponseError(_controller: Dispatcher.DispatchController | undefined, err: Error): void {
+  onError(err: Error): void {
     if (this.done) return;
     const code = codeForError(err);
     if (code === "client_closed_request") return this.finish(code);
@@ -331,23 +343,69 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails {
     this.finish(code);
   }
 
+  /**
+   * The response headers to forward, as a flat name/value list (what `writeHead` takes without building
+   * an object): hop-by-hop ones and those the route drops are left out, the route's are set or added.
+   * Also notes what the proxy needs from them: SSE or not, the length, the encoding, the request id.
+   */
+  private readResponseHeaders(raw: Buffer[]): string[] {
+    const route = this.route!;
+    const drop = route.responseDrop;
+    const out: string[] = [];
+    let listed: string[] | null = null;
+    let encoded = false;
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i]!.toString("latin1");
+      const value = raw[i + 1]!.toString("latin1");
+      const lower = name.toLowerCase();
+      switch (lower) {
+        case "content-type":
+          this.sse = value.length >= SSE_PREFIX.length && value.slice(0, SSE_PREFIX.length).toLowerCase() === SSE_PREFIX;
+          break;
+        case "content-length":
+          this.responseLength = Number(value);
+          break;
+        case "content-encoding":
+          encoded = value !== "identity";
+          break;
+        case "x-request-id":
+          this.upstreamRequestId = value;
+          break;
+        case "connection":
+          if (value !== "keep-alive" && value !== "close") listed = value.toLowerCase().split(/\s*,\s*/);
+          continue;
+      }
+      if (RESPONSE_HOP_BY_HOP.has(lower) || (drop !== null && drop.has(lower))) continue;
+      out.push(name, value);
+    }
+    if (this.status < 300 && !encoded) this.tail = this.sse ? new StreamUsageReader() : new TailBuffer();
+    // Headers named in Connection are hop-by-hop too (RFC 9110 section 7.6.1).
+    if (listed !== null) removeHeaders(out, new Set(listed));
+    if (route.responseSet.length > 0) {
+      removeHeaders(out, new Set(route.responseSet.map((h) => h.name.toLowerCase())));
+      for (const h of route.responseSet) out.push(h.name, h.value);
+    }
+    for (const h of route.responseAdd) out.push(h.name, h.value);
+    return out;
+  }
+
   // --- events -----------------------------------------------------------------------------------
 
   private readonly onDrain = (): void => {
-    this.controller?.resume();
+    this.resumeUpstream?.();
   };
 
   private readonly onClientClose = (): void => {
     if (this.done) return;
     // The client went away before its response was complete: stop the upstream exchange at once.
-    if (this.controller !== null) this.controller.abort(new ProxyError("client_closed_request"));
+    if (this.abortUpstream !== null) this.abortUpstream(new ProxyError("client_closed_request"));
     this.finish("client_closed_request");
   };
 
   private readonly onDeadline = (): void => {
     this.timer = null;
     if (this.done) return;
-    if (this.controller !== null) this.controller.abort(new ProxyError("request_timeout"));
+    if (this.abortUpstream !== null) this.abortUpstream(new ProxyError("request_timeout"));
     else this.fail("request_timeout");
   };
 
@@ -430,22 +488,15 @@ function pickTarget(route: CompiledRoute): Target | undefined {
   return targets[targets.length - 1];
 }
 
-function responseHeaders(headers: IncomingHttpHeaders, route: CompiledRoute): OutgoingHttpHeaders {
-  const out: OutgoingHttpHeaders = {};
-  const drop = route.responseDrop;
-  const connection = headers.connection;
-  const listed = typeof connection === "string" && connection !== "keep-alive" && connection !== "close" ? connection.toLowerCase().split(/\s*,\s*/) : null;
-  for (const name in headers) {
-    if (RESPONSE_HOP_BY_HOP.has(name) || (drop !== null && drop.has(name)) || (listed !== null && listed.includes(name))) continue;
-    out[name] = headers[name];
+/** Removes, in place, every name/value pair of a flat header list whose lower-cased name is in `names`. */
+function removeHeaders(headers: string[], names: ReadonlySet<string>): void {
+  let w = 0;
+  for (let r = 0; r < headers.length; r += 2) {
+    if (names.has(headers[r]!.toLowerCase())) continue;
+    headers[w++] = headers[r]!;
+    headers[w++] = headers[r + 1]!;
   }
-  for (const h of route.responseSet) out[h.name.toLowerCase()] = h.value;
-  for (const h of route.responseAdd) {
-    const k = h.name.toLowerCase();
-    const prev = out[k];
-    out[k] = prev === undefined ? h.value : Array.isArray(prev) ? [...prev, h.value] : [String(prev), h.value];
-  }
-  return out;
+  headers.length = w;
 }
 
 function stripConnectionListed(headers: string[], connection: string): string[] {

@@ -4,8 +4,17 @@
  * so requests already on it finish.
  */
 import { createHash } from "node:crypto";
-import { Pool, type Dispatcher } from "undici";
+import type { Dispatcher, Pool as UndiciPool } from "undici";
 import type { BackendConfig, ProxyConfig } from "../config/schema";
+
+/**
+ * undici's `Pool`, loaded from its own module: the package's index also loads fetch, WebSocket,
+ * EventSource, the cache, the mock agents and the interceptors, about 7 MB of resident memory the proxy
+ * never uses (proxy/bench/README.md). `test/packaging.test.ts` checks that this is the very class the
+ * index exports, so an undici upgrade that moves it fails the tests, not the proxy.
+ */
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+export const Pool = require("undici/lib/dispatcher/pool") as typeof UndiciPool;
 
 export interface PoolSettings {
   origin: string;
@@ -30,7 +39,7 @@ export function poolSettingsFor(config: ProxyConfig, backend: BackendConfig, ca:
 }
 
 export class UpstreamPools {
-  private pools = new Map<string, Pool>();
+  private pools = new Map<string, UndiciPool>();
 
   /** The pool for these settings, created on first use. */
   acquire(settings: PoolSettings): { key: string; dispatcher: Dispatcher } {
