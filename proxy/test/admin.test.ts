@@ -7,6 +7,7 @@ import { once } from "node:events";
 import { request as httpRequest, type IncomingMessage } from "node:http";
 import { postJson, send } from "./helpers/http";
 import { providerEnv, simpleConfig, startProxy, type TestProxy } from "./helpers/proxy";
+import { createLogger, flushLogger, logRequest, type Logger, type RequestRecord } from "../src/server/logger";
 import { startUpstream, type Upstream } from "./helpers/upstream";
 
 let upstream: Upstream;
@@ -101,5 +102,82 @@ describe("admin endpoints", () => {
     expect(all).not.toContain(providerEnv.TEST_PROVIDER_KEY);
     expect(all).not.toContain("client-secret-key");
     expect(all).not.toContain("messages");
+  });
+});
+
+describe("the request log line", () => {
+  /** Every line a pino logger writes, through the same options as the proxy's. */
+  function capture(level = "info"): { logger: Logger; lines: string[] } {
+    const lines: string[] = [];
+    return { logger: createLogger({ level, destination: { write: (s: string) => void lines.push(s) } }), lines };
+  }
+
+  const base: RequestRecord = {
+    reqId: "0123456789ab-1",
+    method: "POST",
+    path: "/mistral",
+    route: "ns/route/0",
+    backend: "ns/up",
+    status: 200,
+    durMs: 1.234,
+    ttfbMs: 0.5,
+    stream: false,
+    bytesOut: 360,
+    error: null,
+    inputTokens: 20,
+    outputTokens: 17,
+    upstreamRequestId: "up-1",
+  };
+  const records: [string, RequestRecord, boolean][] = [
+    ["a complete exchange", base, false],
+    ["a stream the client left", { ...base, status: 499, stream: true, error: "client_closed_request", inputTokens: undefined, outputTokens: undefined }, false],
+    ["an unmatched request", { ...base, route: undefined, backend: undefined, status: 404, ttfbMs: undefined, bytesOut: 0, error: "route_not_found", inputTokens: undefined, outputTokens: undefined, upstreamRequestId: undefined }, false],
+    ["a proxy failure, at warn", { ...base, status: 502, error: "upstream_connection_failed", bytesOut: 0 }, true],
+    ["hostile strings from the client and the upstream", { ...base, path: '/mistral/"quoted"\\back\u0001\u2028é😀', upstreamRequestId: '"},"level":"fatal' }, false],
+  ];
+
+  it.each(records)("is the line pino writes for the same object: %s", (_name, record, warn) => {
+    const ours = capture();
+    logRequest(ours.logger, record, warn);
+    flushLogger(ours.logger);
+    const generic = capture();
+    // The object pino would be given: the same keys in the same order, absent ones left out.
+    const obj: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(record)) {
+      if (v === undefined || v === null || (k === "stream" && v === false) || (k === "bytesOut" && v === 0)) continue;
+      obj[k] = v;
+    }
+    if (warn) generic.logger.warn(obj, "request");
+    else generic.logger.info(obj, "request");
+    expect(ours.lines).toHaveLength(1);
+    const strip = (line: string): string => line.replace(/"time":\d+/, '"time":0');
+    expect(strip(ours.lines[0]!)).toBe(strip(generic.lines[0]!));
+    expect(JSON.parse(ours.lines[0]!)).toMatchObject({ ...obj, msg: "request", level: warn ? "warn" : "info" });
+  });
+
+  it("follows the logger's level", () => {
+    const quiet = capture("warn");
+    logRequest(quiet.logger, base, false);
+    flushLogger(quiet.logger);
+    expect(quiet.lines).toEqual([]);
+    logRequest(quiet.logger, { ...base, status: 502, error: "upstream_connection_failed" }, true);
+    flushLogger(quiet.logger);
+    expect(quiet.lines).toHaveLength(1);
+    const silent = capture("silent");
+    logRequest(silent.logger, { ...base, status: 502, error: "upstream_connection_failed" }, true);
+    flushLogger(silent.logger);
+    expect(silent.lines).toEqual([]);
+  });
+
+  it("hands the lines of one event-loop turn to the destination in one write, in order, by the next turn", async () => {
+    const { logger, lines } = capture();
+    for (let i = 0; i < 3; i++) logRequest(logger, { ...base, reqId: `r-${i}` }, false);
+    expect(lines).toEqual([]);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]!.split("\n").filter(Boolean).map((l) => (JSON.parse(l) as { reqId: string }).reqId)).toEqual(["r-0", "r-1", "r-2"]);
+    // A long burst is not held back: every 64 lines go out at once.
+    for (let i = 0; i < 64; i++) logRequest(logger, base, false);
+    expect(lines).toHaveLength(2);
   });
 });

@@ -22,7 +22,7 @@ import { parseJsonObject, replaceModel } from "./model-rewrite";
 import { RESPONSE_HOP_BY_HOP, findRoute, upstreamPathFor, type CompiledRoute, type MatchEntry, type RequestDetails, type RoutingTable, type Target } from "./routing-table";
 import { StreamUsageReader, TailBuffer, type UsageReader } from "./token-usage";
 import { digestKey } from "../config/resolve-credentials";
-import type { Logger } from "./logger";
+import { logRequest, type Logger } from "./logger";
 import { operationForPath, type ProxyMetrics, type RouteMetrics } from "./metrics";
 
 /** What a request needs from the current config. Swapped as a whole on reload. */
@@ -455,26 +455,26 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails {
       }
     }
     (route?.metrics ?? ctx.unmatched).observe(this.status, seconds);
-    const line: Record<string, unknown> = {
-      reqId: this.id,
-      method: this.req.method,
-      path: this.path,
-      route: route?.name,
-      backend: backend?.name,
-      status: this.status,
-      durMs: Math.round(seconds * 1e6) / 1e3,
-    };
-    if (this.tHeaders > 0) line.ttfbMs = Math.round((this.tHeaders - this.tSent) * 1e3) / 1e3;
-    if (this.sse) line.stream = true;
-    if (this.bytesOut > 0) line.bytesOut = this.bytesOut;
-    if (code !== null) line.error = code;
-    if (usage) {
-      line.inputTokens = usage.input;
-      line.outputTokens = usage.output;
-    }
-    if (this.upstreamRequestId !== undefined) line.upstreamRequestId = this.upstreamRequestId;
-    if (this.status >= 500 && code !== null) ctx.logger.warn(line, "request");
-    else ctx.logger.info(line, "request");
+    logRequest(
+      ctx.logger,
+      {
+        reqId: this.id,
+        method: this.req.method ?? "",
+        path: this.path,
+        route: route?.name,
+        backend: backend?.name,
+        status: this.status,
+        durMs: Math.round(seconds * 1e6) / 1e3,
+        ttfbMs: this.tHeaders > 0 ? Math.round((this.tHeaders - this.tSent) * 1e3) / 1e3 : undefined,
+        stream: this.sse,
+        bytesOut: this.bytesOut,
+        error: code,
+        inputTokens: usage?.input,
+        outputTokens: usage?.output,
+        upstreamRequestId: this.upstreamRequestId,
+      },
+      this.status >= 500 && code !== null,
+    );
     if (--ctx.inflight === 0 && ctx.onIdle !== null) ctx.onIdle();
   }
 }

@@ -29,9 +29,97 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   );
 }
 
+/** What one request's log line says. Strings from the client or the upstream are escaped. */
+export interface RequestRecord {
+  reqId: string;
+  method: string;
+  path: string;
+  route: string | undefined;
+  backend: string | undefined;
+  status: number;
+  durMs: number;
+  ttfbMs: number | undefined;
+  stream: boolean;
+  bytesOut: number;
+  error: string | null;
+  inputTokens: number | undefined;
+  outputTokens: number | undefined;
+  upstreamRequestId: string | undefined;
+}
+
+const INFO = 30;
+const WARN = 40;
+
+/**
+ * Writes the per-request line: the line `logger.info(record, "request")` would write (same keys, order
+ * and level/time/msg framing; `test/admin.test.ts` compares the two), serialized directly and handed to
+ * the destination with the other request lines of the same event-loop turn. pino's generic path walks
+ * the object key by key and, with sonic-boom's per-line appends, was the largest source of allocation
+ * per request, about a quarter of it (proxy/bench/README.md). Numbers are finite by construction; every
+ * string goes through `JSON.stringify`. Warn level when `warn`, else info; nothing when the logger's
+ * level is above it.
+ */
+export function logRequest(logger: Logger, r: RequestRecord, warn: boolean): void {
+  const level = warn ? WARN : INFO;
+  if (logger.levelVal > level) return;
+  let line = `{"level":"${warn ? "warn" : "info"}","time":${Date.now()},"reqId":${JSON.stringify(r.reqId)},"method":${JSON.stringify(r.method)},"path":${JSON.stringify(r.path)}`;
+  if (r.route !== undefined) line += `,"route":${JSON.stringify(r.route)}`;
+  if (r.backend !== undefined) line += `,"backend":${JSON.stringify(r.backend)}`;
+  line += `,"status":${r.status},"durMs":${r.durMs}`;
+  if (r.ttfbMs !== undefined) line += `,"ttfbMs":${r.ttfbMs}`;
+  if (r.stream) line += `,"stream":true`;
+  if (r.bytesOut > 0) line += `,"bytesOut":${r.bytesOut}`;
+  if (r.error !== null) line += `,"error":${JSON.stringify(r.error)}`;
+  if (r.inputTokens !== undefined) line += `,"inputTokens":${r.inputTokens},"outputTokens":${r.outputTokens ?? 0}`;
+  if (r.upstreamRequestId !== undefined) line += `,"upstreamRequestId":${JSON.stringify(r.upstreamRequestId)}`;
+  linesOf(logger).add(`${line},"msg":"request"}\n`);
+}
+
+/**
+ * Request lines of one event-loop turn, handed to the destination as one string. pino's asynchronous
+ * destination (sonic-boom) appends each write to its pending buffer and measures that buffer's byte length
+ * first, which flattens it: line by line, that copies the whole pending buffer again for every line.
+ * Joined once per turn, a busy proxy's lines cost one copy.
+ */
+class RequestLines {
+  private lines: string[] = [];
+  private scheduled = false;
+
+  constructor(private readonly destination: DestinationStream) {}
+
+  add(line: string): void {
+    this.lines.push(line);
+    if (this.lines.length >= 64) this.flush();
+    else if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(this.flush);
+    }
+  }
+
+  readonly flush = (): void => {
+    this.scheduled = false;
+    if (this.lines.length === 0) return;
+    const text = this.lines.length === 1 ? this.lines[0]! : this.lines.join("");
+    this.lines = [];
+    this.destination.write(text);
+  };
+}
+
+const requestLines = new WeakMap<Logger, RequestLines>();
+
+function linesOf(logger: Logger): RequestLines {
+  let lines = requestLines.get(logger);
+  if (lines === undefined) {
+    lines = new RequestLines((logger as unknown as Record<symbol, DestinationStream>)[pino.symbols.streamSym]!);
+    requestLines.set(logger, lines);
+  }
+  return lines;
+}
+
 /** Flushes buffered log lines synchronously (at exit). */
 export function flushLogger(logger: Logger): void {
   try {
+    requestLines.get(logger)?.flush();
     logger.flush();
     const stream = (logger as unknown as Record<symbol, unknown>)[pino.symbols.streamSym] as { flushSync?: () => void } | undefined;
     stream?.flushSync?.();
