@@ -197,6 +197,7 @@ async function runTarget(ctx, t, label) {
   let started = null;
   try {
     started = await launch(ctx, t);
+    if (started.note) result.note = started.note;
     const pid = started.pid;
     for (const flavor of opt.flavors) for (const kind of opt.kinds) await smoke(ctx, t, started, flavor, kind === "sse");
     for (const flavor of opt.flavors) {

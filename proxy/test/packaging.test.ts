@@ -67,6 +67,16 @@ describe("the Dockerfile", () => {
     }
   });
 
+  it("starts node with flags this Node.js accepts, then the CLI", () => {
+    const argv = JSON.parse(/^ENTRYPOINT (\[.*\])$/m.exec(dockerfile)![1]!) as string[];
+    expect(argv[0]).toBe("/nodejs/bin/node");
+    expect(argv.at(-1)).toBe("/app/proxy/dist/cli.js");
+    const flags = argv.slice(1, -1);
+    expect(flags.length).toBeGreaterThan(0);
+    // V8 rejects an unknown flag with "bad option" and a non-zero exit.
+    expect(execFileSync(process.execPath, [...flags, "-e", "process.stdout.write('ok')"], { encoding: "utf8" })).toBe("ok");
+  });
+
   it("runs as a non-root user with production dependencies only", () => {
     expect(dockerfile).toMatch(/^USER 65532:65532$/m);
     expect(dockerfile).toMatch(/npm ci --workspace proxy --omit=dev/);

@@ -10,6 +10,7 @@ import { homedir } from "node:os";
 import { execFileSync } from "node:child_process";
 import { pathToFileURL } from "node:url";
 import { start } from "./procs.mjs";
+import { deploymentMemoryLimit, imageNodeFlags, memoryCgroup } from "./as-deployed.mjs";
 
 export const BENCH_DIR = resolve(import.meta.dirname, "..");
 export const PROXY_DIR = resolve(BENCH_DIR, "..");
@@ -59,24 +60,27 @@ export const targets = [
       writeFileSync(manifests, oursManifests(ctx));
       const port = await ctx.freePort();
       const admin = await ctx.freePort();
-      const nodeArgs = (process.env.BENCH_OURS_NODE_ARGS ?? "").split(" ").filter(Boolean);
+      // As the image runs it (the ENTRYPOINT's node flags), in the memory its default Deployment
+      // gives it (lib/as-deployed.mjs); BENCH_OURS_NODE_ARGS adds flags, for profiling.
+      const flags = imageNodeFlags();
+      const nodeArgs = [...flags, ...(process.env.BENCH_OURS_NODE_ARGS ?? "").split(" ").filter(Boolean)];
+      const limit = deploymentMemoryLimit();
+      const cgroup = process.env.BENCH_OURS_CGROUP === "0" ? { reason: "BENCH_OURS_CGROUP=0" } : memoryCgroup(`ocp-bench-${process.pid}-${++oursStarts}`, limit);
+      let command = [
+        process.execPath,
+        [...nodeArgs, oursCli(), "--manifests", manifests, "--listen", `127.0.0.1:${port}`, "--admin-listen", `127.0.0.1:${admin}`],
+      ];
+      if (cgroup.wrap) command = cgroup.wrap(...command);
       const child = start(
         "ours",
-        process.execPath,
-        [
-          ...nodeArgs,
-          oursCli(),
-          "--manifests",
-          manifests,
-          "--listen",
-          `127.0.0.1:${port}`,
-          "--admin-listen",
-          `127.0.0.1:${admin}`,
-        ],
+        ...command,
         // NODE_PATH lets a build copied elsewhere (BENCH_OURS_CLI, for before/after comparisons) find its dependencies.
         { logDir: ctx.dir, cwd: dir, env: { NODE_PATH: [join(PROXY_DIR, "node_modules"), join(PROXY_DIR, "..", "node_modules")].join(":") } },
       );
-      return { child, port, ready: { url: `http://127.0.0.1:${admin}/readyz`, status: 200 } };
+      if (cgroup.remove) void child.exited.then(cgroup.remove);
+      const memory = cgroup.wrap ? `in a ${limit / 2 ** 20} MiB memory cgroup (its Deployment's default limit)` : `without a memory limit (${cgroup.reason}), so not as deployed`;
+      const note = `openai-compatible-proxy, --manifests with the docs' four objects; node ${flags.join(" ")} as in its image, ${memory}`;
+      return { child, port, note, ready: { url: `http://127.0.0.1:${admin}/readyz`, status: 200 } };
     },
     request: (ctx, flavor, started) => ({
       url: `http://127.0.0.1:${started.port}${ROUTE[flavor]}`,
@@ -204,6 +208,7 @@ export const targets = [
   },
 ];
 
+let oursStarts = 0;
 const oursCli = () => process.env.BENCH_OURS_CLI || join(PROXY_DIR, "dist", "cli.js");
 const portkeyMain = () => join(CACHE, "portkey", "node_modules", "@portkey-ai", "gateway", "build", "start-server.js");
 const litellmBin = () => join(CACHE, "litellm", "venv", "bin", "litellm");
