@@ -1,5 +1,5 @@
 /** The model override's JSON rewrite and the `usage` reader, byte for byte. */
-import { parseJsonObject, replaceModel, topLevelValueSpans } from "../src/server/model-rewrite";
+import { parseJsonObject, replaceModel, replaceModelBytes, topLevelValueSpans } from "../src/server/model-rewrite";
 import { StreamUsageReader, TailBuffer, findUsage } from "../src/server/token-usage";
 
 const M = JSON.stringify("new-model");
@@ -24,6 +24,11 @@ describe("replaceModel", () => {
     expect(parseJsonObject(input).ok).toBe(true);
     const out = replaceModel(input, M);
     expect(out).toBe(expected);
+    // The byte-level splice gives the same bytes, from an ASCII body and from one with multi-byte characters.
+    expect(replaceModelBytes(Buffer.from(input), input, M).toString("utf8")).toBe(expected);
+    const wide = input.replace("{", Object.keys(JSON.parse(input) as object).length === 0 ? '{"é😀":"ü"' : '{"é😀":"ü",');
+    expect(parseJsonObject(wide).ok).toBe(true);
+    expect(replaceModelBytes(Buffer.from(wide), wide, M).toString("utf8")).toBe(replaceModel(wide, M));
     const parsed = JSON.parse(out) as Record<string, unknown>;
     expect(parsed.model).toBe("new-model");
   });

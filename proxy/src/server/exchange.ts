@@ -18,7 +18,7 @@ import { Readable } from "node:stream";
 import { timingSafeEqual } from "node:crypto";
 import type { Dispatcher } from "undici";
 import { ERROR_CATALOGUE, ProxyError, codeForError, errorBody, sseErrorEvent, type ErrorCode } from "./errors";
-import { parseJsonObject, replaceModel } from "./model-rewrite";
+import { parseJsonObject, replaceModelBytes } from "./model-rewrite";
 import { RESPONSE_HOP_BY_HOP, findRoute, upstreamPathFor, type CompiledRoute, type MatchEntry, type RequestDetails, type RoutingTable, type Target } from "./routing-table";
 import { StreamUsageReader, TailBuffer, type UsageReader } from "./token-usage";
 import { digestKey } from "../config/resolve-credentials";
@@ -248,7 +248,7 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails {
     const text = body.toString("utf8");
     const parsed = parseJsonObject(text);
     if (!parsed.ok) return this.fail(parsed.code);
-    if (backend.modelJson !== null) return this.dispatch(headers, replaceModel(text, backend.modelJson));
+    if (backend.modelJson !== null) return this.dispatch(headers, replaceModelBytes(body, text, backend.modelJson));
     const model = parsed.value.model;
     if (typeof model !== "string" || model === "") return this.fail("model_required");
     this.dispatch(headers, body);

@@ -125,3 +125,32 @@ export function replaceModel(text: string, modelJson: string): string {
   }
   return out + text.slice(last);
 }
+
+/**
+ * {@link replaceModel} on the request's bytes: `body` is the UTF-8 request body and `text` its decoded
+ * string. When the body is ASCII (every character one byte, so string offsets are byte offsets), the
+ * result is spliced from slices of `body` without re-encoding the whole text; otherwise the text is
+ * rewritten and encoded. Either way the bytes are those of `replaceModel(text, modelJson)`.
+ */
+export function replaceModelBytes(body: Buffer, text: string, modelJson: string): Buffer {
+  if (text.length !== body.length) return Buffer.from(replaceModel(text, modelJson), "utf8");
+  const spans = topLevelValueSpans(text, "model");
+  const model = Buffer.from(modelJson, "utf8");
+  if (spans.length === 0) {
+    const open = skipWs(text, 0);
+    const empty = text.charCodeAt(skipWs(text, open + 1)) === CLOSE_BRACE;
+    return Buffer.concat([body.subarray(0, open + 1), MODEL_KEY, model, empty ? EMPTY : COMMA_BYTE, body.subarray(open + 1)]);
+  }
+  const parts: Buffer[] = [];
+  let last = 0;
+  for (let k = 0; k < spans.length; k += 2) {
+    parts.push(body.subarray(last, spans[k]), model);
+    last = spans[k + 1]!;
+  }
+  parts.push(body.subarray(last));
+  return Buffer.concat(parts);
+}
+
+const MODEL_KEY = Buffer.from('"model":');
+const COMMA_BYTE = Buffer.from(",");
+const EMPTY = Buffer.alloc(0);
