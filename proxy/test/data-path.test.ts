@@ -4,7 +4,7 @@
  * upstream errors.
  */
 import { once } from "node:events";
-import { request as httpRequest } from "node:http";
+import { Agent, request as httpRequest } from "node:http";
 import { postJson, rawExchange, send } from "./helpers/http";
 import { PROVIDER_KEY, providerEnv, simpleConfig, startProxy, API_VERSION, type TestProxy } from "./helpers/proxy";
 import { startUpstream, type Upstream } from "./helpers/upstream";
@@ -225,7 +225,6 @@ describe("headers", () => {
 describe("responses", () => {
   /** Sends `count` requests one after another on one keep-alive connection; returns the replies and whether the socket was reused. */
   async function onOneConnection(base: string, requests: { method: string; body?: string }[]): Promise<{ status: number; headers: Record<string, unknown>; body: string; reused: boolean }[]> {
-    const { Agent } = await import("node:http");
     const agent = new Agent({ keepAlive: true, maxSockets: 1 });
     const url = new URL(base);
     const replies = [];

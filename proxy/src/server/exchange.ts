@@ -216,8 +216,8 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails {
       const token = /^bearer\s+/i.test(this.clientToken) ? this.clientToken.replace(/^bearer\s+/i, "") : this.clientToken;
       out.push(passthrough.headerName, passthrough.prefix + token);
     }
-    // Headers named in Connection are hop-by-hop too (RFC 9110 section 7.6.1).
-    if (connection !== undefined && connection !== "keep-alive" && connection !== "close") return stripConnectionListed(out, connection);
+    const listed = connectionListed(connection);
+    if (listed !== null) removeHeaders(out, listed);
     return out;
   }
 
@@ -291,8 +291,7 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails {
     this.tHeaders = performance.now();
     const backend = this.target!.backend;
     backend.metrics.firstByte((this.tHeaders - this.tSent) / 1000);
-    const headers = this.readResponseHeaders(rawHeaders);
-    this.pendingHeaders = headers;
+    this.pendingHeaders = this.readResponseHeaders(rawHeaders);
     // An event stream's headers go out at once; other responses wait for their first byte, so that a
     // failure before it can still answer with a proper error status. "At once" is the end of this tick:
     // when the first event came in the same read (the usual case), it leaves in the same write as the
@@ -352,7 +351,7 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails {
     const route = this.route!;
     const drop = route.responseDrop;
     const out: string[] = [];
-    let listed: string[] | null = null;
+    let listed: Set<string> | null = null;
     let encoded = false;
     for (let i = 0; i < raw.length; i += 2) {
       const name = raw[i]!.toString("latin1");
@@ -372,15 +371,14 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails {
           this.upstreamRequestId = value;
           break;
         case "connection":
-          if (value !== "keep-alive" && value !== "close") listed = value.toLowerCase().split(/\s*,\s*/);
+          listed = connectionListed(value);
           continue;
       }
       if (RESPONSE_HOP_BY_HOP.has(lower) || (drop !== null && drop.has(lower))) continue;
       out.push(name, value);
     }
     if (this.status < 300 && !encoded) this.tail = this.sse ? new StreamUsageReader() : new TailBuffer();
-    // Headers named in Connection are hop-by-hop too (RFC 9110 section 7.6.1).
-    if (listed !== null) removeHeaders(out, new Set(listed));
+    if (listed !== null) removeHeaders(out, listed);
     if (route.responseSet.length > 0) {
       removeHeaders(out, new Set(route.responseSet.map((h) => h.name.toLowerCase())));
       for (const h of route.responseSet) out.push(h.name, h.value);
@@ -499,11 +497,10 @@ function removeHeaders(headers: string[], names: ReadonlySet<string>): void {
   headers.length = w;
 }
 
-function stripConnectionListed(headers: string[], connection: string): string[] {
-  const listed = new Set(connection.toLowerCase().split(/\s*,\s*/));
-  const out: string[] = [];
-  for (let i = 0; i < headers.length; i += 2) if (!listed.has(headers[i]!.toLowerCase())) out.push(headers[i]!, headers[i + 1]!);
-  return out;
+/** The header names a Connection header lists, hop-by-hop too (RFC 9110 section 7.6.1); null for plain keep-alive or close. */
+function connectionListed(value: string | undefined): Set<string> | null {
+  if (value === undefined || value === "keep-alive" || value === "close") return null;
+  return new Set(value.toLowerCase().split(/\s*,\s*/));
 }
 
 /** A chunked request body, forwarded as it arrives, failing with 413 once it exceeds the limit. */

@@ -110,10 +110,15 @@ const requestLines = new WeakMap<Logger, RequestLines>();
 function linesOf(logger: Logger): RequestLines {
   let lines = requestLines.get(logger);
   if (lines === undefined) {
-    lines = new RequestLines((logger as unknown as Record<symbol, DestinationStream>)[pino.symbols.streamSym]!);
+    lines = new RequestLines(destinationOf(logger));
     requestLines.set(logger, lines);
   }
   return lines;
+}
+
+/** The stream a pino logger writes to. */
+function destinationOf(logger: Logger): DestinationStream {
+  return (logger as unknown as Record<symbol, DestinationStream>)[pino.symbols.streamSym]!;
 }
 
 /** Flushes buffered log lines synchronously (at exit). */
@@ -121,8 +126,7 @@ export function flushLogger(logger: Logger): void {
   try {
     requestLines.get(logger)?.flush();
     logger.flush();
-    const stream = (logger as unknown as Record<symbol, unknown>)[pino.symbols.streamSym] as { flushSync?: () => void } | undefined;
-    stream?.flushSync?.();
+    (destinationOf(logger) as DestinationStream & { flushSync?: () => void }).flushSync?.();
   } catch {
     // The destination may already be closed.
   }
