@@ -7,7 +7,7 @@ import { once } from "node:events";
 import { request as httpRequest, type IncomingMessage } from "node:http";
 import { postJson, send } from "./helpers/http";
 import { providerEnv, simpleConfig, startProxy, type TestProxy } from "./helpers/proxy";
-import { createLogger, flushLogger, logRequest, type Logger, type RequestRecord } from "../src/server/logger";
+import { REQUEST_LINES_MAX, REQUEST_LINES_MS, createLogger, flushLogger, logRequest, type Logger, type RequestRecord } from "../src/server/logger";
 import { startUpstream, type Upstream } from "./helpers/upstream";
 
 let upstream: Upstream;
@@ -94,6 +94,7 @@ describe("admin endpoints", () => {
 
   it("writes one JSON log line per request with a request id, and no key", async () => {
     await postJson(proxy.url, "/mistral", { model: "m", messages: [] }, { authorization: "Bearer client-secret-key" });
+    await proxy.waitForLog((l) => l.msg === "request");
     const lines = proxy.logs().filter((l) => l.msg === "request");
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatchObject({ level: "info", method: "POST", path: "/mistral", route: "ns/route/0", backend: "ns/up", status: 200, inputTokens: 20, outputTokens: 17, upstreamRequestId: "up-json-1" });
@@ -169,15 +170,28 @@ describe("the request log line", () => {
     expect(silent.lines).toEqual([]);
   });
 
-  it("hands the lines of one event-loop turn to the destination in one write, in order, by the next turn", async () => {
+  it(`hands request lines to the destination in one write, in order, within ${REQUEST_LINES_MS} ms`, async () => {
     const { logger, lines } = capture();
     for (let i = 0; i < 3; i++) logRequest(logger, { ...base, reqId: `r-${i}` }, false);
-    expect(lines).toEqual([]);
     await new Promise((resolve) => setImmediate(resolve));
+    expect(lines).toEqual([]);
+    // A timer set after the logger's fires after it.
+    await new Promise((resolve) => setTimeout(resolve, REQUEST_LINES_MS + 5));
     expect(lines).toHaveLength(1);
     expect(lines[0]!.split("\n").filter(Boolean).map((l) => (JSON.parse(l) as { reqId: string }).reqId)).toEqual(["r-0", "r-1", "r-2"]);
-    // A long burst is not held back: every 64 lines go out at once.
-    for (let i = 0; i < 64; i++) logRequest(logger, base, false);
+    // A long burst is not held back: every REQUEST_LINES_MAX lines go out at once.
+    for (let i = 0; i < REQUEST_LINES_MAX; i++) logRequest(logger, base, false);
     expect(lines).toHaveLength(2);
+    expect(lines[1]!.split("\n").filter(Boolean)).toHaveLength(REQUEST_LINES_MAX);
+  });
+
+  it("writes pending request lines before any other line, so the output keeps its order", () => {
+    const { logger, lines } = capture();
+    logRequest(logger, { ...base, reqId: "before" }, false);
+    logger.child({ component: "x" }).warn("config warning");
+    logRequest(logger, { ...base, reqId: "after" }, false);
+    flushLogger(logger);
+    const order = lines.join("").split("\n").filter(Boolean).map((l) => JSON.parse(l) as { reqId?: string; msg: string });
+    expect(order.map((l) => l.reqId ?? l.msg)).toEqual(["before", "config warning", "after"]);
   });
 });

@@ -1,7 +1,9 @@
 /**
  * Structured JSON logs (pino). Writes are asynchronous and batched (4 KiB, or every 100 ms) so logging
  * stays off the request's critical path; {@link flushLogger} drains the buffer before the process exits. The proxy logs one line
- * per request and never a credential, a header value or a body.
+ * per request and never a credential, a header value or a body. Request lines are gathered for up to
+ * {@link REQUEST_LINES_MS} ms (or {@link REQUEST_LINES_MAX} lines) before they reach pino's buffer; any
+ * other line flushes them first, so the output keeps its order.
  */
 import pino, { type DestinationStream, type Logger } from "pino";
 
@@ -20,6 +22,8 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   return pino(
     {
       level: options.level ?? "info",
+      // Request lines gathered before this line go out before it.
+      hooks: { streamWrite: (line) => (requestLines.get(destination)?.flush(), line) },
       base: undefined,
       formatters: { level: (label) => ({ level: label }) },
       // Defence in depth: these never reach a log call, but if one ever did it would be masked.
@@ -75,29 +79,35 @@ export function logRequest(logger: Logger, r: RequestRecord, warn: boolean): voi
   linesOf(logger).add(`${line},"msg":"request"}\n`);
 }
 
+/** How long a request line may wait before it is handed to pino's destination, and how many may. */
+export const REQUEST_LINES_MS = 20;
+export const REQUEST_LINES_MAX = 128;
+
 /**
- * Request lines of one event-loop turn, handed to the destination as one string. pino's asynchronous
- * destination (sonic-boom) appends each write to its pending buffer and measures that buffer's byte length
- * first, which flattens it: line by line, that copies the whole pending buffer again for every line.
- * Joined once per turn, a busy proxy's lines cost one copy.
+ * Request lines, handed to the destination as one string every {@link REQUEST_LINES_MS} ms or
+ * {@link REQUEST_LINES_MAX} lines. pino's asynchronous destination (sonic-boom) appends each write to its
+ * pending buffer and measures that buffer's byte length first, which flattens it: line by line, that
+ * copies the whole pending buffer again for every line. Handing lines over once per event-loop turn still
+ * cost a busy proxy about 7% of its CPU per request (one immediate and one append per turn); one timer
+ * per 20 ms does not (proxy/bench/README.md). Nothing waits longer than pino's own periodic flush would.
  */
 class RequestLines {
   private lines: string[] = [];
-  private scheduled = false;
+  private timer: NodeJS.Timeout | null = null;
 
   constructor(private readonly destination: DestinationStream) {}
 
   add(line: string): void {
     this.lines.push(line);
-    if (this.lines.length >= 64) this.flush();
-    else if (!this.scheduled) {
-      this.scheduled = true;
-      setImmediate(this.flush);
-    }
+    if (this.lines.length >= REQUEST_LINES_MAX) this.flush();
+    else if (this.timer === null) this.timer = setTimeout(this.flush, REQUEST_LINES_MS).unref();
   }
 
   readonly flush = (): void => {
-    this.scheduled = false;
+    if (this.timer !== null) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
     if (this.lines.length === 0) return;
     const text = this.lines.length === 1 ? this.lines[0]! : this.lines.join("");
     this.lines = [];
@@ -105,13 +115,15 @@ class RequestLines {
   };
 }
 
-const requestLines = new WeakMap<Logger, RequestLines>();
+/** Keyed by destination, so every logger writing to one (children too) shares its pending lines. */
+const requestLines = new WeakMap<DestinationStream, RequestLines>();
 
 function linesOf(logger: Logger): RequestLines {
-  let lines = requestLines.get(logger);
+  const destination = destinationOf(logger);
+  let lines = requestLines.get(destination);
   if (lines === undefined) {
-    lines = new RequestLines(destinationOf(logger));
-    requestLines.set(logger, lines);
+    lines = new RequestLines(destination);
+    requestLines.set(destination, lines);
   }
   return lines;
 }
@@ -124,7 +136,7 @@ function destinationOf(logger: Logger): DestinationStream {
 /** Flushes buffered log lines synchronously (at exit). */
 export function flushLogger(logger: Logger): void {
   try {
-    requestLines.get(logger)?.flush();
+    requestLines.get(destinationOf(logger))?.flush();
     logger.flush();
     (destinationOf(logger) as DestinationStream & { flushSync?: () => void }).flushSync?.();
   } catch {

@@ -19,7 +19,7 @@ export interface TestProxy {
   proxy: ProxyServer;
   url: string;
   adminUrl: string;
-  /** Raw log lines, as written. */
+  /** Raw log lines, as written (one entry per line). */
   rawLogs: string[];
   logs(): LogLine[];
   /** Resolves with the first log line (already written or future) that passes `test`. */
@@ -36,9 +36,13 @@ export async function startProxy(
   const logger = createLogger({
     level: "debug",
     destination: {
-      write: (line: string) => {
-        rawLogs.push(line);
-        written.emit("line", JSON.parse(line) as LogLine);
+      // One write may carry several lines (request lines are handed over in batches).
+      write: (text: string) => {
+        for (const line of text.split("\n")) {
+          if (line === "") continue;
+          rawLogs.push(line);
+          written.emit("line", JSON.parse(line) as LogLine);
+        }
       },
     },
   });
