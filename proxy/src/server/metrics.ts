@@ -97,6 +97,12 @@ export class RouteMetrics {
   }
 }
 
+interface OperationChildren {
+  readonly durations: Map<string, HistogramChild>;
+  input: HistogramChild | null;
+  output: HistogramChild | null;
+}
+
 export interface BackendMetricLabels {
   backend: string;
   provider: string;
@@ -108,8 +114,11 @@ export interface BackendMetricLabels {
 export class BackendMetrics {
   private readonly ttfb: HistogramChild;
   private readonly errors = new Map<string, Counter.Internal>();
-  private readonly tokens = new Map<string, HistogramChild>();
-  private readonly durations = new Map<string, HistogramChild>();
+  /**
+   * Children by operation, then by error type: looked up with the strings as they come (constants, in
+   * practice), so recording a request builds no key.
+   */
+  private readonly byOperation = new Map<string, OperationChildren>();
 
   constructor(
     private readonly metrics: ProxyMetrics,
@@ -132,28 +141,34 @@ export class BackendMetrics {
   }
 
   operation(operation: string, seconds: number, errorType: string): void {
-    const k = `${operation}\0${errorType}`;
-    let child = this.durations.get(k);
+    const children = this.of(operation);
+    let child = children.durations.get(errorType);
     if (!child) {
       child = this.metrics.operationDuration.labels({ ...this.genAi(operation), error_type: errorType });
-      this.durations.set(k, child);
+      children.durations.set(errorType, child);
     }
     child.observe(seconds);
   }
 
   usage(operation: string, input: number, output: number): void {
-    this.tokenChild(operation, "input").observe(input);
-    this.tokenChild(operation, "output").observe(output);
+    const children = this.of(operation);
+    // Created on first use, so a backend that never reports usage shows no token series.
+    if (children.input === null) {
+      const genAi = this.genAi(operation);
+      children.input = this.metrics.tokenUsage.labels({ ...genAi, gen_ai_token_type: "input" });
+      children.output = this.metrics.tokenUsage.labels({ ...genAi, gen_ai_token_type: "output" });
+    }
+    children.input.observe(input);
+    children.output!.observe(output);
   }
 
-  private tokenChild(operation: string, type: "input" | "output"): HistogramChild {
-    const k = `${operation}\0${type}`;
-    let child = this.tokens.get(k);
-    if (!child) {
-      child = this.metrics.tokenUsage.labels({ ...this.genAi(operation), gen_ai_token_type: type });
-      this.tokens.set(k, child);
+  private of(operation: string): OperationChildren {
+    let children = this.byOperation.get(operation);
+    if (!children) {
+      children = { durations: new Map(), input: null, output: null };
+      this.byOperation.set(operation, children);
     }
-    return child;
+    return children;
   }
 
   private genAi(operation: string) {
