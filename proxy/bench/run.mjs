@@ -145,7 +145,9 @@ async function smoke(ctx, t, started, flavor, stream) {
   const agent = new (isTls ? https : http).Agent({ keepAlive: false, ...(isTls ? { ca: ctx.certs.caPem } : {}) });
   const r = await oneRequest({ mod: isTls ? https : http, agent }, req.url, req.headers, b.buf, { keepBody: true });
   const s = await upstreamStats();
-  if (s.requests !== 1 || s.ok !== 1) throw new Error(`smoke ${flavor} ${stream ? "sse" : "json"}: upstream saw ${JSON.stringify(s)}`);
+  if (t.noUpstream) {
+    if (s.requests !== 0) throw new Error(`smoke ${flavor}: ${t.name} never calls the upstream, which saw ${JSON.stringify(s)}`);
+  } else if (s.requests !== 1 || s.ok !== 1) throw new Error(`smoke ${flavor} ${stream ? "sse" : "json"}: upstream saw ${JSON.stringify(s)}`);
   if (stream) {
     const tokens = r.body.split('"tok "').length - 1;
     if (tokens !== 5 || !r.body.includes("[DONE]"))
@@ -194,14 +196,26 @@ async function runTarget(ctx, t, label) {
     return { ...result, skipped: reason };
   }
   log(`${label}: starting`);
+  // Floors (floor.mjs) run only the loads that mean something for them.
+  const flavors = opt.flavors.filter((x) => !t.flavors || t.flavors.includes(x));
+  const kinds = opt.kinds.filter((x) => !t.kinds || t.kinds.includes(x));
+  if (t.load) {
+    try {
+      result.rows = await floorClientRows(ctx, t, label, flavors);
+    } catch (e) {
+      result.error = String(e.message ?? e);
+      log(`${label}: FAILED: ${result.error}`);
+    }
+    return result;
+  }
   let started = null;
   try {
     started = await launch(ctx, t);
     if (started.note) result.note = started.note;
     const pid = started.pid;
-    for (const flavor of opt.flavors) for (const kind of opt.kinds) await smoke(ctx, t, started, flavor, kind === "sse");
-    for (const flavor of opt.flavors) {
-      for (const kind of opt.kinds) {
+    for (const flavor of flavors) for (const kind of kinds) await smoke(ctx, t, started, flavor, kind === "sse");
+    for (const flavor of flavors) {
+      for (const kind of kinds) {
         for (const connections of opt.connections) {
           const r = await measure(ctx, t, started, pid, { flavor, kind, connections, duration: opt.duration });
           result.rows.push({ flavor, kind, connections, ...r });
@@ -213,8 +227,8 @@ async function runTarget(ctx, t, label) {
       }
     }
     result.peakRssMainMb = peakRssMb(pid);
-    if (opt.kinds.includes("sse") && opt.ttfbRequests > 0) {
-      for (const flavor of opt.flavors) {
+    if (kinds.includes("sse") && opt.ttfbRequests > 0) {
+      for (const flavor of flavors) {
         const req = t.request(ctx, flavor, started);
         const b = body(req.model, true);
         await setMode({ chunks: 8, delayMs: 2, contentLength: b.contentLength });
@@ -224,7 +238,7 @@ async function runTarget(ctx, t, label) {
         log(`${label}: first SSE event ${flavor}: p50 ${fe.p50.toFixed(3)} ms (whole stream ${fe.totalP50.toFixed(2)} ms)`);
       }
     }
-    for (const size of opt.bodies) {
+    for (const size of t.floor ? [] : opt.bodies) {
       const r = await measure(ctx, t, started, pid, {
         flavor: "plain",
         kind: "json",
@@ -236,7 +250,7 @@ async function runTarget(ctx, t, label) {
       log(`${label}: body ${size} B: ${r.rps.toFixed(0)} req/s, p50 ${r.p50.toFixed(3)} ms, cpu ${r.cpuUsPerReq?.toFixed(1)} µs/req, upstream bad ${r.upstreamBad}`);
     }
     result.peakRssMb = peakRssMb(pid);
-    if (opt.streams > 0 && t.name !== "direct") {
+    if (opt.streams > 0 && t.name !== "direct" && !t.floor) {
       // A fresh process, so the garbage of the loads above does not blur the delta.
       result.exit = await stop(started.child, 15_000);
       started = await launch(ctx, t);
@@ -250,6 +264,44 @@ async function runTarget(ctx, t, label) {
     if (started?.child) result.exit = await stop(started.child, 15_000);
   }
   return result;
+}
+
+/** The undici client floor: its own closed-loop load (floor.mjs client), measured from inside. */
+async function floorClientRows(ctx, t, label, flavors) {
+  const rows = [];
+  if (!flavors.includes("plain")) return rows;
+  const seconds = wrkSeconds(opt.duration);
+  for (const connections of opt.connections) {
+    await setMode({ chunks: opt.sseChunks, delayMs: 0, contentLength: null });
+    const r = await t.load(ctx, { connections, seconds, warmupSeconds: wrkSeconds(opt.warmup) });
+    const up = await upstreamStats();
+    const row = {
+      flavor: "plain",
+      kind: "json",
+      connections,
+      requests: r.requests,
+      rps: r.requests / r.seconds,
+      p50: r.p50,
+      p99: r.p99,
+      cpuUsPerReq: r.requests > 0 ? r.cpuUs / r.requests : null,
+      cpuSystemShare: r.cpuUs > 0 ? r.systemUs / r.cpuUs : null,
+      peakRssMb: null,
+      errors: r.errors,
+      upstreamRequests: up.requests,
+      upstreamBad: badCount(up),
+      upstreamDetail: up,
+    };
+    rows.push(row);
+    log(`${label}: json c${connections} plain: ${row.rps.toFixed(0)} req/s, p50 ${row.p50?.toFixed(3)} ms, cpu ${row.cpuUsPerReq?.toFixed(1)} µs/req, errors ${row.errors}, upstream bad ${row.upstreamBad}`);
+  }
+  return rows;
+}
+
+/** wrk's duration syntax (`10s`, `1m`) in seconds. */
+function wrkSeconds(d) {
+  const m = /^(\d+(?:\.\d+)?)([smh]?)$/.exec(d);
+  if (!m) throw new Error(`bench: \`${d}\` is not a duration like 10s or 1m`);
+  return Number(m[1]) * { "": 1, s: 1, m: 60, h: 3600 }[m[2]];
 }
 
 async function slowStreams(ctx, t, started, pid, label) {

@@ -4,7 +4,7 @@
 //      `model` overridden, SSE unbuffered, upstream keep-alive.
 // Each launcher writes its config into the run's temp dir, starts the process
 // with a recorded pid and says how a client addresses it.
-import { existsSync, mkdirSync, writeFileSync, chmodSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync, chmodSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { homedir } from "node:os";
 import { execFileSync } from "node:child_process";
@@ -112,6 +112,94 @@ export const targets = [
       headers: {},
       model: CLIENT_MODEL,
     }),
+  },
+  // The platform's floor (floor.mjs): pieces of a node:http + undici proxy, run with the image's node
+  // flags like ours (without a memory limit), so ours can be read against what Node.js itself costs here.
+  {
+    name: "floor-pipe",
+    label: "floor: Node.js TCP pipe",
+    note: "floor.mjs pipe: a Node.js TCP pipe to the upstream, no HTTP parsing (the least a Node.js hop costs); the client sends the upstream's own request",
+    floor: true,
+    flavors: ["plain"],
+    unavailable: () => null,
+    async start(ctx) {
+      const port = await ctx.freePort();
+      const child = start("floor-pipe", process.execPath, [...imageNodeFlags(), join(BENCH_DIR, "floor.mjs"), "pipe", String(port), String(ctx.ports.plain)], {
+        logDir: ctx.dir,
+      });
+      return { child, port, ready: { url: `http://127.0.0.1:${port}/__bench/stats`, status: 200 } };
+    },
+    request: (ctx, flavor, started) => ({
+      url: `http://127.0.0.1:${started.port}/v1/chat/completions`,
+      headers: { authorization: `Bearer ${PROVIDER_KEY}` },
+      model: MODEL,
+    }),
+  },
+  {
+    name: "floor-proxy",
+    label: "floor: least node:http + undici proxy",
+    note: "floor.mjs proxy: the least node:http + undici proxy (route, key, Host, hop-by-hop headers, body as read, undici's raw handler callbacks); no model rewrite (the client sends the right model), validation, logs or metrics",
+    floor: true,
+    unavailable: () => null,
+    async start(ctx) {
+      const port = await ctx.freePort();
+      const child = start("floor-proxy", process.execPath, [...imageNodeFlags(), join(BENCH_DIR, "floor.mjs"), "proxy", String(port), String(ctx.ports.plain)], {
+        logDir: ctx.dir,
+        env: { BENCH_PROVIDER_KEY: PROVIDER_KEY },
+      });
+      return { child, port, ready: { url: `http://127.0.0.1:${port}/`, status: 400 } };
+    },
+    flavors: ["plain"],
+    request: (ctx, flavor, started) => ({
+      url: `http://127.0.0.1:${started.port}${ROUTE[flavor]}`,
+      headers: {},
+      model: MODEL,
+    }),
+  },
+  {
+    name: "floor-http",
+    label: "floor: node:http answering alone",
+    note: "floor.mjs http: node:http reads each request and answers the upstream's completion from memory, never calling the upstream (a proxy's server half)",
+    floor: true,
+    noUpstream: true,
+    flavors: ["plain"],
+    kinds: ["json"],
+    unavailable: () => null,
+    async start(ctx) {
+      const port = await ctx.freePort();
+      const child = start("floor-http", process.execPath, [...imageNodeFlags(), join(BENCH_DIR, "floor.mjs"), "http", String(port)], {
+        logDir: ctx.dir,
+        env: { BENCH_MODEL: MODEL },
+      });
+      return { child, port, ready: { url: `http://127.0.0.1:${port}/`, status: 404 } };
+    },
+    request: (ctx, flavor, started) => ({
+      url: `http://127.0.0.1:${started.port}${ROUTE[flavor]}`,
+      headers: {},
+      model: CLIENT_MODEL,
+    }),
+  },
+  {
+    name: "floor-client",
+    label: "floor: undici client alone",
+    note: "floor.mjs client: undici's Pool sending the upstream's own request with N in flight, closed loop, no server (a proxy's client half); its CPU and latency are its own",
+    floor: true,
+    flavors: ["plain"],
+    kinds: ["json"],
+    unavailable: () => null,
+    /** Runs the load itself: CONNECTIONS requests in flight for the run's duration. */
+    async load(ctx, { connections, seconds, warmupSeconds }) {
+      const child = start(
+        "floor-client",
+        process.execPath,
+        [...imageNodeFlags(), join(BENCH_DIR, "floor.mjs"), "client", `http://127.0.0.1:${ctx.ports.plain}`, String(connections), String(seconds), String(warmupSeconds)],
+        { logDir: ctx.dir, env: { BENCH_PROVIDER_KEY: PROVIDER_KEY, BENCH_MODEL: MODEL } },
+      );
+      const exit = await child.exited;
+      const line = readFileSync(child.logFile, "utf8").split("\n").filter((l) => l.startsWith("BENCH_FLOOR ")).pop();
+      if (exit.code !== 0 || !line) throw new Error(`floor.mjs client exited ${exit.code ?? exit.signal} without a result`);
+      return { ...JSON.parse(line.slice("BENCH_FLOOR ".length)), pid: child.pid };
+    },
   },
   {
     name: "nginx",
