@@ -1,0 +1,108 @@
+#!/usr/bin/env node
+// Compares the CPU per JSON request of two builds of our proxy by running them
+// at the same time: both pinned to CPU 1, the upstream and two wrk loads
+// (json, 50 connections, plain upstream, the docs' request) pinned to CPU 0.
+// Whatever the shared machine does during a round, it does to both builds, so
+// the ratio B/A holds still where each build's own number moves by ±30%
+// (README.md, "Paired comparison"). Needs 2 CPUs and `taskset`.
+//
+//   node proxy/bench/pair.mjs A/dist/cli.js B/dist/cli.js [rounds=3] [duration=8s]
+//
+// Each build is started as the harness starts ours (the image's node flags;
+// without the memory cgroup, so both share one limit-free setting), with
+// NODE_PATH set to this checkout's dependencies.
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { execFileSync } from "node:child_process";
+import net from "node:net";
+import { start, stop, stopAll, installCleanup, cpuSplit } from "./lib/procs.mjs";
+import { runWrk } from "./lib/load.mjs";
+import { makeCerts } from "./lib/certs.mjs";
+import { targets, BENCH_DIR, PROVIDER_KEY, MODEL } from "./lib/targets.mjs";
+
+const [a, b, roundsArg, duration = "8s"] = process.argv.slice(2);
+if (!a || !b) {
+  console.error("usage: node proxy/bench/pair.mjs A/cli.js B/cli.js [rounds] [duration]");
+  process.exit(2);
+}
+const rounds = Number(roundsArg ?? 3);
+const pin = (pid, cpu) => execFileSync("taskset", ["-a", "-p", "-c", String(cpu), String(pid)], { stdio: "ignore" });
+
+const dir = mkdtempSync(join(tmpdir(), "ocp-pair-"));
+installCleanup(() => rmSync(dir, { recursive: true, force: true }));
+const freePort = () =>
+  new Promise((ok, fail) => {
+    const s = net.createServer().on("error", fail);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => ok(port));
+    });
+  });
+const until = async (port) => {
+  for (let i = 0; i < 100; i++) {
+    const up = await new Promise((ok) => net.connect(port, "127.0.0.1").on("connect", function () { this.destroy(); ok(true); }).on("error", () => ok(false)));
+    if (up) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`nothing listens on ${port}`);
+};
+
+async function main() {
+  pin(process.pid, 0); // the upstream and wrk inherit CPU 0
+  const certs = await makeCerts(dir);
+  const ports = { plain: await freePort(), tls: await freePort() };
+  const upstream = start("upstream", process.execPath, [join(BENCH_DIR, "upstream.mjs")], {
+    logDir: dir,
+    env: {
+      BENCH_UPSTREAM_PLAIN_PORT: String(ports.plain),
+      BENCH_UPSTREAM_TLS_PORT: String(ports.tls),
+      BENCH_UPSTREAM_CERT: certs.cert,
+      BENCH_UPSTREAM_CERT_KEY: certs.key,
+      BENCH_PROVIDER_KEY: PROVIDER_KEY,
+      BENCH_MODEL: MODEL,
+    },
+  });
+  await until(ports.plain);
+  const ctx = { dir, ports, certs, freePort, upstreamPid: upstream.pid };
+  const ours = targets.find((t) => t.name === "ours");
+  const body = join(dir, "body.json");
+  writeFileSync(
+    body,
+    JSON.stringify({ model: "client-chosen-model", messages: [{ role: "system", content: "You are a helpful assistant." }, { role: "user", content: "Write a short haiku about artificial intelligence." }], temperature: 0.7, max_tokens: 64 }),
+  );
+  const ratios = [];
+  for (let round = 1; round <= rounds; round++) {
+    const run = [];
+    for (const cli of [a, b]) {
+      process.env.BENCH_OURS_CLI = resolve(cli);
+      process.env.BENCH_OURS_CGROUP = "0";
+      const started = await ours.start(ctx);
+      await until(started.port);
+      pin(started.child.pid, 1);
+      run.push({ cli, started, load: { url: `http://127.0.0.1:${started.port}/mistral`, headers: {}, bodyFile: body, connections: 50, dir } });
+    }
+    await Promise.all(run.map((r) => runWrk({ ...r.load, duration: "2s" })));
+    const before = run.map((r) => cpuSplit(r.started.child.pid));
+    const loads = await Promise.all(run.map((r) => runWrk({ ...r.load, duration })));
+    const after = run.map((r) => cpuSplit(r.started.child.pid));
+    const us = run.map((_, i) => ((after[i].user + after[i].system - before[i].user - before[i].system) * 1e6) / loads[i].requests);
+    for (const r of run) await stop(r.started.child);
+    const errors = loads.map((l) => l.errors);
+    ratios.push(us[1] / us[0]);
+    console.log(`round ${round}: A ${us[0].toFixed(1)} µs/req, B ${us[1].toFixed(1)} µs/req, B/A ${(us[1] / us[0]).toFixed(3)} (requests ${loads[0].requests}/${loads[1].requests}, errors ${errors.join("/")})`);
+  }
+  await stop(upstream);
+  const sorted = [...ratios].sort((x, y) => x - y);
+  const mid = sorted.length / 2;
+  const median = sorted.length % 2 ? sorted[Math.floor(mid)] : (sorted[mid - 1] + sorted[mid]) / 2;
+  console.log(`B/A median ${median.toFixed(3)} over ${rounds} rounds (A = ${a}, B = ${b})`);
+}
+
+main()
+  .then(() => stopAll())
+  .catch(async (e) => {
+    console.error(e);
+    await stopAll();
+    process.exitCode = 1;
+  });
