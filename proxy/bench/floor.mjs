@@ -19,6 +19,7 @@
 import net from "node:net";
 import http from "node:http";
 import { Pool } from "undici";
+import { completionBytes } from "./lib/completion.mjs";
 
 const [mode, ...args] = process.argv.slice(2);
 const KEY = process.env.BENCH_PROVIDER_KEY ?? "";
@@ -38,24 +39,8 @@ if (mode === "pipe") {
     })
     .listen(port, "127.0.0.1");
 } else if (mode === "http") {
-  // The same bytes the upstream answers a JSON request with (upstream.mjs).
-  const completion = Buffer.from(
-    JSON.stringify({
-      id: "chatcmpl-bench",
-      object: "chat.completion",
-      created: 1700000000,
-      model: MODEL,
-      choices: [
-        {
-          index: 0,
-          message: { role: "assistant", content: "Neural networks learn,\nPatterns emerge from data streams,\nMind in silicon grows." },
-          logprobs: null,
-          finish_reason: "stop",
-        },
-      ],
-      usage: { prompt_tokens: 20, completion_tokens: 17, total_tokens: 37 },
-    }),
-  );
+  // The same bytes the upstream answers a JSON request with.
+  const completion = completionBytes(MODEL);
   const headers = ["content-type", "application/json", "content-length", String(completion.length)];
   http
     .createServer({ noDelay: true }, (req, res) => {

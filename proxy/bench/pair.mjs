@@ -16,10 +16,10 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { execFileSync } from "node:child_process";
 import net from "node:net";
-import { start, stop, stopAll, installCleanup, cpuSplit } from "./lib/procs.mjs";
+import { stop, stopAll, installCleanup, cpuSplit } from "./lib/procs.mjs";
 import { runWrk } from "./lib/load.mjs";
 import { makeCerts } from "./lib/certs.mjs";
-import { targets, BENCH_DIR, PROVIDER_KEY, MODEL } from "./lib/targets.mjs";
+import { targets, startUpstream } from "./lib/targets.mjs";
 
 const [a, b, roundsArg, duration = "8s"] = process.argv.slice(2);
 if (!a || !b) {
@@ -52,17 +52,7 @@ async function main() {
   pin(process.pid, 0); // the upstream and wrk inherit CPU 0
   const certs = await makeCerts(dir);
   const ports = { plain: await freePort(), tls: await freePort() };
-  const upstream = start("upstream", process.execPath, [join(BENCH_DIR, "upstream.mjs")], {
-    logDir: dir,
-    env: {
-      BENCH_UPSTREAM_PLAIN_PORT: String(ports.plain),
-      BENCH_UPSTREAM_TLS_PORT: String(ports.tls),
-      BENCH_UPSTREAM_CERT: certs.cert,
-      BENCH_UPSTREAM_CERT_KEY: certs.key,
-      BENCH_PROVIDER_KEY: PROVIDER_KEY,
-      BENCH_MODEL: MODEL,
-    },
-  });
+  const upstream = startUpstream({ dir, certs, ports });
   await until(ports.plain);
   const ctx = { dir, ports, certs, freePort, upstreamPid: upstream.pid };
   const ours = targets.find((t) => t.name === "ours");

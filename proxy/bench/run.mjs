@@ -8,10 +8,10 @@ import { tmpdir, cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import net from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
-import { start, stop, stopAll, installCleanup, setPidLog, cpuSplit, peakRssMb, rssKb } from "./lib/procs.mjs";
+import { stop, stopAll, installCleanup, setPidLog, cpuSplit, peakRssMb, rssKb } from "./lib/procs.mjs";
 import { runWrk, oneRequest, firstEventLatency, openStreams } from "./lib/load.mjs";
 import { makeCerts } from "./lib/certs.mjs";
-import { targets, BENCH_DIR, PROVIDER_KEY, MODEL } from "./lib/targets.mjs";
+import { targets, startUpstream } from "./lib/targets.mjs";
 import { printReport } from "./lib/report.mjs";
 import http from "node:http";
 import https from "node:https";
@@ -347,17 +347,7 @@ async function main() {
   const startedAt = new Date();
   const certs = await makeCerts(dir);
   const ports = { plain: await freePort(), tls: await freePort() };
-  const upstream = start("upstream", process.execPath, [join(BENCH_DIR, "upstream.mjs")], {
-    logDir: dir,
-    env: {
-      BENCH_UPSTREAM_PLAIN_PORT: String(ports.plain),
-      BENCH_UPSTREAM_TLS_PORT: String(ports.tls),
-      BENCH_UPSTREAM_CERT: certs.cert,
-      BENCH_UPSTREAM_CERT_KEY: certs.key,
-      BENCH_PROVIDER_KEY: PROVIDER_KEY,
-      BENCH_MODEL: MODEL,
-    },
-  });
+  const upstream = startUpstream({ dir, certs, ports });
   controlUrl = `http://127.0.0.1:${ports.plain}`;
   const ctx = { dir, ports, certs, freePort, upstreamPid: upstream.pid };
   await waitReady({ child: upstream, ready: { url: `${controlUrl}/__bench/stats`, status: 200 } }, certs);

@@ -13,6 +13,7 @@
 import http from "node:http";
 import https from "node:https";
 import { readFileSync } from "node:fs";
+import { CREATED, completionBytes } from "./lib/completion.mjs";
 
 const env = (name) => {
   const v = process.env[name];
@@ -38,24 +39,8 @@ const fresh = () => ({
 });
 let stats = fresh();
 
-const created = 1700000000;
-const completion = Buffer.from(
-  JSON.stringify({
-    id: "chatcmpl-bench",
-    object: "chat.completion",
-    created,
-    model: MODEL,
-    choices: [
-      {
-        index: 0,
-        message: { role: "assistant", content: "Neural networks learn,\nPatterns emerge from data streams,\nMind in silicon grows." },
-        logprobs: null,
-        finish_reason: "stop",
-      },
-    ],
-    usage: { prompt_tokens: 20, completion_tokens: 17, total_tokens: 37 },
-  }),
-);
+const created = CREATED;
+const completion = completionBytes(MODEL);
 /** One `chat.completion.chunk` SSE event: the envelope every chunk shares, then its own fields. */
 const sseChunk = (fields) =>
   `data: ${JSON.stringify({ id: "chatcmpl-bench", object: "chat.completion.chunk", created, model: MODEL, ...fields })}\n\n`;

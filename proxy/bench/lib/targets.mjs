@@ -296,6 +296,21 @@ export const targets = [
   },
 ];
 
+/** Starts the benchmark's upstream (upstream.mjs) on `ports`, its log in `dir`. */
+export function startUpstream({ dir, certs, ports }) {
+  return start("upstream", process.execPath, [join(BENCH_DIR, "upstream.mjs")], {
+    logDir: dir,
+    env: {
+      BENCH_UPSTREAM_PLAIN_PORT: String(ports.plain),
+      BENCH_UPSTREAM_TLS_PORT: String(ports.tls),
+      BENCH_UPSTREAM_CERT: certs.cert,
+      BENCH_UPSTREAM_CERT_KEY: certs.key,
+      BENCH_PROVIDER_KEY: PROVIDER_KEY,
+      BENCH_MODEL: MODEL,
+    },
+  });
+}
+
 let oursStarts = 0;
 const oursCli = () => process.env.BENCH_OURS_CLI || join(PROXY_DIR, "dist", "cli.js");
 const portkeyMain = () => join(CACHE, "portkey", "node_modules", "@portkey-ai", "gateway", "build", "start-server.js");
