@@ -56,17 +56,21 @@ const WARN = 40;
 
 /**
  * Writes the per-request line: the line `logger.info(record, "request")` would write (same keys, order
- * and level/time/msg framing; `test/admin.test.ts` compares the two), serialized directly and handed to
- * the destination with the other request lines of the same event-loop turn. pino's generic path walks
- * the object key by key and, with sonic-boom's per-line appends, was the largest source of allocation
- * per request, about a quarter of it (proxy/bench/README.md). Numbers are finite by construction; every
- * string goes through `JSON.stringify`. Warn level when `warn`, else info; nothing when the logger's
- * level is above it.
+ * and level/time/msg framing; `test/admin.test.ts` compares the two), serialized directly. pino's generic
+ * path walks the object key by key and, with sonic-boom's per-line appends, was the largest source of
+ * allocation per request, about a quarter of it (proxy/bench/README.md). Numbers are finite by
+ * construction; every string goes through `JSON.stringify`. Warn level when `warn`, else info; nothing
+ * when the logger's level is above it. The record is kept, with its time, and serialized with the other
+ * pending ones when they are handed to the destination (see {@link RequestLines}): the caller must not
+ * change it afterwards.
  */
 export function logRequest(logger: Logger, r: RequestRecord, warn: boolean): void {
-  const level = warn ? WARN : INFO;
-  if (logger.levelVal > level) return;
-  let line = `{"level":"${warn ? "warn" : "info"}","time":${Date.now()},"reqId":${JSON.stringify(r.reqId)},"method":${JSON.stringify(r.method)},"path":${JSON.stringify(r.path)}`;
+  if (logger.levelVal > (warn ? WARN : INFO)) return;
+  linesOf(logger).add(r, warn, Date.now());
+}
+
+function serialize(r: RequestRecord, warn: boolean, time: number): string {
+  let line = `{"level":"${warn ? "warn" : "info"}","time":${time},"reqId":${JSON.stringify(r.reqId)},"method":${JSON.stringify(r.method)},"path":${JSON.stringify(r.path)}`;
   if (r.route !== undefined) line += `,"route":${JSON.stringify(r.route)}`;
   if (r.backend !== undefined) line += `,"backend":${JSON.stringify(r.backend)}`;
   line += `,"status":${r.status},"durMs":${r.durMs}`;
@@ -76,7 +80,7 @@ export function logRequest(logger: Logger, r: RequestRecord, warn: boolean): voi
   if (r.error !== null) line += `,"error":${JSON.stringify(r.error)}`;
   if (r.inputTokens !== undefined) line += `,"inputTokens":${r.inputTokens},"outputTokens":${r.outputTokens ?? 0}`;
   if (r.upstreamRequestId !== undefined) line += `,"upstreamRequestId":${JSON.stringify(r.upstreamRequestId)}`;
-  linesOf(logger).add(`${line},"msg":"request"}\n`);
+  return `${line},"msg":"request"}\n`;
 }
 
 /** How long a request line may wait before it is handed to pino's destination, and how many may. */
@@ -84,22 +88,28 @@ export const REQUEST_LINES_MS = 20;
 export const REQUEST_LINES_MAX = 128;
 
 /**
- * Request lines, handed to the destination as one string every {@link REQUEST_LINES_MS} ms or
- * {@link REQUEST_LINES_MAX} lines. pino's asynchronous destination (sonic-boom) appends each write to its
- * pending buffer and measures that buffer's byte length first, which flattens it: line by line, that
- * copies the whole pending buffer again for every line. Handing lines over once per event-loop turn still
- * cost a busy proxy about 7% of its CPU per request (one immediate and one append per turn); one timer
- * per 20 ms does not (proxy/bench/README.md). Nothing waits longer than pino's own periodic flush would.
+ * Pending request records, serialized together and handed to the destination as one string every
+ * {@link REQUEST_LINES_MS} ms or {@link REQUEST_LINES_MAX} lines. pino's asynchronous destination
+ * (sonic-boom) appends each write to its pending buffer and measures that buffer's byte length first,
+ * which flattens it: line by line, that copies the whole pending buffer again for every line. Handing
+ * lines over once per event-loop turn still cost a busy proxy about 7% of its CPU per request (one
+ * immediate and one append per turn); one timer per 20 ms does not. Serializing a batch in one loop,
+ * rather than each line between two requests, runs the serializer with its code and data warm
+ * (proxy/bench/README.md). Nothing waits longer than pino's own periodic flush would.
  */
 class RequestLines {
-  private lines: string[] = [];
+  private records: RequestRecord[] = [];
+  private warn: boolean[] = [];
+  private times: number[] = [];
   private timer: NodeJS.Timeout | null = null;
 
   constructor(private readonly destination: DestinationStream) {}
 
-  add(line: string): void {
-    this.lines.push(line);
-    if (this.lines.length >= REQUEST_LINES_MAX) this.flush();
+  add(record: RequestRecord, warn: boolean, time: number): void {
+    this.records.push(record);
+    this.warn.push(warn);
+    this.times.push(time);
+    if (this.records.length >= REQUEST_LINES_MAX) this.flush();
     else if (this.timer === null) this.timer = setTimeout(this.flush, REQUEST_LINES_MS).unref();
   }
 
@@ -108,9 +118,13 @@ class RequestLines {
       clearTimeout(this.timer);
       this.timer = null;
     }
-    if (this.lines.length === 0) return;
-    const text = this.lines.length === 1 ? this.lines[0]! : this.lines.join("");
-    this.lines = [];
+    const { records, warn, times } = this;
+    if (records.length === 0) return;
+    this.records = [];
+    this.warn = [];
+    this.times = [];
+    let text = "";
+    for (let i = 0; i < records.length; i++) text += serialize(records[i]!, warn[i]!, times[i]!);
     this.destination.write(text);
   };
 }
