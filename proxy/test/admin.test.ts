@@ -185,6 +185,32 @@ describe("the request log line", () => {
     expect(lines[1]!.split("\n").filter(Boolean)).toHaveLength(REQUEST_LINES_MAX);
   });
 
+  it("completes a record once: with its batch when the line is written, at once when the level drops it", () => {
+    const calls: string[] = [];
+    const record = (reqId: string): RequestRecord => ({
+      ...base,
+      reqId,
+      inputTokens: undefined,
+      outputTokens: undefined,
+      complete: (r) => {
+        calls.push(r.reqId);
+        r.inputTokens = 7;
+        r.outputTokens = 9;
+      },
+    });
+    const info = capture();
+    logRequest(info.logger, record("kept"), false);
+    expect(calls).toEqual([]);
+    flushLogger(info.logger);
+    flushLogger(info.logger);
+    expect(calls).toEqual(["kept"]);
+    expect(JSON.parse(info.lines[0]!)).toMatchObject({ reqId: "kept", inputTokens: 7, outputTokens: 9 });
+    const quiet = capture("warn");
+    logRequest(quiet.logger, record("dropped"), false);
+    expect(calls).toEqual(["kept", "dropped"]);
+    expect(quiet.lines).toEqual([]);
+  });
+
   it("writes pending request lines before any other line, so the output keeps its order", () => {
     const { logger, lines } = capture();
     logRequest(logger, { ...base, reqId: "before" }, false);

@@ -22,7 +22,7 @@ import { parseJsonObject, replaceModelBytes } from "./model-rewrite";
 import { RESPONSE_HOP_BY_HOP, findRoute, upstreamPathFor, type CompiledRoute, type MatchEntry, type RequestDetails, type RoutingTable, type Target } from "./routing-table";
 import { StreamUsageReader, TailBuffer, type UsageReader } from "./token-usage";
 import { digestKey } from "../config/resolve-credentials";
-import { logRequest, type Logger } from "./logger";
+import { logRequest, type Logger, type RequestRecord } from "./logger";
 import { operationForPath, type ProxyMetrics, type RouteMetrics } from "./metrics";
 
 /** What a request needs from the current config. Swapped as a whole on reload. */
@@ -443,13 +443,20 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails {
     const seconds = (performance.now() - this.t0) / 1000;
     const route = this.route;
     const backend = this.target?.backend;
-    let usage: { input: number; output: number } | undefined;
+    let complete: ((r: RequestRecord) => void) | undefined;
     if (backend) {
       const operation = backend.operation ?? operationForPath(this.upstreamPath);
       if (this.tSent > 0) backend.metrics.operation(operation, seconds, code ?? (this.status >= 400 ? String(this.status) : ""));
-      if (this.tail !== null && code === null) {
-        usage = this.tail.usage();
-        if (usage) backend.metrics.usage(operation, usage.input, usage.output);
+      const tail = this.tail;
+      if (tail !== null && code === null) {
+        // Read with the log line's batch, where the scan runs warm (logger.ts); /metrics flushes it first.
+        complete = (r) => {
+          const usage = tail.usage();
+          if (!usage) return;
+          backend.metrics.usage(operation, usage.input, usage.output);
+          r.inputTokens = usage.input;
+          r.outputTokens = usage.output;
+        };
       }
     }
     (route?.metrics ?? ctx.unmatched).observe(this.status, seconds);
@@ -467,9 +474,10 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails {
         stream: this.sse,
         bytesOut: this.bytesOut,
         error: code,
-        inputTokens: usage?.input,
-        outputTokens: usage?.output,
+        inputTokens: undefined,
+        outputTokens: undefined,
         upstreamRequestId: this.upstreamRequestId,
+        complete,
       },
       this.status >= 500 && code !== null,
     );

@@ -49,6 +49,12 @@ export interface RequestRecord {
   inputTokens: number | undefined;
   outputTokens: number | undefined;
   upstreamRequestId: string | undefined;
+  /**
+   * Work left for later: called once, just before the line is built with the rest of its batch (or at
+   * once when the logger's level drops the line), to fill in what is costly to compute, such as the
+   * token counts. Whatever else it records (metrics) happens then too.
+   */
+  complete?: (r: RequestRecord) => void;
 }
 
 const INFO = 30;
@@ -65,11 +71,25 @@ const WARN = 40;
  * change it afterwards.
  */
 export function logRequest(logger: Logger, r: RequestRecord, warn: boolean): void {
-  if (logger.levelVal > (warn ? WARN : INFO)) return;
+  if (logger.levelVal > (warn ? WARN : INFO)) return completeRecord(r);
   linesOf(logger).add(r, warn, Date.now());
 }
 
+/** Completes and writes the pending request records now (before metrics are read, for one). */
+export function flushRequestLines(logger: Logger): void {
+  requestLines.get(destinationOf(logger))?.flush();
+}
+
+/** Runs a record's {@link RequestRecord.complete}, once. */
+function completeRecord(r: RequestRecord): void {
+  const complete = r.complete;
+  if (complete === undefined) return;
+  r.complete = undefined;
+  complete(r);
+}
+
 function serialize(r: RequestRecord, warn: boolean, time: number): string {
+  completeRecord(r);
   let line = `{"level":"${warn ? "warn" : "info"}","time":${time},"reqId":${JSON.stringify(r.reqId)},"method":${JSON.stringify(r.method)},"path":${JSON.stringify(r.path)}`;
   if (r.route !== undefined) line += `,"route":${JSON.stringify(r.route)}`;
   if (r.backend !== undefined) line += `,"backend":${JSON.stringify(r.backend)}`;

@@ -15,7 +15,7 @@ import type { FromGatewayObjectsOptions } from "../translate/from-gateway-object
 import type { ManifestValues } from "../translate/manifest-values";
 import { ERROR_CATALOGUE, errorBody } from "./errors";
 import { Exchange, type ExchangeContext, type RuntimeState } from "./exchange";
-import { createLogger, flushLogger, type Logger } from "./logger";
+import { createLogger, flushLogger, flushRequestLines, type Logger } from "./logger";
 import { ProxyMetrics } from "./metrics";
 import { compileRoutingTable } from "./routing-table";
 import { UpstreamPools, poolSettingsFor } from "./upstream-pools";
@@ -226,6 +226,8 @@ export class ProxyServer extends EventEmitter {
       const ready = !this.ctx.draining;
       res.writeHead(ready ? 200 : 503, { "content-type": "text/plain" }).end(ready ? "ready\n" : "draining\n");
     } else if (path === "/metrics") {
+      // Token usage is recorded with the pending request lines (logger.ts): complete them first.
+      flushRequestLines(this.logger);
       this.metrics.registry.metrics().then(
         (text) => res.writeHead(200, { "content-type": this.metrics.registry.contentType }).end(text),
         () => res.writeHead(500).end(),
