@@ -19,7 +19,7 @@
 import net from "node:net";
 import http from "node:http";
 import { Pool } from "undici";
-import { completionBytes } from "./lib/completion.mjs";
+import { chatRequest, completionBytes } from "./lib/completion.mjs";
 
 const [mode, ...args] = process.argv.slice(2);
 const KEY = process.env.BENCH_PROVIDER_KEY ?? "";
@@ -97,17 +97,7 @@ if (mode === "pipe") {
 } else if (mode === "client") {
   const [origin, connections, seconds, warmup] = [args[0], Number(args[1]), Number(args[2]), Number(args[3] ?? 2)];
   const pool = new Pool(origin, { connections: null });
-  const body = Buffer.from(
-    JSON.stringify({
-      model: MODEL,
-      messages: [
-        { role: "system", content: "You are a helpful assistant." },
-        { role: "user", content: "Write a short haiku about artificial intelligence." },
-      ],
-      temperature: 0.7,
-      max_tokens: 64,
-    }),
-  );
+  const body = Buffer.from(chatRequest(MODEL));
   const headers = ["content-type", "application/json", "authorization", `Bearer ${KEY}`, "host", "localhost"];
   let measuring = false;
   let stopping = false;

@@ -16,10 +16,11 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { execFileSync } from "node:child_process";
 import net from "node:net";
-import { stop, stopAll, installCleanup, cpuSplit } from "./lib/procs.mjs";
+import { stop, stopAll, installCleanup, cpuSplit, freePort } from "./lib/procs.mjs";
 import { runWrk } from "./lib/load.mjs";
 import { makeCerts } from "./lib/certs.mjs";
-import { targets, startUpstream } from "./lib/targets.mjs";
+import { targets, startUpstream, CLIENT_MODEL } from "./lib/targets.mjs";
+import { chatRequest } from "./lib/completion.mjs";
 
 const [a, b, roundsArg, duration = "8s"] = process.argv.slice(2);
 if (!a || !b) {
@@ -31,14 +32,6 @@ const pin = (pid, cpu) => execFileSync("taskset", ["-a", "-p", "-c", String(cpu)
 
 const dir = mkdtempSync(join(tmpdir(), "ocp-pair-"));
 installCleanup(() => rmSync(dir, { recursive: true, force: true }));
-const freePort = () =>
-  new Promise((ok, fail) => {
-    const s = net.createServer().on("error", fail);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => ok(port));
-    });
-  });
 const until = async (port) => {
   for (let i = 0; i < 100; i++) {
     const up = await new Promise((ok) => net.connect(port, "127.0.0.1").on("connect", function () { this.destroy(); ok(true); }).on("error", () => ok(false)));
@@ -57,10 +50,7 @@ async function main() {
   const ctx = { dir, ports, certs, freePort, upstreamPid: upstream.pid };
   const ours = targets.find((t) => t.name === "ours");
   const body = join(dir, "body.json");
-  writeFileSync(
-    body,
-    JSON.stringify({ model: "client-chosen-model", messages: [{ role: "system", content: "You are a helpful assistant." }, { role: "user", content: "Write a short haiku about artificial intelligence." }], temperature: 0.7, max_tokens: 64 }),
-  );
+  writeFileSync(body, chatRequest(CLIENT_MODEL));
   const ratios = [];
   for (let round = 1; round <= rounds; round++) {
     const run = [];

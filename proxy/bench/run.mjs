@@ -6,13 +6,13 @@
 import { mkdtempSync, writeFileSync, readFileSync, rmSync, existsSync } from "node:fs";
 import { tmpdir, cpus, loadavg } from "node:os";
 import { join } from "node:path";
-import net from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
-import { stop, stopAll, installCleanup, setPidLog, cpuSplit, peakRssMb, rssKb } from "./lib/procs.mjs";
+import { stop, stopAll, installCleanup, setPidLog, cpuSplit, peakRssMb, rssKb, freePort } from "./lib/procs.mjs";
 import { runWrk, oneRequest, firstEventLatency, openStreams } from "./lib/load.mjs";
 import { makeCerts } from "./lib/certs.mjs";
 import { targets, startUpstream } from "./lib/targets.mjs";
 import { printReport } from "./lib/report.mjs";
+import { SYSTEM, chatRequest } from "./lib/completion.mjs";
 import http from "node:http";
 import https from "node:https";
 
@@ -46,18 +46,6 @@ setPidLog(join(dir, "pids"));
 installCleanup(() => !opt.keep && rmSync(dir, { recursive: true, force: true }));
 const log = (...a) => console.error(`[${new Date().toISOString().slice(11, 19)}]`, ...a);
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.unref();
-    s.on("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 // ---- the upstream's control channel ----------------------------------------
 
 let controlUrl = "";
@@ -73,24 +61,13 @@ const badCount = (s) => s.badKey + s.badPath + s.badModel + s.badBody + s.badJso
 
 // ---- request bodies ----------------------------------------------------------
 
-const SYSTEM = "You are a helpful assistant.";
 const bodyCache = new Map();
 /** A chat completion request of about `size` bytes (or the docs' example), written to a file for wrk. */
 function body(model, stream, size = 0) {
   const key = `${model}|${stream}|${size}`;
   const hit = bodyCache.get(key);
   if (hit) return hit;
-  const make = (system) =>
-    JSON.stringify({
-      model,
-      messages: [
-        { role: "system", content: system },
-        { role: "user", content: "Write a short haiku about artificial intelligence." },
-      ],
-      temperature: 0.7,
-      max_tokens: 64,
-      ...(stream ? { stream: true, stream_options: { include_usage: true } } : {}),
-    });
+  const make = (system) => chatRequest(model, { system, stream });
   let system = SYSTEM;
   if (size > 0) system = "x".repeat(Math.max(0, size - make("").length));
   const buf = Buffer.from(make(system));

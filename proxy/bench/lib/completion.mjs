@@ -1,6 +1,21 @@
-// The chat completion the benchmark's upstream answers a JSON request with,
-// shared with floor.mjs, whose node:http floor answers the same bytes.
+// The benchmark's chat request (the docs' example) and the completion its
+// upstream answers with, shared by the harness, pair.mjs and floor.mjs.
 export const CREATED = 1700000000;
+export const SYSTEM = "You are a helpful assistant.";
+
+/** The docs' chat completion request for `model`, as JSON text; `system` pads it, `stream` asks for SSE with usage. */
+export function chatRequest(model, { system = SYSTEM, stream = false } = {}) {
+  return JSON.stringify({
+    model,
+    messages: [
+      { role: "system", content: system },
+      { role: "user", content: "Write a short haiku about artificial intelligence." },
+    ],
+    temperature: 0.7,
+    max_tokens: 64,
+    ...(stream ? { stream: true, stream_options: { include_usage: true } } : {}),
+  });
+}
 
 /** The completion for `model`, as the bytes sent. */
 export function completionBytes(model) {

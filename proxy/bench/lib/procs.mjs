@@ -1,6 +1,7 @@
 // Child processes of the benchmark: started with a recorded pid, measured
 // through /proc, and stopped by that pid only (never by name).
 import { spawn } from "node:child_process";
+import net from "node:net";
 import { openSync, closeSync, readFileSync, readdirSync, appendFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -178,4 +179,17 @@ export function rssKb(pid) {
     }
   }
   return kb;
+}
+
+/** A TCP port free on 127.0.0.1 right now. */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.unref();
+    s.on("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
 }

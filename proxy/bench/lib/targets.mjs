@@ -122,13 +122,7 @@ export const targets = [
     floor: true,
     flavors: ["plain"],
     unavailable: () => null,
-    async start(ctx) {
-      const port = await ctx.freePort();
-      const child = start("floor-pipe", process.execPath, [...imageNodeFlags(), join(BENCH_DIR, "floor.mjs"), "pipe", String(port), String(ctx.ports.plain)], {
-        logDir: ctx.dir,
-      });
-      return { child, port, ready: { url: `http://127.0.0.1:${port}/__bench/stats`, status: 200 } };
-    },
+    start: (ctx) => startFloor(ctx, "pipe", [String(ctx.ports.plain)], {}, { path: "/__bench/stats", status: 200 }),
     request: (ctx, flavor, started) => ({
       url: `http://127.0.0.1:${started.port}/v1/chat/completions`,
       headers: { authorization: `Bearer ${PROVIDER_KEY}` },
@@ -141,14 +135,7 @@ export const targets = [
     note: "floor.mjs proxy: the least node:http + undici proxy (route, key, Host, hop-by-hop headers, body as read, undici's raw handler callbacks); no model rewrite (the client sends the right model), validation, logs or metrics",
     floor: true,
     unavailable: () => null,
-    async start(ctx) {
-      const port = await ctx.freePort();
-      const child = start("floor-proxy", process.execPath, [...imageNodeFlags(), join(BENCH_DIR, "floor.mjs"), "proxy", String(port), String(ctx.ports.plain)], {
-        logDir: ctx.dir,
-        env: { BENCH_PROVIDER_KEY: PROVIDER_KEY },
-      });
-      return { child, port, ready: { url: `http://127.0.0.1:${port}/`, status: 400 } };
-    },
+    start: (ctx) => startFloor(ctx, "proxy", [String(ctx.ports.plain)], { BENCH_PROVIDER_KEY: PROVIDER_KEY }, { path: "/", status: 400 }),
     flavors: ["plain"],
     request: (ctx, flavor, started) => ({
       url: `http://127.0.0.1:${started.port}${ROUTE[flavor]}`,
@@ -165,14 +152,7 @@ export const targets = [
     flavors: ["plain"],
     kinds: ["json"],
     unavailable: () => null,
-    async start(ctx) {
-      const port = await ctx.freePort();
-      const child = start("floor-http", process.execPath, [...imageNodeFlags(), join(BENCH_DIR, "floor.mjs"), "http", String(port)], {
-        logDir: ctx.dir,
-        env: { BENCH_MODEL: MODEL },
-      });
-      return { child, port, ready: { url: `http://127.0.0.1:${port}/`, status: 404 } };
-    },
+    start: (ctx) => startFloor(ctx, "http", [], { BENCH_MODEL: MODEL }, { path: "/", status: 404 }),
     request: (ctx, flavor, started) => ({
       url: `http://127.0.0.1:${started.port}${ROUTE[flavor]}`,
       headers: {},
@@ -189,12 +169,10 @@ export const targets = [
     unavailable: () => null,
     /** Runs the load itself: CONNECTIONS requests in flight for the run's duration. */
     async load(ctx, { connections, seconds, warmupSeconds }) {
-      const child = start(
-        "floor-client",
-        process.execPath,
-        [...imageNodeFlags(), join(BENCH_DIR, "floor.mjs"), "client", `http://127.0.0.1:${ctx.ports.plain}`, String(connections), String(seconds), String(warmupSeconds)],
-        { logDir: ctx.dir, env: { BENCH_PROVIDER_KEY: PROVIDER_KEY, BENCH_MODEL: MODEL } },
-      );
+      const child = floorProcess(ctx, "client", [`http://127.0.0.1:${ctx.ports.plain}`, String(connections), String(seconds), String(warmupSeconds)], {
+        BENCH_PROVIDER_KEY: PROVIDER_KEY,
+        BENCH_MODEL: MODEL,
+      });
       const exit = await child.exited;
       const line = readFileSync(child.logFile, "utf8").split("\n").filter((l) => l.startsWith("BENCH_FLOOR ")).pop();
       if (exit.code !== 0 || !line) throw new Error(`floor.mjs client exited ${exit.code ?? exit.signal} without a result`);
@@ -295,6 +273,18 @@ export const targets = [
     }),
   },
 ];
+
+/** `node <the image's flags> floor.mjs MODE ARGS...`, logged as `floor-MODE`. */
+function floorProcess(ctx, mode, args, env) {
+  return start(`floor-${mode}`, process.execPath, [...imageNodeFlags(), join(BENCH_DIR, "floor.mjs"), mode, ...args], { logDir: ctx.dir, env });
+}
+
+/** A floor server on a free port (its first argument), ready when `ready.path` answers `ready.status`. */
+async function startFloor(ctx, mode, args, env, ready) {
+  const port = await ctx.freePort();
+  const child = floorProcess(ctx, mode, [String(port), ...args], env);
+  return { child, port, ready: { url: `http://127.0.0.1:${port}${ready.path}`, status: ready.status } };
+}
 
 /** Starts the benchmark's upstream (upstream.mjs) on `ports`, its log in `dir`. */
 export function startUpstream({ dir, certs, ports }) {

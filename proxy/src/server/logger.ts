@@ -170,7 +170,7 @@ function destinationOf(logger: Logger): DestinationStream {
 /** Flushes buffered log lines synchronously (at exit). */
 export function flushLogger(logger: Logger): void {
   try {
-    requestLines.get(destinationOf(logger))?.flush();
+    flushRequestLines(logger);
     logger.flush();
     (destinationOf(logger) as DestinationStream & { flushSync?: () => void }).flushSync?.();
   } catch {

@@ -99,8 +99,8 @@ export class RouteMetrics {
 
 interface OperationChildren {
   readonly durations: Map<string, HistogramChild>;
-  input: HistogramChild | null;
-  output: HistogramChild | null;
+  /** Token histograms, created on first use, so a backend that never reports usage shows no token series. */
+  tokens: { readonly input: HistogramChild; readonly output: HistogramChild } | null;
 }
 
 export interface BackendMetricLabels {
@@ -152,20 +152,23 @@ export class BackendMetrics {
 
   usage(operation: string, input: number, output: number): void {
     const children = this.of(operation);
-    // Created on first use, so a backend that never reports usage shows no token series.
-    if (children.input === null) {
+    let tokens = children.tokens;
+    if (tokens === null) {
       const genAi = this.genAi(operation);
-      children.input = this.metrics.tokenUsage.labels({ ...genAi, gen_ai_token_type: "input" });
-      children.output = this.metrics.tokenUsage.labels({ ...genAi, gen_ai_token_type: "output" });
+      tokens = {
+        input: this.metrics.tokenUsage.labels({ ...genAi, gen_ai_token_type: "input" }),
+        output: this.metrics.tokenUsage.labels({ ...genAi, gen_ai_token_type: "output" }),
+      };
+      children.tokens = tokens;
     }
-    children.input.observe(input);
-    children.output!.observe(output);
+    tokens.input.observe(input);
+    tokens.output.observe(output);
   }
 
   private of(operation: string): OperationChildren {
     let children = this.byOperation.get(operation);
     if (!children) {
-      children = { durations: new Map(), input: null, output: null };
+      children = { durations: new Map(), tokens: null };
       this.byOperation.set(operation, children);
     }
     return children;
