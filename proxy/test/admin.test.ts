@@ -7,7 +7,7 @@ import { once } from "node:events";
 import { request as httpRequest, type IncomingMessage } from "node:http";
 import { postJson, send } from "./helpers/http";
 import { providerEnv, simpleConfig, startProxy, type TestProxy } from "./helpers/proxy";
-import { REQUEST_LINES_MAX, REQUEST_LINES_MS, createLogger, flushLogger, logRequest, type Logger, type RequestRecord } from "../src/server/logger";
+import { REQUEST_LINES_MAX, REQUEST_LINES_MS, createLogger, flushLogger, jsonString, logRequest, millis, type Logger, type RequestRecord } from "../src/server/logger";
 import { startUpstream, type Upstream } from "./helpers/upstream";
 
 let upstream: Upstream;
@@ -154,6 +154,21 @@ describe("the request log line", () => {
     const strip = (line: string): string => line.replace(/"time":\d+/, '"time":0');
     expect(strip(ours.lines[0]!)).toBe(strip(generic.lines[0]!));
     expect(JSON.parse(ours.lines[0]!)).toMatchObject({ ...obj, msg: "request", level: warn ? "warn" : "info" });
+  });
+
+  it("writes strings as JSON.stringify does, for every character of the first planes and lone surrogates", () => {
+    const strings = ["", "/mistral", "ns/route/0", 'a"b', "a\\b", "\u007f", "\ud800", "\udc00x", "😀"];
+    for (let c = 0; c < 0x3000; c++) strings.push(String.fromCharCode(c), `x${String.fromCharCode(c)}y`);
+    expect(strings.filter((s) => jsonString(s) !== JSON.stringify(s))).toEqual([]);
+  });
+
+  it("writes durations as String does, for durations up to ten seconds in steps of 37 µs, and beyond", () => {
+    // Durations are rounded to the microsecond where they are recorded, as in exchange.ts.
+    const seconds = [0, 1e-6, 0.0005, 0.00123, 0.01, 0.1, 1, 59.999999, 3600.0000015, 86_400 * 365, 1e12];
+    for (let us = 0; us < 10_000_000; us += 37) seconds.push(us / 1e6);
+    const differ = seconds.map((s) => Math.round(s * 1e6) / 1e3).filter((ms) => millis(ms) !== String(ms));
+    expect(differ).toEqual([]);
+    for (const odd of [-1, 0.0001, 1.2345, Number.NaN, Number.POSITIVE_INFINITY, 1e21]) expect(millis(odd)).toBe(String(odd));
   });
 
   it("follows the logger's level", () => {

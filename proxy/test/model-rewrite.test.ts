@@ -1,5 +1,5 @@
 /** The model override's JSON rewrite and the `usage` reader, byte for byte. */
-import { parseJsonObject, replaceModel, replaceModelBytes, topLevelValueSpans } from "../src/server/model-rewrite";
+import { modelSpans, parseJsonObject, replaceModel, replaceModelBytes, topLevelValueSpans } from "../src/server/model-rewrite";
 import { StreamUsageReader, TailBuffer, findUsage } from "../src/server/token-usage";
 
 const M = JSON.stringify("new-model");
@@ -14,6 +14,13 @@ describe("replaceModel", () => {
     ['{"model":123,"y":true}', '{"model":"new-model","y":true}'],
     ['{"mod\\u0065l":"a"}', '{"mod\\u0065l":"new-model"}'],
     ['{"model":"a","model":"b"}', '{"model":"new-model","model":"new-model"}'],
+    ['{"mod\\u0065l":"a","model":"b"}', '{"mod\\u0065l":"new-model","model":"new-model"}'],
+    ['{"mod\\u0065l":"a","x":{"model":"nested"}}', '{"mod\\u0065l":"new-model","x":{"model":"nested"}}'],
+    ['{"x":{"model":"nested"}}', '{"model":"new-model","x":{"model":"nested"}}'],
+    ['{"x":"\\u0041","model":"a"}', '{"x":"\\u0041","model":"new-model"}'],
+    ['{"content":"\\"model\\"","model":"a"}', '{"content":"\\"model\\"","model":"new-model"}'],
+    ['{"model":"model"}', '{"model":"new-model"}'],
+    ['{"model" :\t{"model":["\\"model\\""]}, "z":0}', '{"model" :\t"new-model", "z":0}'],
     ['{"s":"back\\\\","model":"a"}', '{"s":"back\\\\","model":"new-model"}'],
     ['{"n":-1.5e+3,"model":"a"}', '{"n":-1.5e+3,"model":"new-model"}'],
     ['{"messages":[]}', '{"model":"new-model","messages":[]}'],
@@ -25,10 +32,12 @@ describe("replaceModel", () => {
     const out = replaceModel(input, M);
     expect(out).toBe(expected);
     // The byte-level splice gives the same bytes, from an ASCII body and from one with multi-byte characters.
-    expect(replaceModelBytes(Buffer.from(input), input, M).toString("utf8")).toBe(expected);
-    const wide = input.replace("{", Object.keys(JSON.parse(input) as object).length === 0 ? '{"é😀":"ü"' : '{"é😀":"ü",');
+    const value = JSON.parse(input) as Record<string, unknown>;
+    expect(modelSpans(input, value)).toEqual(topLevelValueSpans(input, "model"));
+    expect(replaceModelBytes(Buffer.from(input), input, value, M).toString("utf8")).toBe(expected);
+    const wide = input.replace("{", Object.keys(value).length === 0 ? '{"é😀":"ü"' : '{"é😀":"ü",');
     expect(parseJsonObject(wide).ok).toBe(true);
-    expect(replaceModelBytes(Buffer.from(wide), wide, M).toString("utf8")).toBe(replaceModel(wide, M));
+    expect(replaceModelBytes(Buffer.from(wide), wide, JSON.parse(wide) as Record<string, unknown>, M).toString("utf8")).toBe(replaceModel(wide, M));
     const parsed = JSON.parse(out) as Record<string, unknown>;
     expect(parsed.model).toBe("new-model");
   });

@@ -13,7 +13,8 @@
  */
 import { randomBytes } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { isUtf8 } from "node:buffer";
+import { Buffer, isUtf8 } from "node:buffer";
+import { performance } from "node:perf_hooks";
 import { Readable } from "node:stream";
 import { timingSafeEqual } from "node:crypto";
 import type { Dispatcher } from "undici";
@@ -248,7 +249,7 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails {
     const text = body.toString("utf8");
     const parsed = parseJsonObject(text);
     if (!parsed.ok) return this.fail(parsed.code);
-    if (backend.modelJson !== null) return this.dispatch(headers, replaceModelBytes(body, text, backend.modelJson));
+    if (backend.modelJson !== null) return this.dispatch(headers, replaceModelBytes(body, text, parsed.value, backend.modelJson, backend.modelBytes!));
     const model = parsed.value.model;
     if (typeof model !== "string" || model === "") return this.fail("model_required");
     this.dispatch(headers, body);

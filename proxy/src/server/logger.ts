@@ -90,17 +90,48 @@ function completeRecord(r: RequestRecord): void {
 
 function serialize(r: RequestRecord, warn: boolean, time: number): string {
   completeRecord(r);
-  let line = `{"level":"${warn ? "warn" : "info"}","time":${time},"reqId":${JSON.stringify(r.reqId)},"method":${JSON.stringify(r.method)},"path":${JSON.stringify(r.path)}`;
-  if (r.route !== undefined) line += `,"route":${JSON.stringify(r.route)}`;
-  if (r.backend !== undefined) line += `,"backend":${JSON.stringify(r.backend)}`;
-  line += `,"status":${r.status},"durMs":${r.durMs}`;
-  if (r.ttfbMs !== undefined) line += `,"ttfbMs":${r.ttfbMs}`;
+  let line = `{"level":"${warn ? "warn" : "info"}","time":${time},"reqId":${jsonString(r.reqId)},"method":${jsonString(r.method)},"path":${jsonString(r.path)}`;
+  if (r.route !== undefined) line += `,"route":${jsonString(r.route)}`;
+  if (r.backend !== undefined) line += `,"backend":${jsonString(r.backend)}`;
+  line += `,"status":${r.status},"durMs":${millis(r.durMs)}`;
+  if (r.ttfbMs !== undefined) line += `,"ttfbMs":${millis(r.ttfbMs)}`;
   if (r.stream) line += `,"stream":true`;
   if (r.bytesOut > 0) line += `,"bytesOut":${r.bytesOut}`;
-  if (r.error !== null) line += `,"error":${JSON.stringify(r.error)}`;
+  if (r.error !== null) line += `,"error":${jsonString(r.error)}`;
   if (r.inputTokens !== undefined) line += `,"inputTokens":${r.inputTokens},"outputTokens":${r.outputTokens ?? 0}`;
-  if (r.upstreamRequestId !== undefined) line += `,"upstreamRequestId":${JSON.stringify(r.upstreamRequestId)}`;
+  if (r.upstreamRequestId !== undefined) line += `,"upstreamRequestId":${jsonString(r.upstreamRequestId)}`;
   return `${line},"msg":"request"}\n`;
+}
+
+/**
+ * `JSON.stringify(s)`. Most strings in a line (ids, methods, route and backend names, paths, error codes)
+ * are printable ASCII without a quote or a backslash, which JSON writes as they are: those are quoted
+ * here, without the cost of a call into the stringifier (the largest part of a line's cost); any other
+ * string goes through `JSON.stringify`.
+ */
+export function jsonString(s: string): string {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) return JSON.stringify(s);
+  }
+  return `"${s}"`;
+}
+
+/**
+ * `String(ms)` for a duration in milliseconds rounded to the microsecond (a multiple of 0.001, as the
+ * records hold them), written from its integer microseconds: the same digits as the number's shortest
+ * decimal form, without the floating-point to decimal conversion. Negative or very large values (which a
+ * record never holds) fall back to `String`.
+ */
+export function millis(ms: number): string {
+  const us = Math.round(ms * 1000);
+  if (!(us >= 0 && us < 1e15) || Math.abs(ms * 1000 - us) > 1e-6) return String(ms);
+  const whole = Math.floor(us / 1000);
+  const frac = us - whole * 1000;
+  if (frac === 0) return String(whole);
+  if (frac % 100 === 0) return `${whole}.${frac / 100}`;
+  if (frac % 10 === 0) return `${whole}.${frac < 100 ? "0" : ""}${frac / 10}`;
+  return `${whole}.${frac < 10 ? "00" : frac < 100 ? "0" : ""}${frac}`;
 }
 
 /** How long a request line may wait before it is handed to pino's destination, and how many may. */

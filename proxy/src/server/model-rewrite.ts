@@ -7,6 +7,7 @@
  * are then located by a scanner that relies on that validity and jumps over strings with `indexOf`,
  * so its cost grows linearly with the body and stays small for chat-sized ones.
  */
+import { Buffer } from "node:buffer";
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
@@ -127,15 +128,38 @@ export function replaceModel(text: string, modelJson: string): string {
 }
 
 /**
- * {@link replaceModel} on the request's bytes: `body` is the UTF-8 request body and `text` its decoded
- * string. When the body is ASCII (every character one byte, so string offsets are byte offsets), the
- * result is spliced from slices of `body` without re-encoding the whole text; otherwise the text is
- * rewritten and encoded. Either way the bytes are those of `replaceModel(text, modelJson)`.
+ * The value spans of the top-level `model` ({@link topLevelValueSpans}), given the object `JSON.parse`
+ * made of `text`. When the object has no `model`, there is none to find. When `"model"` appears once in
+ * the text and no `\u` escape appears at all, that one occurrence is the top-level key: a key can be
+ * spelled otherwise only with a `\u` escape, and the object has one. Its value is then found without
+ * walking the rest of the body; in any other case the body is walked.
  */
-export function replaceModelBytes(body: Buffer, text: string, modelJson: string): Buffer {
+export function modelSpans(text: string, parsed: Readonly<Record<string, unknown>>): number[] {
+  if (!Object.hasOwn(parsed, "model")) return [];
+  const at = text.indexOf('"model"');
+  if (at >= 0 && text.indexOf('"model"', at + 7) < 0 && text.indexOf("\\u") < 0) {
+    const start = skipWs(text, skipWs(text, at + 7) + 1); // past ':'
+    return [start, valueEnd(text, start)];
+  }
+  return topLevelValueSpans(text, "model");
+}
+
+/**
+ * {@link replaceModel} on the request's bytes: `body` is the UTF-8 request body, `text` its decoded
+ * string and `parsed` the object `JSON.parse` made of it. When the body is ASCII (every character one
+ * byte, so string offsets are byte offsets), the result is spliced from slices of `body` without
+ * re-encoding the whole text; otherwise the text is rewritten and encoded. Either way the bytes are those
+ * of `replaceModel(text, modelJson)`. `model` is `modelJson` encoded, which callers can do once.
+ */
+export function replaceModelBytes(
+  body: Buffer,
+  text: string,
+  parsed: Readonly<Record<string, unknown>>,
+  modelJson: string,
+  model: Buffer = Buffer.from(modelJson, "utf8"),
+): Buffer {
   if (text.length !== body.length) return Buffer.from(replaceModel(text, modelJson), "utf8");
-  const spans = topLevelValueSpans(text, "model");
-  const model = Buffer.from(modelJson, "utf8");
+  const spans = modelSpans(text, parsed);
   if (spans.length === 0) {
     const open = skipWs(text, 0);
     const empty = text.charCodeAt(skipWs(text, open + 1)) === CLOSE_BRACE;

@@ -7,6 +7,7 @@
  * Precedence: https://gateway-api.sigs.k8s.io/reference/spec/#httprouterule (Exact path over prefix,
  * longest prefix, method, most header matches, most query matches, then config order).
  */
+import { Buffer } from "node:buffer";
 import type { Dispatcher } from "undici";
 import type { BackendConfig, ProxyConfig, RouteConfig } from "../config/schema";
 import { BackendMetrics, operationForPath, type ProxyMetrics, type RouteMetrics } from "./metrics";
@@ -43,6 +44,8 @@ export interface CompiledBackend {
   readonly pathHasQuery: boolean;
   /** JSON string literal of the model override, or null. */
   readonly modelJson: string | null;
+  /** `modelJson` as UTF-8 bytes, encoded once. */
+  readonly modelBytes: Buffer | null;
   readonly requireModel: boolean;
   /** With `Passthrough`: the header to write the client's token into, and its prefix. */
   readonly passthrough: { readonly headerName: string; readonly prefix: string } | null;
@@ -133,6 +136,7 @@ export function compileRoutingTable(
       path: b.path ?? null,
       pathHasQuery: b.path?.includes("?") ?? false,
       modelJson: b.model !== undefined ? JSON.stringify(b.model) : null,
+      modelBytes: b.model !== undefined ? Buffer.from(JSON.stringify(b.model), "utf8") : null,
       requireModel: b.requireModel,
       passthrough: b.auth.type === "Passthrough" ? { headerName: b.auth.headerName, prefix: b.auth.prefix } : null,
       servername: b.tls?.serverName,

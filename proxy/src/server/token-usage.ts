@@ -3,6 +3,7 @@
  * an SSE stream (OpenAI sends it with `stream_options.include_usage`, Mistral always). Only the tail of
  * the response is kept for this (see {@link TailBuffer}), and only `usage` is parsed.
  */
+import { Buffer } from "node:buffer";
 
 export interface TokenUsage {
   input: number;
