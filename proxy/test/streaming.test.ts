@@ -4,6 +4,7 @@
  */
 import { once } from "node:events";
 import { request as httpRequest, type IncomingMessage } from "node:http";
+import { connect } from "node:net";
 import OpenAI from "openai";
 import { providerEnv, simpleConfig, startProxy, PROVIDER_KEY, type TestProxy } from "./helpers/proxy";
 import { startUpstream, type Upstream } from "./helpers/upstream";
@@ -130,6 +131,33 @@ describe("server-sent events", () => {
     const aborted = once(upstream, "clientAborted");
     req.destroy();
     await aborted;
+  });
+  it("aborts every exchange still in progress on a connection when it closes, and none it already finished", async () => {
+    // One keep-alive connection: a request answered, then two pipelined ones the upstream holds.
+    upstream.handler = (_req, res, body) => {
+      if ((JSON.parse(body.toString()) as { n: number }).n === 1) res.writeHead(200, { "content-type": "application/json" }).end('{"ok":true}');
+    };
+    const url = new URL(proxy.url);
+    const socket = connect(Number(url.port), url.hostname);
+    socket.on("error", () => undefined);
+    const request = (n: number): string => {
+      const body = JSON.stringify({ model: "x", n });
+      return `POST /mistral HTTP/1.1\r\nHost: proxy\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+    };
+    let received = "";
+    socket.on("data", (chunk: Buffer) => (received += chunk.toString()));
+    socket.write(request(1));
+    await proxy.waitForLog((l) => l.msg === "request" && l.status === 200);
+    expect(received).toMatch(/^HTTP\/1\.1 200 /);
+    const aborted: unknown[] = [];
+    upstream.on("clientAborted", (r) => aborted.push(r));
+    socket.write(request(2) + request(3));
+    await upstream.request(2);
+    socket.destroy();
+    const statuses = (): unknown[] => proxy.logs().filter((l) => l.msg === "request").map((l) => l.status);
+    for (let i = 0; i < 100 && (statuses().length < 3 || aborted.length < 2); i++) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(statuses().sort()).toEqual([200, 499, 499]);
+    expect(aborted).toHaveLength(2);
   });
 });
 

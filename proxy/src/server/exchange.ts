@@ -13,6 +13,7 @@
  */
 import { randomBytes } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Socket } from "node:net";
 import { Buffer, isUtf8 } from "node:buffer";
 import { performance } from "node:perf_hooks";
 import { Readable } from "node:stream";
@@ -84,6 +85,24 @@ function rawHeader(raw: readonly string[], lowerName: string): string | undefine
   return undefined;
 }
 
+/** The exchanges in progress on a client connection: more than one when the client pipelines requests. */
+const EXCHANGES = Symbol("exchanges");
+type TrackedSocket = Socket & { [EXCHANGES]?: Exchange[] };
+
+/**
+ * Watches a new client connection, so that every exchange still in progress on it stops at once when it
+ * closes. A response's own `close` event is not enough: when a client pipelines requests, Node.js
+ * emits it only for the response being written, and the exchanges queued behind it would keep their
+ * upstream requests open until the upstream timeouts.
+ */
+export function trackConnection(socket: Socket): void {
+  const exchanges: Exchange[] = [];
+  (socket as TrackedSocket)[EXCHANGES] = exchanges;
+  socket.once("close", () => {
+    for (const exchange of [...exchanges]) exchange.onClientClose();
+  });
+}
+
 export class Exchange implements Dispatcher.DispatchHandler, RequestDetails {
   private readonly t0 = performance.now();
   private readonly state: RuntimeState;
@@ -115,6 +134,8 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails {
   private done = false;
   private upstreamRequestId: string | undefined = undefined;
   private searchCache: URLSearchParams | null = null;
+  /** The exchanges of this client connection, when the server tracks it ({@link trackConnection}). */
+  private connection: Exchange[] | undefined = undefined;
 
   constructor(
     private readonly ctx: ExchangeContext,
@@ -127,7 +148,11 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails {
 
   start(): void {
     const { req, res, state } = this;
-    res.on("close", this.onClientClose);
+    const connection = (req.socket as TrackedSocket | null)?.[EXCHANGES];
+    if (connection !== undefined) {
+      connection.push(this);
+      this.connection = connection;
+    } else res.on("close", this.onClientClose);
     const url = req.url ?? "";
     const q = url.indexOf("?");
     const path = q < 0 ? url : url.slice(0, q);
@@ -394,7 +419,8 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails {
     this.resumeUpstream?.();
   };
 
-  private readonly onClientClose = (): void => {
+  /** The client's connection closed (untracked: its response closed): stops the upstream exchange at once. */
+  readonly onClientClose = (): void => {
     if (this.done) return;
     // The client went away before its response was complete: stop the upstream exchange at once.
     if (this.abortUpstream !== null) this.abortUpstream(new ProxyError("client_closed_request"));
@@ -436,6 +462,15 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails {
   private finish(code: ErrorCode | null, _cause?: unknown): void {
     if (this.done) return;
     this.done = true;
+    const connection = this.connection;
+    if (connection !== undefined) {
+      // Almost always the only one: no search.
+      if (connection[connection.length - 1] === this) connection.pop();
+      else {
+        const at = connection.indexOf(this);
+        if (at >= 0) connection.splice(at, 1);
+      }
+    }
     if (code !== null) this.errorCode = code;
     if (this.timer !== null) clearTimeout(this.timer);
     const ctx = this.ctx;
