@@ -6,11 +6,15 @@
 // the ratio B/A holds still where each build's own number moves by ±30%
 // (README.md, "Paired comparison"). Needs 2 CPUs and `taskset`.
 //
-//   node proxy/bench/pair.mjs A/dist/cli.js B/dist/cli.js [rounds=3] [duration=8s]
+//   node proxy/bench/pair.mjs A/dist/cli.js B/dist/cli.js [rounds=3] [duration=8s] [connections=50]
 //
 // Each build is started as the harness starts ours (the image's node flags;
 // without the memory cgroup, so both share one limit-free setting), with
-// NODE_PATH set to this checkout's dependencies.
+// NODE_PATH set to this checkout's dependencies. `floor` in place of a build
+// is the least node:http + undici proxy (floor.mjs proxy, the harness's
+// floor-proxy target), sent the upstream's own model since it rewrites none.
+// The build started first alternates from round to round, so neither gets
+// the small edge of starting second (README.md, "Paired comparison").
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -19,12 +23,13 @@ import net from "node:net";
 import { stop, stopAll, installCleanup, cpuSplit, freePort } from "./lib/procs.mjs";
 import { runWrk } from "./lib/load.mjs";
 import { makeCerts } from "./lib/certs.mjs";
-import { targets, startUpstream, CLIENT_MODEL } from "./lib/targets.mjs";
+import { targets, startUpstream } from "./lib/targets.mjs";
 import { chatRequest } from "./lib/completion.mjs";
 
-const [a, b, roundsArg, duration = "8s"] = process.argv.slice(2);
+const [a, b, roundsArg, duration = "8s", connectionsArg = "50"] = process.argv.slice(2);
+const connections = Number(connectionsArg);
 if (!a || !b) {
-  console.error("usage: node proxy/bench/pair.mjs A/cli.js B/cli.js [rounds] [duration]");
+  console.error("usage: node proxy/bench/pair.mjs A/cli.js|floor B/cli.js|floor [rounds] [duration] [connections]");
   process.exit(2);
 }
 const rounds = Number(roundsArg ?? 3);
@@ -49,18 +54,34 @@ async function main() {
   await until(ports.plain);
   const ctx = { dir, ports, certs, freePort, upstreamPid: upstream.pid };
   const ours = targets.find((t) => t.name === "ours");
-  const body = join(dir, "body.json");
-  writeFileSync(body, chatRequest(CLIENT_MODEL));
+  const floor = targets.find((t) => t.name === "floor-proxy");
+  const bodies = new Map();
+  const bodyFor = (model) => {
+    if (!bodies.has(model)) {
+      const file = join(dir, `body-${bodies.size}.json`);
+      writeFileSync(file, chatRequest(model));
+      bodies.set(model, file);
+    }
+    return bodies.get(model);
+  };
   const ratios = [];
   for (let round = 1; round <= rounds; round++) {
     const run = [];
-    for (const cli of [a, b]) {
-      process.env.BENCH_OURS_CLI = resolve(cli);
-      process.env.BENCH_OURS_CGROUP = "0";
-      const started = await ours.start(ctx);
+    // Odd rounds start A first, even rounds B.
+    const order = round % 2 === 1 ? [0, 1] : [1, 0];
+    for (const i of order) {
+      const build = [a, b][i];
+      let target = floor;
+      if (build !== "floor") {
+        process.env.BENCH_OURS_CLI = resolve(build);
+        process.env.BENCH_OURS_CGROUP = "0";
+        target = ours;
+      }
+      const started = await target.start(ctx);
       await until(started.port);
       pin(started.child.pid, 1);
-      run.push({ cli, started, load: { url: `http://127.0.0.1:${started.port}/mistral`, headers: {}, bodyFile: body, connections: 50, dir } });
+      const request = target.request(ctx, "plain", started);
+      run[i] = { started, load: { url: request.url, headers: request.headers, bodyFile: bodyFor(request.model), connections, dir } };
     }
     await Promise.all(run.map((r) => runWrk({ ...r.load, duration: "2s" })));
     const before = run.map((r) => cpuSplit(r.started.child.pid));
@@ -76,7 +97,8 @@ async function main() {
   const sorted = [...ratios].sort((x, y) => x - y);
   const mid = sorted.length / 2;
   const median = sorted.length % 2 ? sorted[Math.floor(mid)] : (sorted[mid - 1] + sorted[mid]) / 2;
-  console.log(`B/A median ${median.toFixed(3)} over ${rounds} rounds (A = ${a}, B = ${b})`);
+  const geomean = Math.exp(ratios.reduce((sum, r) => sum + Math.log(r), 0) / ratios.length);
+  console.log(`B/A median ${median.toFixed(3)}, geometric mean ${geomean.toFixed(3)} over ${rounds} rounds (A = ${a}, B = ${b})`);
 }
 
 main()
