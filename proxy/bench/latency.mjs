@@ -21,13 +21,12 @@
 // if there is one.
 import { mkdtempSync, rmSync } from "node:fs";
 import http from "node:http";
-import net from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { makeCerts } from "./lib/certs.mjs";
 import { chatRequest, SYSTEM } from "./lib/completion.mjs";
 import { oneRequest } from "./lib/load.mjs";
-import { freePort, installCleanup, stop, stopAll } from "./lib/procs.mjs";
+import { freePort, installCleanup, runMain, stop, untilListening } from "./lib/procs.mjs";
 import { PROXY_DIR, startUpstream, targets } from "./lib/targets.mjs";
 
 const [cliArg, countArg] = process.argv.slice(2);
@@ -39,15 +38,6 @@ const REWARM = 4;
 const dir = mkdtempSync(join(tmpdir(), "ocp-latency-"));
 installCleanup(() => rmSync(dir, { recursive: true, force: true }));
 
-async function until(port) {
-  for (let i = 0; i < 100; i++) {
-    const up = await new Promise((ok) => net.connect(port, "127.0.0.1").on("connect", function () { this.destroy(); ok(true); }).on("error", () => ok(false)));
-    if (up) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`nothing listens on ${port}`);
-}
-
 const quantile = (values, q) => {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
@@ -57,7 +47,7 @@ async function main() {
   const certs = await makeCerts(dir);
   const ports = { plain: await freePort(), tls: await freePort() };
   const upstream = startUpstream({ dir, certs, ports });
-  await until(ports.plain);
+  await untilListening(ports.plain);
   const control = `http://127.0.0.1:${ports.plain}/__bench`;
   const ctx = { dir, ports, certs, freePort, upstreamPid: upstream.pid };
   process.env.BENCH_OURS_CLI = cli;
@@ -66,7 +56,7 @@ async function main() {
   for (const name of ["direct", "floor-proxy", "ours"]) {
     const target = targets.find((t) => t.name === name);
     const started = await target.start(ctx);
-    if (started.port) await until(started.port);
+    if (started.port) await untilListening(started.port);
     runs.push({ name, started, request: target.request(ctx, "plain", started), agent: new http.Agent({ keepAlive: true, maxSockets: 1 }) });
   }
   const setMode = (mode) => fetch(`${control}/mode`, { method: "POST", body: JSON.stringify(mode) }).then((r) => r.json());
@@ -108,10 +98,4 @@ async function main() {
   if (bad > 0) process.exitCode = 1;
 }
 
-main()
-  .then(() => stopAll())
-  .catch(async (e) => {
-    console.error(e);
-    await stopAll();
-    process.exitCode = 1;
-  });
+runMain(main);

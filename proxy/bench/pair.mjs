@@ -19,8 +19,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { execFileSync } from "node:child_process";
-import net from "node:net";
-import { stop, stopAll, installCleanup, cpuSplit, freePort } from "./lib/procs.mjs";
+import { stop, installCleanup, cpuSplit, freePort, runMain, untilListening } from "./lib/procs.mjs";
 import { runWrk } from "./lib/load.mjs";
 import { makeCerts } from "./lib/certs.mjs";
 import { targets, startUpstream } from "./lib/targets.mjs";
@@ -37,21 +36,13 @@ const pin = (pid, cpu) => execFileSync("taskset", ["-a", "-p", "-c", String(cpu)
 
 const dir = mkdtempSync(join(tmpdir(), "ocp-pair-"));
 installCleanup(() => rmSync(dir, { recursive: true, force: true }));
-const until = async (port) => {
-  for (let i = 0; i < 100; i++) {
-    const up = await new Promise((ok) => net.connect(port, "127.0.0.1").on("connect", function () { this.destroy(); ok(true); }).on("error", () => ok(false)));
-    if (up) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`nothing listens on ${port}`);
-};
 
 async function main() {
   pin(process.pid, 0); // the upstream and wrk inherit CPU 0
   const certs = await makeCerts(dir);
   const ports = { plain: await freePort(), tls: await freePort() };
   const upstream = startUpstream({ dir, certs, ports });
-  await until(ports.plain);
+  await untilListening(ports.plain);
   const ctx = { dir, ports, certs, freePort, upstreamPid: upstream.pid };
   const ours = targets.find((t) => t.name === "ours");
   const floor = targets.find((t) => t.name === "floor-proxy");
@@ -78,7 +69,7 @@ async function main() {
         target = ours;
       }
       const started = await target.start(ctx);
-      await until(started.port);
+      await untilListening(started.port);
       pin(started.child.pid, 1);
       const request = target.request(ctx, "plain", started);
       run[i] = { started, load: { url: request.url, headers: request.headers, bodyFile: bodyFor(request.model), connections, dir } };
@@ -101,10 +92,4 @@ async function main() {
   console.log(`B/A median ${median.toFixed(3)}, geometric mean ${geomean.toFixed(3)} over ${rounds} rounds (A = ${a}, B = ${b})`);
 }
 
-main()
-  .then(() => stopAll())
-  .catch(async (e) => {
-    console.error(e);
-    await stopAll();
-    process.exitCode = 1;
-  });
+runMain(main);

@@ -181,6 +181,27 @@ export function rssKb(pid) {
   return kb;
 }
 
+/** Resolves once something accepts connections on 127.0.0.1:`port` (up to 10 s). */
+export async function untilListening(port) {
+  for (let i = 0; i < 100; i++) {
+    const up = await new Promise((ok) => net.connect(port, "127.0.0.1").on("connect", function () { this.destroy(); ok(true); }).on("error", () => ok(false)));
+    if (up) return;
+    await sleep(100);
+  }
+  throw new Error(`nothing listens on ${port}`);
+}
+
+/** Runs a script's `main`, then stops every process it started, whether it succeeded or threw. */
+export function runMain(main) {
+  main()
+    .then(() => stopAll())
+    .catch(async (e) => {
+      console.error(e);
+      await stopAll();
+      process.exitCode = 1;
+    });
+}
+
 /** A TCP port free on 127.0.0.1 right now. */
 export function freePort() {
   return new Promise((resolve, reject) => {
