@@ -68,6 +68,38 @@ describe("token usage", () => {
     expect(findUsage(Buffer.from("no usage here"))).toBeUndefined();
   });
 
+  it("reads the usage object as JSON.parse does: its own keys, prompt_ and completion_ first, the last of a repeated key, counts only", () => {
+    // What the usage object means, by JSON.parse: the reference the byte reader must agree with.
+    const num = (v: unknown): number | undefined => (typeof v === "number" && Number.isFinite(v) && v >= 0 ? v : undefined);
+    const reference = (object: string): { input: number; output: number } | undefined => {
+      const u = JSON.parse(object) as Record<string, unknown>;
+      const input = num(u.prompt_tokens) ?? num(u.input_tokens);
+      const output = num(u.completion_tokens) ?? num(u.output_tokens);
+      return input !== undefined || output !== undefined ? { input: input ?? 0, output: output ?? 0 } : undefined;
+    };
+    const objects = [
+      '{"prompt_tokens":20,"completion_tokens":17,"total_tokens":37}',
+      '{ "prompt_tokens" : 0 ,\n "completion_tokens":\t123456789012345 }',
+      '{"prompt_tokens":9,"prompt_tokens_details":{"cached_tokens":4,"prompt_tokens":99},"completion_tokens":1}',
+      '{"completion_tokens_details":{"completion_tokens":5},"prompt_tokens":3}',
+      '{"input_tokens":5,"input_tokens_details":{"cached_tokens":0},"output_tokens":6,"output_tokens_details":{"reasoning_tokens":2}}',
+      '{"prompt_tokens":null,"input_tokens":7,"completion_tokens":"8","output_tokens":2}',
+      '{"prompt_tokens":1.5,"completion_tokens":2e1}',
+      '{"prompt_tokens":-1,"completion_tokens":4}',
+      '{"prompt_tokens":1,"prompt_tokens":2,"completion_tokens":3}',
+      '{"prompt\\u005ftokens":4,"completion_tokens":5}',
+      '{"note":"\\"prompt_tokens\\":1","list":[{"prompt_tokens":6}],"total_tokens":9}',
+      '{"prompt_tokens":1234567890123456789,"completion_tokens":1}',
+      '{"prompt_tokens":12,"completion_tokens":0}',
+      '{"input_tokens":5,"prompt_tokens":4,"output_tokens":3,"completion_tokens":2}',
+      "{}",
+    ];
+    for (const object of objects) {
+      const body = Buffer.from(`{"id":"x","usage":${object}}`);
+      expect([object, findUsage(body)]).toEqual([object, reference(object)]);
+    }
+  });
+
   it("keeps only the tail of a long stream, across chunk boundaries", () => {
     const tail = new TailBuffer();
     for (let i = 0; i < 1000; i++) tail.push(Buffer.from(`data: {"i":${i},"usage":null}\n\n`));
