@@ -69,7 +69,7 @@ describe("token usage", () => {
   });
 
   it("reads the usage object as JSON.parse does: its own keys, prompt_ and completion_ first, the last of a repeated key, counts only", () => {
-    // What a usage object means: the counts JSON.parse gives, by the rules the proxy documents.
+    // The reference: the counts JSON.parse gives for the object, prompt_/completion_ before input_/output_.
     const num = (v: unknown): number | undefined => (typeof v === "number" && Number.isFinite(v) && v >= 0 ? v : undefined);
     const reference = (object: string): { input: number; output: number } | undefined => {
       const u = JSON.parse(object) as Record<string, unknown>;
