@@ -274,7 +274,7 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails {
     const text = body.toString("utf8");
     const parsed = parseJsonObject(text);
     if (!parsed.ok) return this.fail(parsed.code);
-    if (backend.modelJson !== null) return this.dispatch(headers, replaceModelBytes(body, text, parsed.value, backend.modelJson, backend.modelBytes!));
+    if (backend.model !== null) return this.dispatch(headers, replaceModelBytes(body, text, parsed.value, backend.model.json, backend.model.bytes));
     const model = parsed.value.model;
     if (typeof model !== "string" || model === "") return this.fail("model_required");
     this.dispatch(headers, body);
@@ -419,10 +419,12 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails {
     this.resumeUpstream?.();
   };
 
-  /** The client's connection closed (untracked: its response closed): stops the upstream exchange at once. */
+  /**
+   * The client went away before its response was complete (its connection closed; untracked, its
+   * response): stops the upstream exchange at once.
+   */
   readonly onClientClose = (): void => {
     if (this.done) return;
-    // The client went away before its response was complete: stop the upstream exchange at once.
     if (this.abortUpstream !== null) this.abortUpstream(new ProxyError("client_closed_request"));
     this.finish("client_closed_request");
   };

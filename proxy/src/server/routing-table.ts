@@ -42,10 +42,8 @@ export interface CompiledBackend {
   /** Fixed upstream path (`path.full`), or null to use the (rewritten) request path. */
   readonly path: string | null;
   readonly pathHasQuery: boolean;
-  /** JSON string literal of the model override, or null. */
-  readonly modelJson: string | null;
-  /** `modelJson` as UTF-8 bytes, encoded once. */
-  readonly modelBytes: Buffer | null;
+  /** The model override as a JSON string literal and as its UTF-8 bytes (encoded once), or null. */
+  readonly model: { readonly json: string; readonly bytes: Buffer } | null;
   readonly requireModel: boolean;
   /** With `Passthrough`: the header to write the client's token into, and its prefix. */
   readonly passthrough: { readonly headerName: string; readonly prefix: string } | null;
@@ -135,8 +133,7 @@ export function compileRoutingTable(
       dispatcher: options.dispatcherFor(b),
       path: b.path ?? null,
       pathHasQuery: b.path?.includes("?") ?? false,
-      modelJson: b.model !== undefined ? JSON.stringify(b.model) : null,
-      modelBytes: b.model !== undefined ? Buffer.from(JSON.stringify(b.model), "utf8") : null,
+      model: b.model !== undefined ? modelOverride(b.model) : null,
       requireModel: b.requireModel,
       passthrough: b.auth.type === "Passthrough" ? { headerName: b.auth.headerName, prefix: b.auth.prefix } : null,
       servername: b.tls?.serverName,
@@ -247,7 +244,7 @@ function compileTarget(route: CompiledRoute, r: RouteConfig, backend: CompiledBa
     extra.push(h.name, h.value);
   }
   for (const h of mod?.add ?? []) extra.push(h.name, h.value);
-  const parseBody = backend.modelJson !== null || backend.requireModel;
+  const parseBody = backend.model !== null || backend.requireModel;
   // A rewritten body gets a new length; undici computes it.
   if (parseBody) drop.add("content-length");
   // Host: the URLRewrite hostname, else the upstream host (with a non-default port).
@@ -319,4 +316,9 @@ export function upstreamPathFor(target: Target, entry: MatchEntry, path: string,
     else if (p.charCodeAt(0) !== 47) p = `/${p}`;
   }
   return p + search;
+}
+
+function modelOverride(model: string): { json: string; bytes: Buffer } {
+  const json = JSON.stringify(model);
+  return { json, bytes: Buffer.from(json, "utf8") };
 }
