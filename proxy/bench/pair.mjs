@@ -6,7 +6,9 @@
 // the ratio B/A holds still where each build's own number moves by ±30%
 // (README.md, "Paired comparison"). Needs 2 CPUs and `taskset`.
 //
-//   node proxy/bench/pair.mjs A/dist/cli.js B/dist/cli.js [rounds=3] [duration=8s] [connections=50]
+//   node proxy/bench/pair.mjs A/dist/cli.js B/dist/cli.js [rounds=3] [duration=8s] [connections=50] [json|sse]
+//
+// `sse` sends the docs' streaming request instead (the upstream answers 20 events).
 //
 // Each build is started as the harness starts ours (the image's node flags;
 // without the memory cgroup, so both share one limit-free setting), with
@@ -25,10 +27,11 @@ import { makeCerts } from "./lib/certs.mjs";
 import { targets, startUpstream } from "./lib/targets.mjs";
 import { chatRequest } from "./lib/completion.mjs";
 
-const [a, b, roundsArg, duration = "8s", connectionsArg = "50"] = process.argv.slice(2);
+const [a, b, roundsArg, duration = "8s", connectionsArg = "50", kind = "json"] = process.argv.slice(2);
 const connections = Number(connectionsArg);
+const stream = kind === "sse";
 if (!a || !b) {
-  console.error("usage: node proxy/bench/pair.mjs A/cli.js|floor B/cli.js|floor [rounds] [duration] [connections]");
+  console.error("usage: node proxy/bench/pair.mjs A/cli.js|floor B/cli.js|floor [rounds] [duration] [connections] [json|sse]");
   process.exit(2);
 }
 const rounds = Number(roundsArg ?? 3);
@@ -50,7 +53,7 @@ async function main() {
   const bodyFor = (model) => {
     if (!bodies.has(model)) {
       const file = join(dir, `body-${bodies.size}.json`);
-      writeFileSync(file, chatRequest(model));
+      writeFileSync(file, chatRequest(model, { stream }));
       bodies.set(model, file);
     }
     return bodies.get(model);

@@ -62,10 +62,12 @@ export class StreamUsageReader implements UsageReader {
     const data = kept === null ? chunk : Buffer.concat([kept, chunk]);
     this.pending = null;
     this.carry = null;
-    const usage = findUsage(data);
-    if (usage) this.found = usage;
+    // Most events carry no `"usage"` (Mistral's, and OpenAI's without include_usage): one search, then
+    // only the check of the chunk's last bytes.
     const at = data.lastIndexOf(USAGE);
     if (at >= 0) {
+      const usage = findUsage(data);
+      if (usage) this.found = usage;
       const candidate = data.subarray(at);
       // The last usage object starts here but ends in a later chunk (bounded, in case it never ends).
       if (valueKind(candidate) !== "other" && findUsage(candidate) === undefined && candidate.length <= MAX_PENDING) {
@@ -73,17 +75,23 @@ export class StreamUsageReader implements UsageReader {
         return;
       }
     }
-    for (let k = USAGE.length - 1; k > 0; k--) {
-      if (data.length >= k && data.subarray(data.length - k).equals(USAGE.subarray(0, k))) {
-        this.carry = Buffer.from(data.subarray(data.length - k));
-        break;
-      }
-    }
+    const k = keyStartAtEnd(data);
+    if (k > 0) this.carry = Buffer.from(data.subarray(data.length - k));
   }
 
   usage(): TokenUsage | undefined {
     return this.found;
   }
+}
+
+/** How many of the last bytes of `data` are the start of `"usage"` (the key cut by the chunk's end), or 0. */
+function keyStartAtEnd(data: Buffer): number {
+  const n = data.length;
+  next: for (let k = Math.min(USAGE.length - 1, n); k > 0; k--) {
+    for (let i = 0; i < k; i++) if (data[n - k + i] !== USAGE[i]) continue next;
+    return k;
+  }
+  return 0;
 }
 
 /** What follows `"usage"` at the start of `candidate`: an object, something else, or not known yet. */
