@@ -66,13 +66,16 @@ export class StreamUsageReader implements UsageReader {
     // only the check of the chunk's last bytes.
     const at = data.lastIndexOf(USAGE);
     if (at >= 0) {
-      const usage = findUsage(data);
+      const usage = findUsage(data, at);
       if (usage) this.found = usage;
-      const candidate = data.subarray(at);
       // The last usage object starts here but ends in a later chunk (bounded, in case it never ends).
-      if (valueKind(candidate) !== "other" && findUsage(candidate) === undefined && candidate.length <= MAX_PENDING) {
-        this.pending = Buffer.from(candidate);
-        return;
+      // Most often its value is `null` (OpenAI's every event with include_usage): nothing to keep.
+      if (valueKind(data, at) !== "other" && data.length - at <= MAX_PENDING) {
+        const candidate = data.subarray(at);
+        if (findUsage(candidate, 0) === undefined) {
+          this.pending = Buffer.from(candidate);
+          return;
+        }
       }
     }
     const k = keyStartAtEnd(data);
@@ -94,23 +97,26 @@ function keyStartAtEnd(data: Buffer): number {
   return 0;
 }
 
-/** What follows `"usage"` at the start of `candidate`: an object, something else, or not known yet. */
-function valueKind(candidate: Buffer): "object" | "other" | "unknown" {
-  let i = USAGE.length;
-  while (isWs(candidate[i])) i++;
-  if (i >= candidate.length) return "unknown";
-  if (candidate[i] !== 0x3a) return "other";
+/** What follows the `"usage"` at `at` in `data`: an object, something else, or not known yet. */
+function valueKind(data: Buffer, at: number): "object" | "other" | "unknown" {
+  let i = at + USAGE.length;
+  while (isWs(data[i])) i++;
+  if (i >= data.length) return "unknown";
+  if (data[i] !== 0x3a) return "other";
   i++;
-  while (isWs(candidate[i])) i++;
-  if (i >= candidate.length) return "unknown";
-  return candidate[i] === 0x7b ? "object" : "other";
+  while (isWs(data[i])) i++;
+  if (i >= data.length) return "unknown";
+  return data[i] === 0x7b ? "object" : "other";
 }
 
 const isWs = (c: number | undefined): boolean => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
 
-/** The last non-null `"usage": {...}` object in `buf`, read as OpenAI (`prompt_tokens`) or Responses (`input_tokens`) usage. */
-export function findUsage(buf: Buffer): TokenUsage | undefined {
-  let at = buf.lastIndexOf(USAGE);
+/**
+ * The last non-null `"usage": {...}` object in `buf`, read as OpenAI (`prompt_tokens`) or Responses
+ * (`input_tokens`) usage. `last` is where the last `"usage"` in `buf` starts, when the caller knows it.
+ */
+export function findUsage(buf: Buffer, last = buf.lastIndexOf(USAGE)): TokenUsage | undefined {
+  let at = last;
   while (at >= 0) {
     let i = at + USAGE.length;
     while (isWs(buf[i])) i++;
