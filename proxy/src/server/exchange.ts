@@ -90,17 +90,22 @@ const EXCHANGES = Symbol("exchanges");
 type TrackedSocket = Socket & { [EXCHANGES]?: Exchange[] };
 
 /**
- * Watches a new client connection, so that every exchange still in progress on it stops at once when it
- * closes. A response's own `close` event is not enough: when a client pipelines requests, Node.js
- * emits it only for the response being written, and the exchanges queued behind it would keep their
- * upstream requests open until the upstream timeouts.
+ * The exchanges in progress on a client connection, watched from its first request on, so that every
+ * one still in progress stops at once when the connection closes. A response's own `close` event is
+ * not enough: when a client pipelines requests, Node.js emits it only for the response being written,
+ * and the exchanges queued behind it would keep their upstream requests open until the upstream
+ * timeouts.
  */
-export function trackConnection(socket: Socket): void {
-  const exchanges: Exchange[] = [];
-  (socket as TrackedSocket)[EXCHANGES] = exchanges;
-  socket.once("close", () => {
-    for (const exchange of [...exchanges]) exchange.onClientClose();
-  });
+function exchangesOf(socket: TrackedSocket): Exchange[] {
+  let exchanges = socket[EXCHANGES];
+  if (exchanges === undefined) {
+    const list: Exchange[] = [];
+    socket[EXCHANGES] = exchanges = list;
+    socket.once("close", () => {
+      for (const exchange of [...list]) exchange.onClientClose();
+    });
+  }
+  return exchanges;
 }
 
 export class Exchange implements Dispatcher.DispatchHandler, RequestDetails {
@@ -134,7 +139,7 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails {
   private done = false;
   private upstreamRequestId: string | undefined = undefined;
   private searchCache: URLSearchParams | null = null;
-  /** The exchanges of this client connection, when the server tracks it ({@link trackConnection}). */
+  /** The exchanges in progress on this client connection ({@link exchangesOf}); set by `start`. */
   private connection: Exchange[] | undefined = undefined;
 
   constructor(
@@ -147,12 +152,10 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails {
   }
 
   start(): void {
-    const { req, res, state } = this;
-    const connection = (req.socket as TrackedSocket | null)?.[EXCHANGES];
-    if (connection !== undefined) {
-      connection.push(this);
-      this.connection = connection;
-    } else res.on("close", this.onClientClose);
+    const { req, state } = this;
+    const connection = exchangesOf(req.socket);
+    connection.push(this);
+    this.connection = connection;
     const url = req.url ?? "";
     const q = url.indexOf("?");
     const path = q < 0 ? url : url.slice(0, q);
@@ -419,10 +422,7 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails {
     this.resumeUpstream?.();
   };
 
-  /**
-   * The client went away before its response was complete (its connection closed; untracked, its
-   * response): stops the upstream exchange at once.
-   */
+  /** The client went away before its response was complete (its connection closed): stops the upstream exchange at once. */
   readonly onClientClose = (): void => {
     if (this.done) return;
     if (this.abortUpstream !== null) this.abortUpstream(new ProxyError("client_closed_request"));

@@ -65,7 +65,7 @@ const WARN = 40;
  * and level/time/msg framing; `test/admin.test.ts` compares the two), serialized directly. pino's generic
  * path walks the object key by key and, with sonic-boom's per-line appends, was the largest source of
  * allocation per request, about a quarter of it (proxy/bench/README.md). Numbers are finite by
- * construction; every string goes through `JSON.stringify`. Warn level when `warn`, else info; nothing
+ * construction; every string is written as `JSON.stringify` writes it ({@link jsonString}). Warn level when `warn`, else info; nothing
  * when the logger's level is above it. The record is kept, with its time, and serialized with the other
  * pending ones when they are handed to the destination (see {@link RequestLines}): the caller must not
  * change it afterwards.

@@ -14,7 +14,7 @@ import { formatFieldPath, ProxyConfigSchema, type ProxyConfigInput } from "../co
 import type { FromGatewayObjectsOptions } from "../translate/from-gateway-objects";
 import type { ManifestValues } from "../translate/manifest-values";
 import { ERROR_CATALOGUE, errorBody } from "./errors";
-import { Exchange, trackConnection, type ExchangeContext, type RuntimeState } from "./exchange";
+import { Exchange, type ExchangeContext, type RuntimeState } from "./exchange";
 import { createLogger, flushLogger, flushRequestLines, type Logger } from "./logger";
 import { ProxyMetrics } from "./metrics";
 import { compileRoutingTable } from "./routing-table";
@@ -95,8 +95,6 @@ export class ProxyServer extends EventEmitter {
     this.ctx = { state: built.state, logger, metrics, unmatched: metrics.route(""), inflight: 0, draining: false, onIdle: null };
     this.fingerprint = built.fingerprint;
     this.server = createServer({ keepAliveTimeout: options.keepAliveTimeoutMs ?? 65_000, noDelay: true }, this.onRequest);
-    // Client disconnects are seen per connection (pipelined exchanges included), not per response.
-    this.server.on("connection", trackConnection);
     this.admin = options.adminListen === null ? null : createServer(this.onAdminRequest);
   }
 

@@ -97,14 +97,23 @@ function keyStartAtEnd(data: Buffer): number {
   return 0;
 }
 
-/** What follows the `"usage"` at `at` in `data`: an object, something else, or not known yet. */
-function valueKind(data: Buffer, at: number): "object" | "other" | "unknown" {
+/**
+ * Where the value of the `"usage"` key at `at` in `data` starts (past the colon and white space), or -1
+ * when no colon follows the key (the word is not a key). `data.length` when the bytes end first.
+ */
+function usageValueAt(data: Buffer, at: number): number {
   let i = at + USAGE.length;
   while (isWs(data[i])) i++;
-  if (i >= data.length) return "unknown";
-  if (data[i] !== 0x3a) return "other";
+  if (i < data.length && data[i] !== 0x3a /* : */) return -1;
   i++;
   while (isWs(data[i])) i++;
+  return Math.min(i, data.length);
+}
+
+/** What follows the `"usage"` at `at` in `data`: an object, something else, or not known yet. */
+function valueKind(data: Buffer, at: number): "object" | "other" | "unknown" {
+  const i = usageValueAt(data, at);
+  if (i < 0) return "other";
   if (i >= data.length) return "unknown";
   return data[i] === 0x7b ? "object" : "other";
 }
@@ -118,22 +127,17 @@ const isWs = (c: number | undefined): boolean => c === 0x20 || c === 0x0a || c =
 export function findUsage(buf: Buffer, last = buf.lastIndexOf(USAGE)): TokenUsage | undefined {
   let at = last;
   while (at >= 0) {
-    let i = at + USAGE.length;
-    while (isWs(buf[i])) i++;
-    if (buf[i] === 0x3a /* : */) {
-      i++;
-      while (isWs(buf[i])) i++;
-      if (buf[i] === 0x7b /* { */) {
-        const end = objectEnd(buf, i);
-        if (end > 0) {
-          try {
-            const u = JSON.parse(buf.toString("utf8", i, end)) as Record<string, unknown>;
-            const input = num(u.prompt_tokens) ?? num(u.input_tokens);
-            const output = num(u.completion_tokens) ?? num(u.output_tokens);
-            if (input !== undefined || output !== undefined) return { input: input ?? 0, output: output ?? 0 };
-          } catch {
-            // not a usage object after all; look further back
-          }
+    const i = usageValueAt(buf, at);
+    if (i >= 0 && buf[i] === 0x7b /* { */) {
+      const end = objectEnd(buf, i);
+      if (end > 0) {
+        try {
+          const u = JSON.parse(buf.toString("utf8", i, end)) as Record<string, unknown>;
+          const input = num(u.prompt_tokens) ?? num(u.input_tokens);
+          const output = num(u.completion_tokens) ?? num(u.output_tokens);
+          if (input !== undefined || output !== undefined) return { input: input ?? 0, output: output ?? 0 };
+        } catch {
+          // not a usage object after all; look further back
         }
       }
     }
