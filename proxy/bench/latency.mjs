@@ -23,10 +23,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import http from "node:http";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { makeCerts } from "./lib/certs.mjs";
 import { chatRequest, SYSTEM } from "./lib/completion.mjs";
 import { oneRequest } from "./lib/load.mjs";
-import { freePort, installCleanup, runMain, stop, untilListening } from "./lib/procs.mjs";
+import { installCleanup, runMain, stop, untilListening } from "./lib/procs.mjs";
 import { PROXY_DIR, startUpstream, targets } from "./lib/targets.mjs";
 
 const [cliArg, countArg] = process.argv.slice(2);
@@ -44,12 +43,8 @@ const quantile = (values, q) => {
 };
 
 async function main() {
-  const certs = await makeCerts(dir);
-  const ports = { plain: await freePort(), tls: await freePort() };
-  const upstream = startUpstream({ dir, certs, ports });
-  await untilListening(ports.plain);
-  const control = `http://127.0.0.1:${ports.plain}/__bench`;
-  const ctx = { dir, ports, certs, freePort, upstreamPid: upstream.pid };
+  const { upstream, ctx } = await startUpstream(dir);
+  const control = `http://127.0.0.1:${ctx.ports.plain}/__bench`;
   process.env.BENCH_OURS_CLI = cli;
   process.env.BENCH_OURS_CGROUP = "0";
   const runs = [];

@@ -21,9 +21,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { execFileSync } from "node:child_process";
-import { stop, installCleanup, cpuSplit, freePort, runMain, untilListening } from "./lib/procs.mjs";
+import { stop, installCleanup, cpuSplit, runMain, untilListening } from "./lib/procs.mjs";
 import { runWrk } from "./lib/load.mjs";
-import { makeCerts } from "./lib/certs.mjs";
 import { targets, startUpstream } from "./lib/targets.mjs";
 import { chatRequest } from "./lib/completion.mjs";
 
@@ -42,11 +41,7 @@ installCleanup(() => rmSync(dir, { recursive: true, force: true }));
 
 async function main() {
   pin(process.pid, 0); // the upstream and wrk inherit CPU 0
-  const certs = await makeCerts(dir);
-  const ports = { plain: await freePort(), tls: await freePort() };
-  const upstream = startUpstream({ dir, certs, ports });
-  await untilListening(ports.plain);
-  const ctx = { dir, ports, certs, freePort, upstreamPid: upstream.pid };
+  const { upstream, ctx } = await startUpstream(dir);
   const ours = targets.find((t) => t.name === "ours");
   const floor = targets.find((t) => t.name === "floor-proxy");
   const bodies = new Map();

@@ -7,9 +7,8 @@ import { mkdtempSync, writeFileSync, readFileSync, rmSync, existsSync } from "no
 import { tmpdir, cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { stop, stopAll, installCleanup, setPidLog, cpuSplit, peakRssMb, rssKb, freePort } from "./lib/procs.mjs";
+import { stop, stopAll, installCleanup, setPidLog, cpuSplit, peakRssMb, rssKb } from "./lib/procs.mjs";
 import { runWrk, oneRequest, firstEventLatency, openStreams } from "./lib/load.mjs";
-import { makeCerts } from "./lib/certs.mjs";
 import { targets, startUpstream } from "./lib/targets.mjs";
 import { printReport } from "./lib/report.mjs";
 import { SYSTEM, chatRequest } from "./lib/completion.mjs";
@@ -322,11 +321,9 @@ async function slowStreams(ctx, t, started, pid, label) {
 
 async function main() {
   const startedAt = new Date();
-  const certs = await makeCerts(dir);
-  const ports = { plain: await freePort(), tls: await freePort() };
-  const upstream = startUpstream({ dir, certs, ports });
+  const { upstream, ctx } = await startUpstream(dir);
+  const { ports, certs } = ctx;
   controlUrl = `http://127.0.0.1:${ports.plain}`;
-  const ctx = { dir, ports, certs, freePort, upstreamPid: upstream.pid };
   await waitReady({ child: upstream, ready: { url: `${controlUrl}/__bench/stats`, status: 200 } }, certs);
   log(`bench: temp dir ${dir}; upstream pid ${upstream.pid} on :${ports.plain} (plain) :${ports.tls} (TLS); options ${JSON.stringify(opt)}`);
 

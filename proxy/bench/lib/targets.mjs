@@ -9,7 +9,8 @@ import { join, resolve } from "node:path";
 import { homedir } from "node:os";
 import { execFileSync } from "node:child_process";
 import { pathToFileURL } from "node:url";
-import { start } from "./procs.mjs";
+import { freePort, start, untilListening } from "./procs.mjs";
+import { makeCerts } from "./certs.mjs";
 import { deploymentMemoryLimit, imageNodeFlags, memoryCgroup } from "./as-deployed.mjs";
 
 export const BENCH_DIR = resolve(import.meta.dirname, "..");
@@ -286,9 +287,14 @@ async function startFloor(ctx, mode, args, env, ready) {
   return { child, port, ready: { url: `http://127.0.0.1:${port}${ready.path}`, status: ready.status } };
 }
 
-/** Starts the benchmark's upstream (upstream.mjs) on `ports`, its log in `dir`. */
-export function startUpstream({ dir, certs, ports }) {
-  return start("upstream", process.execPath, [join(BENCH_DIR, "upstream.mjs")], {
+/**
+ * The benchmark's certificates (a generated CA) in `dir` and its upstream (upstream.mjs) on two free
+ * ports, plain and TLS, accepting connections, its log in `dir`; and the context targets start from.
+ */
+export async function startUpstream(dir) {
+  const certs = await makeCerts(dir);
+  const ports = { plain: await freePort(), tls: await freePort() };
+  const upstream = start("upstream", process.execPath, [join(BENCH_DIR, "upstream.mjs")], {
     logDir: dir,
     env: {
       BENCH_UPSTREAM_PLAIN_PORT: String(ports.plain),
@@ -299,6 +305,8 @@ export function startUpstream({ dir, certs, ports }) {
       BENCH_MODEL: MODEL,
     },
   });
+  await untilListening(ports.plain);
+  return { upstream, ctx: { dir, ports, certs, freePort, upstreamPid: upstream.pid } };
 }
 
 let oursStarts = 0;
