@@ -223,6 +223,63 @@ describe("5xx answered by the proxy", () => {
   });
 });
 
+describe("the upstream timeouts wait only for the upstream", () => {
+  const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+  it("start the headers timeout once the client's request body is read in full", async () => {
+    // The body is forwarded as it arrives (no model rewrite), over 4 x 150 ms: longer than headersMs.
+    const up = await upstreamWith((_req, res, body) => res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ got: body.length })));
+    const p = await proxyFor(simpleConfig(up.port, { timeouts: { headersMs: 200 } }));
+    const url = new URL(p.url);
+    const reply = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = httpRequest({ host: url.hostname, port: url.port, method: "POST", path: "/mistral", headers: { "content-type": "application/json" }, agent: false }, (res) => {
+        let body = "";
+        res.setEncoding("utf8").on("data", (c: string) => (body += c));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+      });
+      req.on("error", reject);
+      void (async () => {
+        for (const part of ['{"model":', '"m",', '"messages":', "[]}"]) {
+          req.write(part);
+          await sleep(150);
+        }
+        req.end();
+      })();
+    });
+    expect(reply).toEqual({ status: 200, body: JSON.stringify({ got: '{"model":"m","messages":[]}'.length }) });
+  });
+
+  it("hold the body timeout while the client holds the response back, and lose nothing", async () => {
+    const size = 32 * 1024 * 1024; // far beyond what the sockets' buffers take, so the proxy must wait
+    const up = await upstreamWith((_req, res) => res.writeHead(200, { "content-type": "application/octet-stream", "content-length": String(size) }).end(Buffer.alloc(size, 97)));
+    const p = await proxyFor(simpleConfig(up.port, { timeouts: { bodyMs: 200 } }));
+    const url = new URL(p.url);
+    const received = await new Promise<{ status: number; bytes: number; complete: boolean }>((resolve, reject) => {
+      const req = httpRequest({ host: url.hostname, port: url.port, method: "POST", path: "/mistral", headers: { "content-type": "application/json" }, agent: false }, (res) => {
+        let bytes = 0;
+        res.pause();
+        setTimeout(() => res.resume(), 800); // four body timeouts' worth without reading
+        res.on("data", (c: Buffer) => (bytes += c.length));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, bytes, complete: res.complete }));
+        res.on("error", reject);
+      });
+      req.on("error", reject);
+      req.end(JSON.stringify(chat));
+    });
+    expect(received).toEqual({ status: 200, bytes: size, complete: true });
+  });
+
+  it("never fire before their limit", async () => {
+    const up = await upstreamWith((_req, res) => {
+      setTimeout(() => res.writeHead(200, { "content-type": "text/event-stream" }).write("data: 1\n\n"), 150);
+      setTimeout(() => res.end("data: 2\n\n"), 300);
+    });
+    const p = await proxyFor(simpleConfig(up.port, { timeouts: { headersMs: 600, bodyMs: 600 } }));
+    const reply = await postJson(p.url, "/mistral", { ...chat, stream: true });
+    expect({ status: reply.status, body: reply.body }).toEqual({ status: 200, body: "data: 1\n\ndata: 2\n\n" });
+  });
+});
+
 describe("failures after a response started", () => {
   it("ends an SSE stream with one SSE error event", async () => {
     const up = await upstreamWith((_req, res) => {

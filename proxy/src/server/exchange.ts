@@ -26,6 +26,7 @@ import { StreamUsageReader, TailBuffer, type UsageReader } from "./token-usage";
 import { digestKey } from "../config/resolve-credentials";
 import { logRequest, type Logger, type RequestRecord } from "./logger";
 import { operationForPath, type ProxyMetrics, type RouteMetrics } from "./metrics";
+import type { UpstreamWatch, Watched } from "./upstream-watch";
 
 /** What a request needs from the current config. Swapped as a whole on reload. */
 export interface RuntimeState {
@@ -46,7 +47,14 @@ export interface ExchangeContext {
   inflight: number;
   draining: boolean;
   onIdle: (() => void) | null;
+  /** Times the upstream headers and body of every exchange in progress. */
+  readonly watch: UpstreamWatch;
 }
+
+/** What an exchange is waiting for from the upstream, for its headers and body timeouts. */
+const WAIT_NONE = 0; // nothing timed: not sent yet, or the client is holding the response back
+const WAIT_HEADERS = 1;
+const WAIT_BODY = 2;
 
 type DispatchOptionsWithServername = Dispatcher.DispatchOptions & { servername?: string };
 
@@ -108,7 +116,7 @@ function exchangesOf(socket: TrackedSocket): Exchange[] {
   return exchanges;
 }
 
-export class Exchange implements Dispatcher.DispatchHandler, RequestDetails {
+export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Watched {
   private readonly t0 = performance.now();
   private readonly state: RuntimeState;
   private readonly id = nextRequestId();
@@ -141,6 +149,13 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails {
   private searchCache: URLSearchParams | null = null;
   /** The exchanges in progress on this client connection ({@link exchangesOf}); set by `start`. */
   private connection: Exchange[] | undefined = undefined;
+  // Upstream timeouts (upstream-watch.ts): what is awaited, whether anything came since the last sweep,
+  // since when (by the sweeps' clock) nothing has, and whether the request body is still being read.
+  watchIndex = -1;
+  private waiting = WAIT_NONE;
+  private progressed = false;
+  private since = 0;
+  private uploading = false;
 
   constructor(
     private readonly ctx: ExchangeContext,
@@ -287,13 +302,15 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails {
     if (this.done) return;
     const backend = this.target!.backend;
     this.tSent = performance.now();
+    this.uploading = body !== null && !(body instanceof Uint8Array);
     const options: DispatchOptionsWithServername = {
       path: this.upstreamPath,
       method: this.req.method as Dispatcher.HttpMethod,
       headers,
       body,
-      headersTimeout: backend.headersTimeout,
-      bodyTimeout: backend.bodyTimeout,
+      // Timed by the proxy's own watch instead (upstream-watch.ts, checkTimeouts).
+      headersTimeout: 0,
+      bodyTimeout: 0,
     };
     // Pinned so a URLRewrite Host header never changes the SNI or the name the certificate is checked for.
     if (backend.servername !== undefined) options.servername = backend.servername;
@@ -309,14 +326,22 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails {
   // Raw headers are exactly what this proxy forwards, so it reads them once, here.
 
   onConnect(abort: (err?: Error) => void): void {
-    if (this.done) abort(new ProxyError(this.errorCode ?? "client_closed_request"));
-    else this.abortUpstream = abort;
+    if (this.done) return abort(new ProxyError(this.errorCode ?? "client_closed_request"));
+    this.abortUpstream = abort;
+    const backend = this.target!.backend;
+    if (backend.headersTimeout > 0 || backend.bodyTimeout > 0) {
+      this.waiting = WAIT_HEADERS;
+      this.progressed = true;
+      this.ctx.watch.add(this);
+    }
   }
 
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
     if (statusCode < 200 || this.done) return true; // 1xx informational responses are not forwarded
     this.status = statusCode;
     this.resumeUpstream = resume;
+    this.waiting = WAIT_BODY;
+    this.progressed = true;
     this.tHeaders = performance.now();
     const backend = this.target!.backend;
     backend.metrics.firstByte((this.tHeaders - this.tSent) / 1000);
@@ -338,6 +363,7 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails {
   onData(chunk: Buffer): boolean {
     if (this.done) return true;
     if (!this.headWritten) this.writeHead();
+    this.progressed = true;
     this.bytesOut += chunk.length;
     this.tail?.push(chunk);
     if (this.bytesOut === this.responseLength) {
@@ -347,6 +373,8 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails {
     }
     if (this.res.write(chunk)) return true;
     // Backpressure: undici stops reading from the upstream until the client has taken what is buffered.
+    // The body timeout waits too: the upstream is not idle, the client is slow.
+    this.waiting = WAIT_NONE;
     this.res.once("drain", this.onDrain);
     return false;
   }
@@ -419,8 +447,36 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails {
   // --- events -----------------------------------------------------------------------------------
 
   private readonly onDrain = (): void => {
+    if (this.done) return;
+    this.waiting = WAIT_BODY;
+    this.progressed = true;
     this.resumeUpstream?.();
   };
+
+  /**
+   * Called by the watch at each sweep (upstream-watch.ts) while the upstream exchange is in progress. Progress
+   * since the last sweep restarts the clock at this sweep (so a timeout never fires early, and at most one
+   * sweep late). The headers timeout starts once the client's request body has been read in full.
+   */
+  checkTimeouts(now: number): void {
+    if (this.progressed || this.waiting === WAIT_NONE) {
+      this.progressed = false;
+      this.since = now;
+      return;
+    }
+    if (this.waiting === WAIT_HEADERS) {
+      if (this.uploading) {
+        if (this.req.complete) this.uploading = false;
+        this.since = now;
+        return;
+      }
+      const limit = this.target!.backend.headersTimeout;
+      if (limit > 0 && now - this.since >= limit) this.abortUpstream!(new ProxyError("upstream_headers_timeout"));
+      return;
+    }
+    const limit = this.target!.backend.bodyTimeout;
+    if (limit > 0 && now - this.since >= limit) this.abortUpstream!(new ProxyError("upstream_body_timeout"));
+  }
 
   /** The client went away before its response was complete (its connection closed): stops the upstream exchange at once. */
   readonly onClientClose = (): void => {
@@ -475,6 +531,7 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails {
     }
     if (code !== null) this.errorCode = code;
     if (this.timer !== null) clearTimeout(this.timer);
+    if (this.watchIndex >= 0) this.ctx.watch.remove(this);
     const ctx = this.ctx;
     const clientGone = code === "client_closed_request";
     if (clientGone) this.status = 499;

@@ -15,6 +15,7 @@ import type { FromGatewayObjectsOptions } from "../translate/from-gateway-object
 import type { ManifestValues } from "../translate/manifest-values";
 import { ERROR_CATALOGUE, errorBody } from "./errors";
 import { Exchange, type ExchangeContext, type RuntimeState } from "./exchange";
+import { UpstreamWatch } from "./upstream-watch";
 import { createLogger, flushLogger, flushRequestLines, type Logger } from "./logger";
 import { ProxyMetrics } from "./metrics";
 import { compileRoutingTable } from "./routing-table";
@@ -92,7 +93,7 @@ export class ProxyServer extends EventEmitter {
     this.currentPoolKeys = built.poolKeys;
     this.logger = logger;
     this.metrics = metrics;
-    this.ctx = { state: built.state, logger, metrics, unmatched: metrics.route(""), inflight: 0, draining: false, onIdle: null };
+    this.ctx = { state: built.state, logger, metrics, unmatched: metrics.route(""), inflight: 0, draining: false, onIdle: null, watch: new UpstreamWatch() };
     this.fingerprint = built.fingerprint;
     this.server = createServer({ keepAliveTimeout: options.keepAliveTimeoutMs ?? 65_000, noDelay: true }, this.onRequest);
     this.admin = options.adminListen === null ? null : createServer(this.onAdminRequest);
@@ -266,6 +267,7 @@ export class ProxyServer extends EventEmitter {
       if (drained) await this.pools.close();
       else await this.pools.destroy();
       await closed;
+      ctx.watch.stop();
       if (this.admin) {
         const adminClosed = new Promise<void>((resolve) => this.admin!.close(() => resolve()));
         this.admin.closeAllConnections();
