@@ -5,9 +5,11 @@
  */
 import { once } from "node:events";
 import { Agent, request as httpRequest } from "node:http";
+import { connect } from "node:net";
+import { performance } from "node:perf_hooks";
 import { postJson, rawExchange, send } from "./helpers/http";
 import { PROVIDER_KEY, providerEnv, simpleConfig, startProxy, API_VERSION, type TestProxy } from "./helpers/proxy";
-import { startUpstream, type Upstream } from "./helpers/upstream";
+import { openAiHandler, startUpstream, type Upstream } from "./helpers/upstream";
 
 let upstream: Upstream;
 let proxy: TestProxy | undefined;
@@ -359,5 +361,63 @@ describe("upstream responses", () => {
     const out = await rawExchange(proxy.url, raw, /HTTP\/1\.1 404[\s\S]*HTTP\/1\.1 200[\s\S]*\r\n\r\n[\s\S]*\}$/);
     expect(out).toMatch(/^HTTP\/1\.1 404/);
     expect(out).not.toMatch(/connection: close/i);
+  });
+});
+
+describe("client connections", () => {
+  /** A keep-alive client connection of its own: sends requests one by one and reads each response whole. */
+  async function keepAliveConnection(base: string): Promise<{ ask(): Promise<string>; closed: Promise<number> }> {
+    const url = new URL(base);
+    const socket = connect({ host: url.hostname, port: Number(url.port) });
+    await once(socket, "connect");
+    let buffered = "";
+    let waiting: { resolve: (response: string) => void; reject: (err: Error) => void } | null = null;
+    const closed = new Promise<number>((resolve) =>
+      socket.once("close", () => {
+        waiting?.reject(new Error("the proxy closed the connection before the response"));
+        resolve(performance.now());
+      }),
+    );
+    socket.setEncoding("utf8").on("data", (text: string) => {
+      buffered += text;
+      const end = buffered.indexOf("\r\n\r\n");
+      if (end < 0 || waiting === null) return;
+      const length = Number(/\r\ncontent-length: (\d+)/i.exec(buffered.slice(0, end))?.[1]);
+      if (buffered.length < end + 4 + length) return;
+      const response = buffered.slice(0, end + 4 + length);
+      buffered = buffered.slice(end + 4 + length);
+      const w = waiting;
+      waiting = null;
+      w.resolve(response);
+    });
+    const body = JSON.stringify(chat);
+    const ask = (): Promise<string> =>
+      new Promise((resolve, reject) => {
+        waiting = { resolve, reject };
+        socket.write(`POST /mistral HTTP/1.1\r\nHost: proxy\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+      });
+    return { ask, closed };
+  }
+
+  it("advertises the keep-alive timeout and closes a connection idle that long, never sooner", async () => {
+    proxy = await startProxy(simpleConfig(upstream.port), { env: providerEnv, keepAliveTimeoutMs: 1000 });
+    const c = await keepAliveConnection(proxy.url);
+    const response = await c.ask();
+    const answered = performance.now();
+    expect(response).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    expect(response).toMatch(/\r\nconnection: keep-alive\r\nkeep-alive: timeout=1\r\n/i);
+    // Closed by the proxy: no earlier than the advertised second.
+    expect((await c.closed) - answered).toBeGreaterThanOrEqual(1000);
+  });
+
+  it("keeps a connection while a request on it outlasts the keep-alive timeout", async () => {
+    upstream.handler = (req, res, body, up) => void setTimeout(() => openAiHandler(req, res, body, up), 1600);
+    proxy = await startProxy(simpleConfig(upstream.port), { env: providerEnv, keepAliveTimeoutMs: 200 });
+    const c = await keepAliveConnection(proxy.url);
+    // 1.6 s in progress, longer than the 0.2 s keep-alive timeout plus Node.js's 1 s of grace.
+    expect(await c.ask()).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*"usage"/);
+    upstream.handler = openAiHandler;
+    expect(await c.ask()).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    await c.closed;
   });
 });

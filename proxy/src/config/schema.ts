@@ -94,8 +94,8 @@ const AuthSchema = z
 
 const UpstreamTimeoutsSchema = z.strictObject({
   connectMs: millis.optional().meta({ description: "TCP connect plus TLS handshake." }),
-  headersMs: millis.optional().meta({ description: "From the request being sent (its body read from the client in full) to the response headers. Checked every 250 ms: fires up to 250 ms after the limit. 0 disables." }),
-  bodyMs: millis.optional().meta({ description: "Idle time between two response body chunks, not counting time the client holds the response back. Checked every 250 ms: fires up to 250 ms after the limit. 0 disables." }),
+  headersMs: millis.optional().meta({ description: "From the request being sent (its body read from the client in full) to the response headers. Checked every 250 ms: fires up to 500 ms after the limit. 0 disables." }),
+  bodyMs: millis.optional().meta({ description: "Idle time between two response body chunks, not counting time the client holds the response back. Checked every 250 ms: fires up to 500 ms after the limit. 0 disables." }),
 });
 
 export const BackendSchema = z.strictObject({

@@ -26,7 +26,7 @@ import { StreamUsageReader, TailBuffer, type UsageReader } from "./token-usage";
 import { digestKey } from "../config/resolve-credentials";
 import { logRequest, type Logger, type RequestRecord } from "./logger";
 import { operationForPath, type ProxyMetrics, type RouteMetrics } from "./metrics";
-import type { UpstreamWatch, Watched } from "./upstream-watch";
+import type { TimeoutWatch, Watched } from "./timeout-watch";
 
 /** What a request needs from the current config. Swapped as a whole on reload. */
 export interface RuntimeState {
@@ -47,8 +47,10 @@ export interface ExchangeContext {
   inflight: number;
   draining: boolean;
   onIdle: (() => void) | null;
-  /** Times the upstream headers and body of every exchange in progress. */
-  readonly watch: UpstreamWatch;
+  /** Times the upstream headers and body of every exchange in progress, and idle client connections. */
+  readonly watch: TimeoutWatch;
+  /** How long an idle client connection is kept (after its last response); 0: for ever. */
+  readonly clientKeepAliveMs: number;
 }
 
 /** What an exchange is waiting for from the upstream, for its headers and body timeouts. */
@@ -93,27 +95,61 @@ function rawHeader(raw: readonly string[], lowerName: string): string | undefine
   return undefined;
 }
 
-/** The exchanges in progress on a client connection: more than one when the client pipelines requests. */
-const EXCHANGES = Symbol("exchanges");
-type TrackedSocket = Socket & { [EXCHANGES]?: Exchange[] };
+/**
+ * Node.js keeps an idle connection this much longer than the keep-alive timeout it advertises, so that a
+ * client sending its next request just as the advertised time runs out does not meet a closed connection;
+ * so does the proxy.
+ */
+const KEEP_ALIVE_BUFFER_MS = 1000;
+
+const CONNECTION = Symbol("connection");
+type TrackedSocket = Socket & { [CONNECTION]?: ClientConnection };
 
 /**
- * The exchanges in progress on a client connection, watched from its first request on, so that every
- * one still in progress stops at once when the connection closes. A response's own `close` event is
- * not enough: when a client pipelines requests, Node.js emits it only for the response being written,
- * and the exchanges queued behind it would keep their upstream requests open until the upstream
- * timeouts.
+ * A client connection, watched from its first request on.
+ *
+ * - The exchanges in progress on it (more than one when the client pipelines requests) all stop at once
+ *   when it closes. A response's own `close` event is not enough: when a client pipelines requests,
+ *   Node.js emits it only for the response being written, and the exchanges queued behind it would keep
+ *   their upstream requests open until the upstream timeouts.
+ * - It is closed once idle for the keep-alive timeout: no exchange in progress and nothing left to write
+ *   since a sweep after its last request ended. The server's own keep-alive timer is off (proxy-server.ts):
+ *   it armed a new timer for every response.
  */
-function exchangesOf(socket: TrackedSocket): Exchange[] {
-  let exchanges = socket[EXCHANGES];
-  if (exchanges === undefined) {
-    const list: Exchange[] = [];
-    socket[EXCHANGES] = exchanges = list;
+class ClientConnection implements Watched {
+  readonly exchanges: Exchange[] = [];
+  watchIndex = -1;
+  /** Set when a request ends; the idle time counts from the first sweep after that. */
+  active = true;
+  private since = 0;
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly idleMs: number,
+  ) {}
+
+  checkTimeouts(now: number): void {
+    if (this.active || this.exchanges.length > 0 || this.socket.writableLength > 0) {
+      this.active = false;
+      this.since = now;
+      return;
+    }
+    if (now - this.since >= this.idleMs) this.socket.destroy();
+  }
+}
+
+function connectionOf(socket: TrackedSocket, ctx: ExchangeContext): ClientConnection {
+  let connection = socket[CONNECTION];
+  if (connection === undefined) {
+    const c = new ClientConnection(socket, ctx.clientKeepAliveMs + KEEP_ALIVE_BUFFER_MS);
+    socket[CONNECTION] = connection = c;
+    if (ctx.clientKeepAliveMs > 0) ctx.watch.add(c);
     socket.once("close", () => {
-      for (const exchange of [...list]) exchange.onClientClose();
+      ctx.watch.remove(c);
+      for (const exchange of [...c.exchanges]) exchange.onClientClose();
     });
   }
-  return exchanges;
+  return connection;
 }
 
 export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Watched {
@@ -147,9 +183,9 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
   private done = false;
   private upstreamRequestId: string | undefined = undefined;
   private searchCache: URLSearchParams | null = null;
-  /** The exchanges in progress on this client connection ({@link exchangesOf}); set by `start`. */
-  private connection: Exchange[] | undefined = undefined;
-  // Upstream timeouts (upstream-watch.ts): what is awaited, whether anything came since the last sweep,
+  /** The client connection ({@link ClientConnection}); set by `start`. */
+  private connection: ClientConnection | undefined = undefined;
+  // Upstream timeouts (timeout-watch.ts): what is awaited, whether anything came since the last sweep,
   // since when (by the sweeps' clock) nothing has, and whether the request body is still being read.
   watchIndex = -1;
   private waiting = WAIT_NONE;
@@ -168,8 +204,8 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
 
   start(): void {
     const { req, state } = this;
-    const connection = exchangesOf(req.socket);
-    connection.push(this);
+    const connection = connectionOf(req.socket, this.ctx);
+    connection.exchanges.push(this);
     this.connection = connection;
     const url = req.url ?? "";
     const q = url.indexOf("?");
@@ -308,7 +344,7 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
       method: this.req.method as Dispatcher.HttpMethod,
       headers,
       body,
-      // Timed by the proxy's own watch instead (upstream-watch.ts, checkTimeouts).
+      // Timed by the proxy's own watch instead (timeout-watch.ts, checkTimeouts).
       headersTimeout: 0,
       bodyTimeout: 0,
     };
@@ -454,9 +490,9 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
   };
 
   /**
-   * Called by the watch at each sweep (upstream-watch.ts) while the upstream exchange is in progress. Progress
-   * since the last sweep restarts the clock at this sweep (so a timeout never fires early, and at most one
-   * sweep late). The headers timeout starts once the client's request body has been read in full.
+   * Called by the watch at each sweep (timeout-watch.ts) while the upstream exchange is in progress. Progress
+   * since the last sweep restarts the clock at this sweep (so a timeout never fires early, and at most two
+   * sweeps late). The headers timeout starts once the client's request body has been read in full.
    */
   checkTimeouts(now: number): void {
     if (this.progressed || this.waiting === WAIT_NONE) {
@@ -522,12 +558,14 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
     this.done = true;
     const connection = this.connection;
     if (connection !== undefined) {
+      const exchanges = connection.exchanges;
       // Almost always the only one: no search.
-      if (connection[connection.length - 1] === this) connection.pop();
+      if (exchanges[exchanges.length - 1] === this) exchanges.pop();
       else {
-        const at = connection.indexOf(this);
-        if (at >= 0) connection.splice(at, 1);
+        const at = exchanges.indexOf(this);
+        if (at >= 0) exchanges.splice(at, 1);
       }
+      connection.active = true;
     }
     if (code !== null) this.errorCode = code;
     if (this.timer !== null) clearTimeout(this.timer);

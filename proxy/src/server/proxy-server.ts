@@ -15,7 +15,7 @@ import type { FromGatewayObjectsOptions } from "../translate/from-gateway-object
 import type { ManifestValues } from "../translate/manifest-values";
 import { ERROR_CATALOGUE, errorBody } from "./errors";
 import { Exchange, type ExchangeContext, type RuntimeState } from "./exchange";
-import { UpstreamWatch } from "./upstream-watch";
+import { TimeoutWatch } from "./timeout-watch";
 import { createLogger, flushLogger, flushRequestLines, type Logger } from "./logger";
 import { ProxyMetrics } from "./metrics";
 import { compileRoutingTable } from "./routing-table";
@@ -93,9 +93,13 @@ export class ProxyServer extends EventEmitter {
     this.currentPoolKeys = built.poolKeys;
     this.logger = logger;
     this.metrics = metrics;
-    this.ctx = { state: built.state, logger, metrics, unmatched: metrics.route(""), inflight: 0, draining: false, onIdle: null, watch: new UpstreamWatch() };
+    const clientKeepAliveMs = options.keepAliveTimeoutMs ?? 65_000;
+    this.ctx = { state: built.state, logger, metrics, unmatched: metrics.route(""), inflight: 0, draining: false, onIdle: null, watch: new TimeoutWatch(), clientKeepAliveMs };
     this.fingerprint = built.fingerprint;
-    this.server = createServer({ keepAliveTimeout: options.keepAliveTimeoutMs ?? 65_000, noDelay: true }, this.onRequest);
+    // keepAliveTimeout 0: idle connections are closed by the proxy's own watch (exchange.ts,
+    // ClientConnection), since Node.js's timer costs a new timer per response. The Keep-Alive header that
+    // advertises the timeout is kept (onRequest).
+    this.server = createServer({ keepAliveTimeout: 0, noDelay: true }, this.onRequest);
     this.admin = options.adminListen === null ? null : createServer(this.onAdminRequest);
   }
 
@@ -206,6 +210,9 @@ export class ProxyServer extends EventEmitter {
 
   private readonly onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     if (this.ctx.draining) res.shouldKeepAlive = false;
+    // What Node.js sets from the server's keepAliveTimeout for its `Keep-Alive: timeout=N` response header
+    // (test/data-path.test.ts checks that the header is there).
+    else (res as ServerResponse & { _keepAliveTimeout: number })._keepAliveTimeout = this.ctx.clientKeepAliveMs;
     try {
       new Exchange(this.ctx, req, res).start();
     } catch (err) {

@@ -1,5 +1,5 @@
-/** The one timer that times every exchange's upstream: its list stays whole while checks remove exchanges. */
-import { UpstreamWatch, type Watched } from "../src/server/upstream-watch";
+/** The one timer that times every exchange and idle connection: its list stays whole while checks remove some. */
+import { TimeoutWatch, type Watched } from "../src/server/timeout-watch";
 
 class Item implements Watched {
   watchIndex = -1;
@@ -14,7 +14,7 @@ class Item implements Watched {
   }
 }
 
-function contents(watch: UpstreamWatch, items: Item[]): string[] {
+function contents(watch: TimeoutWatch, items: Item[]): string[] {
   const watched = items.filter((x) => x.watchIndex >= 0);
   expect(watched.length).toBe(watch.size);
   // Every index is used once, by the item that holds it.
@@ -22,9 +22,9 @@ function contents(watch: UpstreamWatch, items: Item[]): string[] {
   return watched.map((x) => x.name).sort();
 }
 
-describe("UpstreamWatch", () => {
-  let watch: UpstreamWatch;
-  beforeEach(() => (watch = new UpstreamWatch()));
+describe("TimeoutWatch", () => {
+  let watch: TimeoutWatch;
+  beforeEach(() => (watch = new TimeoutWatch()));
   afterEach(() => watch.stop());
 
   it("removes any item in constant time and keeps the others' places right", () => {
