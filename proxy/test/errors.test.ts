@@ -8,6 +8,7 @@ import { createServer as createNetServer, type AddressInfo, type Server as NetSe
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ERROR_CATALOGUE, codeForError, type ErrorCode } from "../src/server/errors";
+import { Exchange } from "../src/server/exchange";
 import { createTestCa } from "./helpers/certs";
 import { postJson, send, type Reply } from "./helpers/http";
 import { API_VERSION, PROVIDER_KEY, providerEnv, simpleConfig, startProxy, type TestProxy } from "./helpers/proxy";
@@ -192,6 +193,24 @@ describe("5xx answered by the proxy", () => {
     const server = await tcpServer((s) => s.once("data", () => s.end("HTTP/1.1 2xx nonsense\r\n\r\n")));
     const p = await proxyFor(simpleConfig(server.port));
     expectError(await postJson(p.url, "/mistral", chat), "upstream_protocol_error");
+  });
+
+  it("500 internal_error when handling a request throws (a bug), and the request is still finished", async () => {
+    const up = await upstreamWith();
+    const p = await proxyFor(simpleConfig(up.port));
+    const spy = jest.spyOn(Exchange.prototype as unknown as { forwardedHeaders(): string[] }, "forwardedHeaders").mockImplementation(() => {
+      throw new TypeError("a bug");
+    });
+    try {
+      expectError(await postJson(p.url, "/mistral", chat), "internal_error");
+    } finally {
+      spy.mockRestore();
+    }
+    // Logged, counted and no longer in flight (shutdown would otherwise wait for it); nothing went upstream.
+    expect(await p.waitForLog((l) => l.msg === "request")).toMatchObject({ status: 500, error: "internal_error" });
+    expect(p.proxy.inflight).toBe(0);
+    expect(up.requests).toHaveLength(0);
+    expect(p.rawLogs.join("\n")).not.toContain("a bug");
   });
 
   it("504 upstream_connect_timeout when the TLS handshake never completes", async () => {

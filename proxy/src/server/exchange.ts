@@ -480,6 +480,16 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
     return out;
   }
 
+  /**
+   * `start` threw (a bug): stops the upstream request if one was started, answers 500 `internal_error`
+   * if nothing was sent yet, and finishes, so that the request is logged and counted, shutdown does not
+   * wait for it, and its connection can go idle.
+   */
+  crashed(): void {
+    if (this.abortUpstream !== null) this.abortUpstream(new ProxyError("internal_error"));
+    this.fail("internal_error");
+  }
+
   // --- events -----------------------------------------------------------------------------------
 
   private readonly onDrain = (): void => {

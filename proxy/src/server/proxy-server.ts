@@ -213,11 +213,14 @@ export class ProxyServer extends EventEmitter {
     // What Node.js sets from the server's keepAliveTimeout for its `Keep-Alive: timeout=N` response header
     // (test/data-path.test.ts checks that the header is there).
     else (res as ServerResponse & { _keepAliveTimeout: number })._keepAliveTimeout = this.ctx.clientKeepAliveMs;
+    let exchange: Exchange | null = null;
     try {
-      new Exchange(this.ctx, req, res).start();
+      exchange = new Exchange(this.ctx, req, res);
+      exchange.start();
     } catch (err) {
       this.logger.error({ err: { name: (err as Error).name } }, "request handler failed");
-      if (!res.headersSent) {
+      if (exchange !== null) exchange.crashed();
+      else if (!res.headersSent) {
         const body = errorBody("internal_error");
         res.writeHead(ERROR_CATALOGUE.internal_error.status, { "content-type": "application/json", "content-length": body.length });
         res.end(body);
