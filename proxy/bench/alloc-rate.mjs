@@ -10,6 +10,12 @@
 //
 // Allocation between two collections is the heap size before the second
 // minus the size after the first; requests are the log's "request" lines.
+//
+// With --trace-gc-nvp instead of --trace-gc (one name=value line per
+// collection), it also prints what young-generation collections promoted to
+// the old generation per request: objects that outlived two of them. That is
+// what makes the old generation grow between full collections, and with it
+// the peak memory (README.md, fix 16).
 import { readFileSync } from "node:fs";
 
 const file = process.argv[2];
@@ -23,9 +29,19 @@ let allocatedMb = 0;
 let collections = 0;
 let major = 0;
 let requests = 0;
+let promotedBytes = 0;
+const nvp = (line, name) => Number(new RegExp(`\\b${name}=(\\d+)`).exec(line)?.[1] ?? 0);
 for (const line of readFileSync(file, "utf8").split("\n")) {
   if (line.includes('"msg":"request"')) {
     requests++;
+    continue;
+  }
+  if (line.includes(" gc=")) {
+    // --trace-gc-nvp: the bytes allocated since the previous collection are given as such.
+    allocatedMb += nvp(line, "allocated") / 2 ** 20;
+    promotedBytes += nvp(line, "promoted");
+    collections++;
+    if (!line.includes(" gc=s ")) major++;
     continue;
   }
   const m = GC.exec(line);
@@ -43,5 +59,6 @@ if (collections < 2 || requests === 0) {
 }
 console.log(
   `${requests} requests, ${collections} collections (${major} major), ${allocatedMb.toFixed(0)} MB allocated: ` +
-    `${((allocatedMb * 1024) / requests).toFixed(1)} KB per request`,
+    `${((allocatedMb * 1024) / requests).toFixed(1)} KB per request` +
+    (promotedBytes > 0 ? `; ${(promotedBytes / 2 ** 20).toFixed(1)} MB promoted: ${(promotedBytes / requests).toFixed(0)} bytes per request` : ""),
 );
