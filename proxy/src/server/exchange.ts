@@ -579,7 +579,7 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
     }
     if (code !== null) this.errorCode = code;
     if (this.timer !== null) clearTimeout(this.timer);
-    if (this.watchIndex >= 0) this.ctx.watch.remove(this);
+    this.ctx.watch.remove(this);
     const ctx = this.ctx;
     const clientGone = code === "client_closed_request";
     if (clientGone) this.status = 499;

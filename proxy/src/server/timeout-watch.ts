@@ -17,7 +17,7 @@
  */
 import { performance } from "node:perf_hooks";
 
-/** How often the exchanges in progress are checked. */
+/** How often the exchanges in progress and the client connections are checked. */
 export const SWEEP_MS = 250;
 
 /** What the watch needs from an exchange or a connection. */
