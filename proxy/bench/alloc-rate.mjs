@@ -30,7 +30,9 @@ let collections = 0;
 let major = 0;
 let requests = 0;
 let promotedBytes = 0;
-const nvp = (line, name) => Number(new RegExp(`\\b${name}=(\\d+)`).exec(line)?.[1] ?? 0);
+const ALLOCATED = /\ballocated=(\d+)/;
+const PROMOTED = /\bpromoted=(\d+)/;
+const nvp = (line, re) => Number(re.exec(line)?.[1] ?? 0);
 for (const line of readFileSync(file, "utf8").split("\n")) {
   if (line.includes('"msg":"request"')) {
     requests++;
@@ -38,8 +40,8 @@ for (const line of readFileSync(file, "utf8").split("\n")) {
   }
   if (line.includes(" gc=")) {
     // --trace-gc-nvp: the bytes allocated since the previous collection are given as such.
-    allocatedMb += nvp(line, "allocated") / 2 ** 20;
-    promotedBytes += nvp(line, "promoted");
+    allocatedMb += nvp(line, ALLOCATED) / 2 ** 20;
+    promotedBytes += nvp(line, PROMOTED);
     collections++;
     if (!line.includes(" gc=s ")) major++;
     continue;
