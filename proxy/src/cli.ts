@@ -51,10 +51,11 @@ export interface CliOptions {
 
 /** Parses `HOST:PORT`, `:PORT`, `PORT` or `[IPv6]:PORT`. */
 export function parseListen(text: string, what: string): ListenAddress {
-  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):?(\d+)$/.exec(text.trim()) ?? /^()()(\d+)$/.exec(text.trim());
+  // The colon is required unless the text is a port alone, so that digits are never split between host and port.
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):(\d+)$/.exec(text.trim()) ?? /^()()(\d+)$/.exec(text.trim());
   const port = m ? Number(m[3]) : NaN;
   if (!m || !Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`${what}: \`${text}\` is not HOST:PORT (for example 0.0.0.0:8080)`);
-  return { host: m[1] ?? (m[2] || "0.0.0.0"), port };
+  return { host: m[1] || m[2] || "0.0.0.0", port };
 }
 
 /** Reads flags, then the environment for anything not given as a flag. */
@@ -89,6 +90,9 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliOp
   // `--manifests a.yaml b/` : the paths after the flag are positionals.
   let manifests = values.manifests ? [...values.manifests, ...positionals] : undefined;
   if (!manifests && positionals.length > 0) throw new UsageError(`unexpected argument \`${positionals[0]}\`: paths go after --manifests`);
+  if (!manifests && !values.config && env[`${ENV_PREFIX}CONFIG`] && env[`${ENV_PREFIX}MANIFESTS`]) {
+    throw new UsageError(`${ENV_PREFIX}CONFIG and ${ENV_PREFIX}MANIFESTS are both set: unset one (or give --config or --manifests, which wins)`);
+  }
   if (!manifests && !values.config && env[`${ENV_PREFIX}MANIFESTS`]) {
     manifests = env[`${ENV_PREFIX}MANIFESTS`]!.split(",").map((p) => p.trim()).filter(Boolean);
   }

@@ -15,6 +15,7 @@ import OpenAI from "openai";
 import { createTestCa } from "./helpers/certs";
 import { postJson, send } from "./helpers/http";
 import { startCli, type CliProxy } from "./helpers/proxy";
+import { parseCli, parseListen } from "../src/cli";
 import { startUpstream, type Upstream } from "./helpers/upstream";
 
 const EXAMPLES = join(__dirname, "..", "examples", "kgateway-docs");
@@ -150,6 +151,26 @@ describe("invalid configuration", () => {
     expect(usage.stderr).toMatch(/give --config FILE or --manifests PATH/);
     const both = await cli(["--config", file, "--manifests", work], {}, { waitListening: false });
     expect(await both.exited).toBe(2);
+    const bothInEnv = await cli(listenArgs, { OPENAI_COMPATIBLE_PROXY_CONFIG: file, OPENAI_COMPATIBLE_PROXY_MANIFESTS: work }, { waitListening: false });
+    expect(await bothInEnv.exited).toBe(2);
+    expect(bothInEnv.stderr).toContain("OPENAI_COMPATIBLE_PROXY_CONFIG and OPENAI_COMPATIBLE_PROXY_MANIFESTS are both set");
+    const barePortTypo = await cli(["--manifests", work, "--listen", "127.0.0.1", "--admin-listen", "127.0.0.1:0"], {}, { waitListening: false });
+    expect(await barePortTypo.exited).toBe(2);
+    expect(barePortTypo.stderr).toContain("--listen: `127.0.0.1` is not HOST:PORT");
+  });
+
+  it("reads listen addresses without splitting a port's digits, and lets a flag win over the other source's variable", () => {
+    expect(parseListen("8080", "--listen")).toEqual({ host: "0.0.0.0", port: 8080 });
+    expect(parseListen(":8080", "--listen")).toEqual({ host: "0.0.0.0", port: 8080 });
+    expect(parseListen("127.0.0.1:8080", "--listen")).toEqual({ host: "127.0.0.1", port: 8080 });
+    expect(parseListen("[::1]:9901", "--admin-listen")).toEqual({ host: "::1", port: 9901 });
+    for (const text of ["127.0.0.1", "localhost8080", "host:", "1.2.3.4:70000", "[::1]"]) {
+      expect(() => parseListen(text, "--listen")).toThrow(`--listen: \`${text}\` is not HOST:PORT`);
+    }
+    const env = { OPENAI_COMPATIBLE_PROXY_CONFIG: "/c.yaml", OPENAI_COMPATIBLE_PROXY_MANIFESTS: "/m" };
+    expect(parseCli(["--config", "/flag.yaml"], env)).toMatchObject({ source: { configFile: "/flag.yaml" } });
+    expect(parseCli(["--manifests", "/flag"], env)).toMatchObject({ source: { manifests: ["/flag"] } });
+    expect(() => parseCli([], env)).toThrow("are both set");
   });
 
   it("prints help and version", async () => {
