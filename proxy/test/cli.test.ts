@@ -146,6 +146,11 @@ describe("invalid configuration", () => {
     const bad = await cli(["--config", file, ...listenArgs], {}, { waitListening: false });
     expect(await bad.exited).toBe(1);
     expect(bad.stderr).toContain(`${file}: ProxyConfig: \`routes[0].backendRefs[0].name\` no backend named \`missing\` in \`backends\``);
+    const example = join(__dirname, "..", "examples", "proxy-config.yaml");
+    const noKey = await cli(["--config", example, ...listenArgs], { MISTRAL_API_KEY: "sk-set" }, { waitListening: false });
+    expect(await noKey.exited).toBe(1);
+    expect(noKey.stderr).toContain(`${example}: ProxyConfig: \`backends[1].auth.key.env\`: environment variable \`DEEPSEEK_API_KEY\` is not set`);
+    expect(noKey.stderr).not.toContain("sk-set");
     const usage = await cli(["--listen", "nonsense"], {}, { waitListening: false });
     expect(await usage.exited).toBe(2);
     expect(usage.stderr).toMatch(/give --config FILE or --manifests PATH/);

@@ -299,8 +299,19 @@ function load(source: ProxySource): LoadedConfig {
   return loadConfig(source);
 }
 
+/** The config's credentials; for a config file, each problem names the file as its schema errors do. */
+function credentialsFor(loaded: LoadedConfig, options: ProxyServerOptions): ResolvedCredentials {
+  try {
+    return resolveCredentials(loaded.config, loaded.values, options.env ?? process.env);
+  } catch (err) {
+    const source = options.source;
+    if (err instanceof ConfigLoadError && "configFile" in source) throw new ConfigLoadError(err.problems.map((p) => `${source.configFile}: ProxyConfig: ${p}`));
+    throw err;
+  }
+}
+
 function build(loaded: LoadedConfig, options: ProxyServerOptions, pools: UpstreamPools, metrics: ProxyMetrics, generation: number): Built {
-  const credentials: ResolvedCredentials = resolveCredentials(loaded.config, loaded.values, options.env ?? process.env);
+  const credentials = credentialsFor(loaded, options);
   const poolKeys = new Set<string>();
   const table = compileRoutingTable(loaded.config, {
     backendKeys: credentials.backendKeys,
