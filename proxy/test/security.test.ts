@@ -74,6 +74,21 @@ describe("the upstream is chosen by configuration only", () => {
     expect(status(response)).toBe(400);
     expect(code(response)).toBe("invalid_request_target");
   });
+
+  it.each([
+    ["http://user:sk-USERINFO-1@evil.example/x/case-1", "http://[redacted]@evil.example/x/case-1"],
+    ["https://sk-USERINFO-2@127.0.0.1:PORT/mistral/case-2", "https://[redacted]@127.0.0.1:PORT/mistral/case-2"],
+    ["//user:p@ss-sk-USERINFO-3@evil.example/mistral/case-3", "//[redacted]@evil.example/mistral/case-3"],
+  ])("logs a target's user information masked: %s", async (target, logged) => {
+    const port = String(decoyPort());
+    const response = await raw(`POST ${target.replace("PORT", port)} HTTP/1.1`);
+    expect([400, 404]).toContain(status(response));
+    const tail = target.slice(target.lastIndexOf("/"));
+    const line = await proxy.waitForLog((l) => l.msg === "request" && typeof l.path === "string" && l.path.endsWith(tail));
+    expect(line.path).toBe(logged.replace("PORT", port));
+    expect(proxy.rawLogs.join("\n")).not.toContain("USERINFO");
+    expect(decoyHits).toBe(0);
+  });
 });
 
 describe("the path cannot climb out of the route or smuggle separators", () => {

@@ -79,6 +79,18 @@ export function isSafePath(path: string): boolean {
   return true;
 }
 
+/** An authority's user information (RFC 3986 section 3.2.1): everything up to its last `@`. */
+const USERINFO = /^((?:[a-zA-Z][a-zA-Z0-9+.-]*:)?\/\/)[^/?#]*@/;
+
+/**
+ * The request target as the log line gives it. An absolute-form or `//`-prefixed target may carry a
+ * credential before its host (`http://user:key@host/`): that part is masked. Such targets are refused
+ * (`isSafePath`) but still logged.
+ */
+export function loggedPath(path: string): string {
+  return path.indexOf("@") < 0 ? path : path.replace(USERINFO, "$1[redacted]@");
+}
+
 // Request ids: a random per-process prefix and a counter, unique across restarts and replicas without
 // per-request randomness.
 const ID_PREFIX = randomBytes(6).toString("hex");
@@ -608,7 +620,7 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
       {
         reqId: this.id,
         method: this.req.method ?? "",
-        path: this.path,
+        path: loggedPath(this.path),
         route: route?.name,
         backend: backend?.name,
         status: this.status,
