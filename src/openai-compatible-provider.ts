@@ -312,7 +312,10 @@ export class OpenAICompatibleProvider extends pulumi.ComponentResource {
         this.clientCredential = settings.apply((s) => (s.credential === "passthrough" ? "provider-key" : hasClientKeys ? "client-key" : "none"));
         this.dataPlane = pulumi.output(dataPlane);
         this.proxyServiceName = pulumi.output(proxyServiceName);
-        this.proxyConfig = proxy ? proxy.objects.configMap.data["config.json"] : pulumi.output(undefined);
+        // Typed explicitly: without strictNullChecks (how Pulumi compiles a program that has no
+        // tsconfig.json) an untyped `pulumi.output(undefined)` is an `Output<any>`, which is not
+        // assignable to this output's type.
+        this.proxyConfig = proxy ? proxy.objects.configMap.data["config.json"] : pulumi.output<string | undefined>(undefined);
         this.clientKeys = proxy ? proxy.clientKeys : pulumi.secret<Record<string, string>>({});
 
         this.registerOutputs({

@@ -76,7 +76,9 @@ export function renderProxyConfig(providers: readonly ProviderObjects[], clientK
     const text = `${JSON.stringify(result.config, null, 2)}\n`;
     if (errors.length === 0) {
         const reread = validateProxyConfig(JSON.parse(text));
-        if (!reread.ok) errors.push(...reread.issues.map((i) => `ProxyConfig: \`${i.field}\` ${i.message}`));
+        // `=== false`, not `!`: without strictNullChecks (how Pulumi compiles a program that has no
+        // tsconfig.json) a truthiness test does not narrow the result to its failure case.
+        if (reread.ok === false) errors.push(...reread.issues.map((i) => `ProxyConfig: \`${i.field}\` ${i.message}`));
     }
     if (errors.length > 0) {
         throw new ProviderArgumentError(
