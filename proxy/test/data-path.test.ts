@@ -325,6 +325,43 @@ describe("request bodies", () => {
     expect(JSON.parse(seen.body.toString())).toMatchObject({ model: "m" });
   });
 
+  it("invites a streamed body with `100 Continue` too", async () => {
+    proxy = await startProxy(simpleConfig(upstream.port), { env: providerEnv });
+    upstream.handler = (_req, res, body) => res.end(body);
+    const url = new URL(proxy.url);
+    const req = httpRequest({ host: url.hostname, port: url.port, method: "POST", path: "/mistral", headers: { "content-length": 5, expect: "100-continue" } });
+    req.flushHeaders();
+    await once(req, "continue");
+    req.end("hello");
+    const [res] = (await once(req, "response")) as [import("node:http").IncomingMessage];
+    const chunks: Buffer[] = [];
+    for await (const chunk of res) chunks.push(chunk as Buffer);
+    expect(res.statusCode).toBe(200);
+    expect(Buffer.concat(chunks).toString()).toBe("hello");
+  });
+
+  it.each([
+    ["a body over the limit", "/mistral", 11 * 1024 * 1024, 413, "request_too_large"],
+    ["no route", "/nowhere", 2000, 404, "route_not_found"],
+  ])("answers `Expect: 100-continue` with %s at once, without inviting the upload, and closes", async (_what, path, length, status, code) => {
+    proxy = await startProxy(simpleConfig(upstream.port, { model: "m" }), { env: providerEnv });
+    const url = new URL(proxy.url);
+    const req = httpRequest({ host: url.hostname, port: url.port, method: "POST", path, headers: { "content-type": "application/json", "content-length": length, expect: "100-continue" } });
+    let invited = false;
+    req.on("continue", () => (invited = true));
+    req.on("error", () => {}); // the body is never sent; the connection closes under it
+    req.flushHeaders();
+    const [res] = (await once(req, "response")) as [import("node:http").IncomingMessage];
+    const chunks: Buffer[] = [];
+    for await (const chunk of res) chunks.push(chunk as Buffer);
+    expect(res.statusCode).toBe(status);
+    expect(JSON.parse(Buffer.concat(chunks).toString())).toMatchObject({ error: { code } });
+    expect(res.headers.connection).toBe("close");
+    expect(invited).toBe(false);
+    req.destroy();
+    expect(upstream.requests.length).toBe(0);
+  });
+
   it("forwards a chunked body as it streams", async () => {
     proxy = await startProxy(simpleConfig(upstream.port), { env: providerEnv });
     const url = new URL(proxy.url);

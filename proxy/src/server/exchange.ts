@@ -200,6 +200,11 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
   // Upstream timeouts (timeout-watch.ts): what is awaited, whether anything came since the last sweep,
   // since when (by the sweeps' clock) nothing has, and whether the request body is still being read.
   watchIndex = -1;
+  /**
+   * The client sent `Expect: 100-continue` and has not been invited to send its body yet: `100 Continue`
+   * goes out when the body is about to be read; an answer before that closes the connection.
+   */
+  continuePending = false;
   private waiting = WAIT_NONE;
   private progressed = false;
   private since = 0;
@@ -240,8 +245,15 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
     if (route.deadlineMs > 0) this.timer = setTimeout(this.onDeadline, route.deadlineMs);
 
     const hasBody = this.contentLength !== undefined ? this.contentLength !== "0" : this.chunked;
-    if (!hasBody) return this.dispatch(headers, null);
+    if (!hasBody) {
+      this.continuePending = false; // nothing to invite
+      return this.dispatch(headers, null);
+    }
     if (this.contentLength !== undefined && Number(this.contentLength) > state.maxBodyBytes) return this.fail("request_too_large");
+    if (this.continuePending) {
+      this.continuePending = false;
+      this.res.writeContinue();
+    }
     if (target.parseBody) return this.readBody(headers);
     this.dispatch(headers, this.chunked ? Readable.from(limitBody(req, state.maxBodyBytes), { objectMode: false }) : req);
   }
@@ -564,9 +576,10 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
     const spec = ERROR_CATALOGUE[code];
     if (!res.headersSent && !res.destroyed) {
       const body = errorBody(code);
-      // A body too large to read is not drained: the connection closes after this answer. Any other
-      // unread body is small enough for Node.js to discard, keeping the connection reusable.
-      const close = code === "request_too_large" && !req.complete;
+      // A body too large to read is not drained, and a body the client was not invited to send (it
+      // expects `100 Continue`) may or may not follow: the connection closes after this answer. Any
+      // other unread body is small enough for Node.js to discard, keeping the connection reusable.
+      const close = (code === "request_too_large" && !req.complete) || this.continuePending;
       res.writeHead(spec.status, close ? { ...JSON_HEADERS, "content-length": body.length, connection: "close" } : { ...JSON_HEADERS, "content-length": body.length });
       res.end(body);
       if (close) res.once("finish", () => req.destroy());

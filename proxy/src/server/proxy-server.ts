@@ -100,6 +100,10 @@ export class ProxyServer extends EventEmitter {
     // ClientConnection), since Node.js's timer costs a new timer per response. The Keep-Alive header that
     // advertises the timeout is kept (onRequest).
     this.server = createServer({ keepAliveTimeout: 0, noDelay: true }, this.onRequest);
+    // `Expect: 100-continue`: the client is invited to send its body only once the request is known
+    // to be routed, authorized and within the size limit (Exchange.start); otherwise it is answered at
+    // once, without the upload.
+    this.server.on("checkContinue", this.onCheckContinue);
     this.admin = options.adminListen === null ? null : createServer(this.onAdminRequest);
   }
 
@@ -208,7 +212,11 @@ export class ProxyServer extends EventEmitter {
     this.emit("reload", this.generationCounter);
   }
 
-  private readonly onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+  private readonly onRequest = (req: IncomingMessage, res: ServerResponse): void => this.handle(req, res, false);
+
+  private readonly onCheckContinue = (req: IncomingMessage, res: ServerResponse): void => this.handle(req, res, true);
+
+  private handle(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): void {
     if (this.ctx.draining) res.shouldKeepAlive = false;
     // What Node.js sets from the server's keepAliveTimeout for its `Keep-Alive: timeout=N` response header
     // (test/data-path.test.ts checks that the header is there).
@@ -216,6 +224,7 @@ export class ProxyServer extends EventEmitter {
     let exchange: Exchange | null = null;
     try {
       exchange = new Exchange(this.ctx, req, res);
+      exchange.continuePending = expectsContinue;
       exchange.start();
     } catch (err) {
       this.logger.error({ err: { name: (err as Error).name } }, "request handler failed");
@@ -226,7 +235,7 @@ export class ProxyServer extends EventEmitter {
         res.end(body);
       } else res.destroy();
     }
-  };
+  }
 
   private readonly onAdminRequest = (req: IncomingMessage, res: ServerResponse): void => {
     const path = (req.url ?? "/").split("?")[0];
