@@ -86,9 +86,12 @@ export interface OpenAICompatibleProviderArgs {
 
     /**
      * The base name of the Kubernetes objects: the Backend and HTTPRoute are named after it, the
-     * Secret `<name>-secret`, the BackendTLSPolicy `<name>-tls` and the CA ConfigMap `<name>-ca`. A
-     * DNS-1123 label of at most 56 characters (so that `-secret` still fits 63). Defaults to the
-     * component's name. A plain string because objects reference each other by it.
+     * Secret `<name>-secret`, the BackendTLSPolicy `<name>-tls`, the CA ConfigMap `<name>-ca` and,
+     * with the proxy, its Deployment and Service `<name>-proxy`. A DNS-1035 label (lowercase
+     * letters, digits and '-', starting with a letter, as Service names must) of at most 56
+     * characters, so that `<name>-proxy` fits a Service name's 63; the same rule holds whatever
+     * the data plane. Defaults to the component's name, which must then follow it. A plain string
+     * because objects reference each other by it.
      */
     kubernetesName?: string;
 

@@ -11,7 +11,8 @@ export interface OpenAICompatibleGatewayArgs {
      * The providers the shared proxy serves, by key. Each takes the arguments of
      * `OpenAICompatibleProvider` and becomes a child `OpenAICompatibleProvider` named
      * `<gateway name>-<key>`, whose Kubernetes objects are named `<key>` unless it sets
-     * `kubernetesName` (so its path prefix defaults to `/<key>`). Every provider needs its own path
+     * `kubernetesName` (so the key is then a `kubernetesName`, a DNS-1035 label of at most 56
+     * characters, and its path prefix defaults to `/<key>`). Every provider needs its own path
      * prefix: two with the same prefix are an error, since one proxy routes each prefix to one
      * provider. `dataPlane` and `proxy` belong to the gateway and must not be set per provider. A
      * plain map because each entry is a child resource.
@@ -26,9 +27,10 @@ export interface OpenAICompatibleGatewayArgs {
 
     /**
      * The name of the proxy's Deployment, Service and PodDisruptionBudget (its ConfigMap is
-     * `<name>-config`, its client-keys Secret `<name>-client-keys`): a DNS-1123 label of at most 63
-     * characters. Defaults to the gateway's name. A plain string because the providers' HTTPRoutes
-     * reference the Service by it.
+     * `<name>-config`, its client-keys Secret `<name>-client-keys`): a DNS-1035 label (lowercase
+     * letters, digits and '-', starting with a letter, as Service names must) of at most 63
+     * characters. Defaults to the gateway's name, which must then follow it. A plain string because
+     * the providers' HTTPRoutes reference the Service by it.
      */
     kubernetesName?: string;
 

@@ -85,17 +85,16 @@ export function checkSharedRoutes(routes: readonly SharedRoute[], gatewayNamespa
 export function validateGatewayArgs(name: string, args: unknown): void {
     const a = (peek(args) ?? {}) as Record<string, unknown>;
 
+    // The shared proxy's Service is named after it: a DNS-1035 label.
     if (a.kubernetesName === undefined) {
-        try {
-            rules.checkDns1123Label("kubernetesName", name);
-        } catch {
+        if (!rules.isDns1035Label(name)) {
             throw new ProviderArgumentError(
                 "kubernetesName",
-                `\`kubernetesName\` defaults to the gateway's name ${JSON.stringify(name)}, which is not a DNS-1123 label of at most 63 characters; set it, for example \`kubernetesName: ${JSON.stringify(rules.suggestDns1123(name))}\`.`,
+                `\`kubernetesName\` defaults to the gateway's name ${JSON.stringify(name)}, which is not a DNS-1035 label (lowercase letters, digits and '-', starting with a letter and ending with a letter or digit) of at most 63 characters, as the proxy's Service is named after it; set it, for example \`kubernetesName: ${JSON.stringify(rules.suggestDns1035(name))}\`.`,
             );
         }
     } else {
-        rules.checkDns1123Label("kubernetesName", a.kubernetesName);
+        rules.checkDns1035Label("kubernetesName", a.kubernetesName);
     }
     if (a.namespace !== undefined && known(a.namespace)) rules.checkDns1123Label("namespace", a.namespace);
     if (a.labels !== undefined && known(a.labels)) rules.checkLabels(a.labels);
@@ -114,10 +113,10 @@ export function validateGatewayArgs(name: string, args: unknown): void {
     for (const [key, p] of Object.entries(providers as Record<string, unknown>)) {
         const at = `providers.${key}`;
         const kubernetesName = field(p, "kubernetesName");
-        if (kubernetesName === undefined && !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(key)) {
+        if (kubernetesName === undefined && !rules.isDns1035Label(key, rules.MAX_KUBERNETES_NAME_LENGTH)) {
             throw new ProviderArgumentError(
                 "providers",
-                `\`providers\` key ${quote(key)} names the provider's Kubernetes objects, so it must be a DNS-1123 label (lowercase letters, digits and '-'); rename it, for example ${quote(rules.suggestDns1123(key, rules.MAX_KUBERNETES_NAME_LENGTH))}, or set \`${at}.kubernetesName\`.`,
+                `\`providers\` key ${quote(key)} names the provider's Kubernetes objects, so it must be a DNS-1035 label (lowercase letters, digits and '-', starting with a letter and ending with a letter or digit) of at most ${rules.MAX_KUBERNETES_NAME_LENGTH} characters; rename it, for example ${quote(rules.suggestDns1035(key, rules.MAX_KUBERNETES_NAME_LENGTH))}, or set \`${at}.kubernetesName\`.`,
             );
         }
         if (field(p, "dataPlane") !== undefined && field(p, "dataPlane") !== "proxy") {

@@ -80,18 +80,18 @@ function when<T>(value: unknown, rule: (v: unknown) => asserts v is T): void {
 export function validateArgs(componentName: string, args: unknown): void {
     const a = (args ?? {}) as Record<string, unknown>;
 
-    // Names first: every object name derives from `kubernetesName`.
+    // Names first: every object name derives from `kubernetesName`. It must suit the proxy's
+    // Service (`<name>-proxy`, a DNS-1035 label) whatever the data plane, so that changing
+    // `dataPlane` never makes a valid name invalid.
     if (a.kubernetesName === undefined) {
-        try {
-            rules.checkDns1123Label("kubernetesName", componentName, rules.MAX_KUBERNETES_NAME_LENGTH);
-        } catch {
+        if (!rules.isDns1035Label(componentName, rules.MAX_KUBERNETES_NAME_LENGTH)) {
             throw new ProviderArgumentError(
                 "kubernetesName",
-                `\`kubernetesName\` defaults to the component name ${JSON.stringify(componentName)}, which is not a DNS-1123 label of at most ${rules.MAX_KUBERNETES_NAME_LENGTH} characters; set it, for example \`kubernetesName: ${JSON.stringify(rules.suggestDns1123(componentName, rules.MAX_KUBERNETES_NAME_LENGTH))}\`.`,
+                `\`kubernetesName\` defaults to the component name ${JSON.stringify(componentName)}, which is not a DNS-1035 label (lowercase letters, digits and '-', starting with a letter and ending with a letter or digit) of at most ${rules.MAX_KUBERNETES_NAME_LENGTH} characters, as the proxy's Service is named after it; set it, for example \`kubernetesName: ${JSON.stringify(rules.suggestDns1035(componentName, rules.MAX_KUBERNETES_NAME_LENGTH))}\`.`,
             );
         }
     } else {
-        when(a.kubernetesName, (v) => rules.checkDns1123Label("kubernetesName", v, rules.MAX_KUBERNETES_NAME_LENGTH));
+        when(a.kubernetesName, (v) => rules.checkDns1035Label("kubernetesName", v, rules.MAX_KUBERNETES_NAME_LENGTH));
     }
     when(a.namespace, (v) => rules.checkDns1123Label("namespace", v));
 

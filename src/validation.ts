@@ -10,6 +10,11 @@ import { ProviderArgumentError } from "./errors";
 /** RFC 1123 label, as Kubernetes validates namespaces (k8s.io/apimachinery IsDNS1123Label). */
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 /**
+ * RFC 1035 label, as Kubernetes validates Service names (IsDNS1035Label): a DNS-1123 label that
+ * starts with a letter (https://kubernetes.io/docs/concepts/overview/working-with-objects/names/#rfc-1035-label-names).
+ */
+const DNS1035_LABEL = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
+/**
  * RFC 1123 subdomain: object names (IsDNS1123Subdomain), and the pattern Gateway API v1.4.0 uses
  * for `Hostname`/`PreciseHostname` (URLRewrite hostname, BackendTLSPolicy validation.hostname).
  */
@@ -25,7 +30,11 @@ const HTTP_TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** The name part of a Kubernetes qualified name (label and annotation keys, IsQualifiedName). */
 const QUALIFIED_NAME_PART = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
 
-/** The longest `kubernetesName`: `-secret` (7 characters) must still fit a 63-character label. */
+/**
+ * The longest `kubernetesName` of a provider: its proxy's Service, `<name>-proxy`, must fit a
+ * 63-character DNS-1035 label, as must its pods' `app.kubernetes.io/instance` label, which holds the
+ * same name. The other names it makes (`<name>-secret`, `<name>-tls`, ...) may be 253 long.
+ */
 export const MAX_KUBERNETES_NAME_LENGTH = 56;
 
 function fail(argument: string, message: string): never {
@@ -65,7 +74,33 @@ export function suggestDns1123(value: string, maxLength = 63): string {
     return s === "" ? "my-provider" : s;
 }
 
-/** A DNS-1123 label of at most `maxLength` characters (namespaces, our base object name). */
+/** A lowercase DNS-1035 form of `value` (no leading digit), for "for example" suggestions. */
+export function suggestDns1035(value: string, maxLength = 63): string {
+    const s = suggestDns1123(value, maxLength).replace(/^[^a-z]+/, "");
+    return s === "" ? "my-provider" : s;
+}
+
+/** Whether `value` is a DNS-1035 label of at most `maxLength` characters. */
+export function isDns1035Label(value: string, maxLength = 63): boolean {
+    return value.length <= maxLength && DNS1035_LABEL.test(value);
+}
+
+/**
+ * A DNS-1035 label of at most `maxLength` characters: the base object name of a provider or a
+ * gateway, which names the proxy's Service. Kubernetes refuses a Service named like `1mistral-proxy`
+ * although `1mistral` is a valid name for every other object.
+ */
+export function checkDns1035Label(argument: string, value: unknown, maxLength = 63): asserts value is string {
+    checkString(argument, value);
+    if (!isDns1035Label(value, maxLength)) {
+        fail(
+            argument,
+            `\`${argument}\` must be a DNS-1035 label (lowercase letters, digits and '-', starting with a letter and ending with a letter or digit) of at most ${maxLength} characters, because the proxy's Service is named after it, got ${quote(value)}; for example \`${argument}: ${quote(suggestDns1035(value, maxLength))}\`.`,
+        );
+    }
+}
+
+/** A DNS-1123 label of at most `maxLength` characters (namespaces, client key names). */
 export function checkDns1123Label(argument: string, value: unknown, maxLength = 63): asserts value is string {
     checkString(argument, value);
     if (value.length > maxLength || !DNS1123_LABEL.test(value)) {

@@ -130,7 +130,17 @@ const gatewayCases: Case<OpenAICompatibleGatewayArgs>[] = [
     [
         "a provider key that is not a name",
         (a) => (a.providers = { "Mistral AI": a.providers.mistral! }),
-        '`providers` key "Mistral AI" names the provider\'s Kubernetes objects, so it must be a DNS-1123 label (lowercase letters, digits and \'-\'); rename it, for example "mistral-ai", or set `providers.Mistral AI.kubernetesName`.',
+        '`providers` key "Mistral AI" names the provider\'s Kubernetes objects, so it must be a DNS-1035 label (lowercase letters, digits and \'-\', starting with a letter and ending with a letter or digit) of at most 56 characters; rename it, for example "mistral-ai", or set `providers.Mistral AI.kubernetesName`.',
+    ],
+    [
+        "a provider key starting with a digit",
+        (a) => (a.providers = { "1mistral": a.providers.mistral! }),
+        '`providers` key "1mistral" names the provider\'s Kubernetes objects, so it must be a DNS-1035 label (lowercase letters, digits and \'-\', starting with a letter and ending with a letter or digit) of at most 56 characters; rename it, for example "mistral", or set `providers.1mistral.kubernetesName`.',
+    ],
+    [
+        "a kubernetesName starting with a digit",
+        (a) => (a.kubernetesName = "1llm"),
+        "`kubernetesName` must be a DNS-1035 label (lowercase letters, digits and '-', starting with a letter and ending with a letter or digit) of at most 63 characters, because the proxy's Service is named after it, got \"1llm\"; for example `kubernetesName: \"llm\"`.",
     ],
     [
         "no providers",
@@ -175,9 +185,17 @@ describe("bad arguments of OpenAICompatibleGateway fail at construction, naming 
         expect(pulumi.ResourceError.isInstance(err)).toBe(true);
     });
 
-    it("the default kubernetesName (the gateway's name) must be a label", async () => {
-        const err = await constructionError(() => new OpenAICompatibleGateway("LLM Gateway", gateway()));
-        expect(err?.message).toBe('`kubernetesName` defaults to the gateway\'s name "LLM Gateway", which is not a DNS-1123 label of at most 63 characters; set it, for example `kubernetesName: "llm-gateway"`.');
+    it.each([
+        ["LLM Gateway", "llm-gateway"],
+        // The shared proxy's Service would be `1llm`, which Kubernetes refuses.
+        ["1llm", "llm"],
+    ])("the default kubernetesName (the gateway's name %j) must be a DNS-1035 label", async (name, suggested) => {
+        const err = await constructionError(() => new OpenAICompatibleGateway(name, gateway()));
+        expect(err?.message).toBe(
+            `\`kubernetesName\` defaults to the gateway's name ${JSON.stringify(name)}, which is not a DNS-1035 label (lowercase letters, digits and '-', starting with a letter and ending with a letter or digit) of at most 63 characters, as the proxy's Service is named after it; set it, for example \`kubernetesName: ${JSON.stringify(suggested)}\`.`,
+        );
+        expect(pulumi.ResourceError.isInstance(err)).toBe(true);
+        expect(await constructionError(() => new OpenAICompatibleGateway(name, { ...gateway(), kubernetesName: suggested }))).toBeUndefined();
     });
 
     it("the base arguments are valid", async () => {

@@ -6,6 +6,8 @@ import { crdValidator } from "./support/crd-validator";
 import { settled, withRecordingMocks } from "./support/pulumi-mocks";
 import { TEST_CA_PEM } from "./support/scenarios";
 
+/** The `kubernetesName` rule: the proxy's Service, `<name>-proxy`, must be a DNS-1035 label of at most 63 characters. */
+const NAME_RULE = "must be a DNS-1035 label (lowercase letters, digits and '-', starting with a letter and ending with a letter or digit) of at most 56 characters, because the proxy's Service is named after it";
 const PRESETS = "cerebras, deepseek, fireworks, groq, mistral, openai, openrouter, perplexity, together, xai";
 
 function base(): OpenAICompatibleProviderArgs {
@@ -50,8 +52,12 @@ const cases: Case[] = [
     ["three credentials", (a) => Object.assign(a, { passthrough: true, apiKeySecretName: "k" }), "`apiKey` and `apiKeySecretName` and `passthrough: true` are both set; set exactly one of `apiKey`, `apiKeySecretName` or `passthrough: true`."],
     ["empty apiKey", (a) => (a.apiKey = ""), '`apiKey` is empty; pass the provider\'s API key, for example `config.requireSecret("apiKey")`.'],
     ["apiKeySecretName not a name", (a) => Object.assign(a, { apiKey: undefined, apiKeySecretName: "Mistral_Key" }), '`apiKeySecretName` must be a DNS-1123 subdomain (lowercase letters, digits, \'-\' and \'.\', at most 253 characters), got "Mistral_Key"; for example `apiKeySecretName: "mistral-key"`.'],
-    ["kubernetesName not a label", (a) => (a.kubernetesName = "Mistral_Prod"), '`kubernetesName` must be a DNS-1123 label (lowercase letters, digits and \'-\', starting and ending with a letter or digit) of at most 56 characters, got "Mistral_Prod"; for example `kubernetesName: "mistral-prod"`.'],
-    ["kubernetesName too long for `-secret`", (a) => (a.kubernetesName = "a".repeat(57)), `\`kubernetesName\` must be a DNS-1123 label (lowercase letters, digits and '-', starting and ending with a letter or digit) of at most 56 characters, got "${"a".repeat(57)}"; for example \`kubernetesName: "${"a".repeat(56)}"\`.`],
+    ["kubernetesName not a label", (a) => (a.kubernetesName = "Mistral_Prod"), `\`kubernetesName\` ${NAME_RULE}, got "Mistral_Prod"; for example \`kubernetesName: "mistral-prod"\`.`],
+    // A DNS-1123 label, fine for every other object, but the proxy's Service `1mistral-proxy` would be refused.
+    ["kubernetesName starting with a digit", (a) => (a.kubernetesName = "1mistral"), `\`kubernetesName\` ${NAME_RULE}, got "1mistral"; for example \`kubernetesName: "mistral"\`.`],
+    // One rule whatever the data plane, so that switching to the proxy never invalidates the name.
+    ["kubernetesName starting with a digit, on kgateway's data plane", (a) => Object.assign(a, { kubernetesName: "1mistral", dataPlane: "kgateway" }), `\`kubernetesName\` ${NAME_RULE}, got "1mistral"; for example \`kubernetesName: "mistral"\`.`],
+    ["kubernetesName too long for `<name>-proxy`", (a) => (a.kubernetesName = "a".repeat(57)), `\`kubernetesName\` ${NAME_RULE}, got "${"a".repeat(57)}"; for example \`kubernetesName: "${"a".repeat(56)}"\`.`],
     ["namespace not a label", (a) => (a.namespace = "Kgateway"), '`namespace` must be a DNS-1123 label (lowercase letters, digits and \'-\', starting and ending with a letter or digit) of at most 63 characters, got "Kgateway"; for example `namespace: "kgateway"`.'],
     ["no route", (a) => delete (a as Partial<OpenAICompatibleProviderArgs>).route, '`route` is required; set at least `route: { gateway: { name: "agentgateway" } }`.'],
     ["no gateway name", (a) => (a.route = { gateway: {} as never }), '`route.gateway.name` is required: the Gateway the HTTPRoute attaches to; for example `route: { gateway: { name: "agentgateway" } }`.'],
@@ -90,9 +96,17 @@ describe("bad arguments fail at construction with a ResourceError naming the arg
         expect(pulumi.ResourceError.isInstance(err)).toBe(true);
     });
 
-    it("the default kubernetesName (the component name) must be a label", async () => {
-        const err = await constructionError(base(), "Mistral Prod");
-        expect(err?.message).toBe('`kubernetesName` defaults to the component name "Mistral Prod", which is not a DNS-1123 label of at most 56 characters; set it, for example `kubernetesName: "mistral-prod"`.');
+    it.each([
+        ["Mistral Prod", "mistral-prod"],
+        // The Service would be `1mistral-proxy`, which Kubernetes refuses.
+        ["1mistral", "mistral"],
+    ])("the default kubernetesName (the component name %j) must be a DNS-1035 label", async (name, suggested) => {
+        const err = await constructionError(base(), name);
+        expect(err?.message).toBe(
+            `\`kubernetesName\` defaults to the component name ${JSON.stringify(name)}, which is not a DNS-1035 label (lowercase letters, digits and '-', starting with a letter and ending with a letter or digit) of at most 56 characters, as the proxy's Service is named after it; set it, for example \`kubernetesName: ${JSON.stringify(suggested)}\`.`,
+        );
+        expect(pulumi.ResourceError.isInstance(err)).toBe(true);
+        expect(await constructionError({ ...base(), kubernetesName: suggested }, name)).toBeUndefined();
     });
 
     it("the base arguments themselves are valid", async () => {
