@@ -122,7 +122,8 @@ export interface OpenAICompatibleProviderArgs {
      *   the HTTPRoute's backendRef being the Backend, exactly as the kgateway docs write them by hand.
      *   Note that agentgateway v2.1.x ignores `authHeader`.
      *
-     * A plain string because it decides which child resources exist.
+     * A plain string because it decides which child resources exist. Not allowed, whatever its
+     * value, on providers of an `OpenAICompatibleGateway`, which are served by the gateway's proxy.
      */
     dataPlane?: string;
 

@@ -119,7 +119,8 @@ export function validateGatewayArgs(name: string, args: unknown): void {
                 `\`providers\` key ${quote(key)} names the provider's Kubernetes objects, so it must be a DNS-1035 label (lowercase letters, digits and '-', starting with a letter and ending with a letter or digit) of at most ${rules.MAX_KUBERNETES_NAME_LENGTH} characters; rename it, for example ${quote(rules.suggestDns1035(key, rules.MAX_KUBERNETES_NAME_LENGTH))}, or set \`${at}.kubernetesName\`.`,
             );
         }
-        if (field(p, "dataPlane") !== undefined && field(p, "dataPlane") !== "proxy") {
+        // Any value, "proxy" too: the gateway decides what serves its providers.
+        if (field(p, "dataPlane") !== undefined) {
             throw new ProviderArgumentError(
                 `${at}.dataPlane`,
                 `\`${at}.dataPlane\` is ${quote(field(p, "dataPlane"))}, but the providers of a gateway are served by its shared proxy; remove it, or declare this provider as an \`OpenAICompatibleProvider\` of its own with \`dataPlane: ${quote(field(p, "dataPlane"))}\`.`,

@@ -113,6 +113,11 @@ const gatewayCases: Case<OpenAICompatibleGatewayArgs>[] = [
         (a) => (a.providers.mistral!.dataPlane = "kgateway"),
         '`providers.mistral.dataPlane` is "kgateway", but the providers of a gateway are served by its shared proxy; remove it, or declare this provider as an `OpenAICompatibleProvider` of its own with `dataPlane: "kgateway"`.',
     ],
+    [
+        "a provider asking for the proxy data plane",
+        (a) => (a.providers.mistral!.dataPlane = "proxy"),
+        '`providers.mistral.dataPlane` is "proxy", but the providers of a gateway are served by its shared proxy; remove it, or declare this provider as an `OpenAICompatibleProvider` of its own with `dataPlane: "proxy"`.',
+    ],
     ["a provider with its own proxy", (a) => (a.providers.mistral!.proxy = { replicas: 2 }), "`providers.mistral.proxy` is set, but the providers of a gateway share its proxy; set `proxy` on the gateway instead."],
     [
         "a provider in another namespace",
