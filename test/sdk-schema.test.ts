@@ -2,10 +2,19 @@
 // that Pulumi's component analyzer derives from these classes. It accepts only what a schema can
 // express (no unions, no resource handles as outputs), so a change that breaks SDK generation
 // fails here rather than in a user's `pulumi package add`.
+import * as fs from "node:fs";
 import * as path from "node:path";
 import { Analyzer, type AnalyzeResult, type PropertyDefinition } from "@pulumi/pulumi/provider/experimental/analyzer";
+import { OpenAICompatibleGateway, OpenAICompatibleProvider } from "../src";
 
 const root = path.resolve(__dirname, "..");
+
+/** The outputs each component registers, which the schema (and so every SDK) carries. */
+const PROVIDER_OUTPUTS = [
+    "namespace", "secretName", "caConfigMapName", "backendName", "httpRouteName", "backendTLSPolicyName", "routePath", "url",
+    "upstreamUrl", "model", "clientCredential", "dataPlane", "proxyServiceName", "proxyConfig", "clientKeys",
+];
+const GATEWAY_OUTPUTS = ["clientKeys", "namespace", "proxyConfig", "serviceName", "serviceUrl", "urls"];
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const packageJson = require("../package.json") as Record<string, unknown>;
 
@@ -40,12 +49,7 @@ describe("the schema behind SDK generation", () => {
                 "kubernetesName", "route", "tls", "labels", "annotations", "dataPlane", "proxy",
             ].sort(),
         );
-        expect(Object.keys(c.outputs).sort()).toEqual(
-            [
-                "namespace", "secretName", "caConfigMapName", "backendName", "httpRouteName", "backendTLSPolicyName", "routePath", "url",
-                "upstreamUrl", "model", "clientCredential", "dataPlane", "proxyServiceName", "proxyConfig", "clientKeys",
-            ].sort(),
-        );
+        expect(Object.keys(c.outputs).sort()).toEqual([...PROVIDER_OUTPUTS].sort());
         expect(c.inputs.port).toMatchObject({ type: "number" });
         expect(c.inputs.route).toMatchObject({ $ref: "#/types/openai-compatible:index:RouteArgs" });
         expect(result.dependencies).toEqual([]);
@@ -56,7 +60,37 @@ describe("the schema behind SDK generation", () => {
         const result = analyze("OpenAICompatibleGateway");
         const c = result.components.OpenAICompatibleGateway!;
         expect(Object.keys(c.inputs).sort()).toEqual(["annotations", "kubernetesName", "labels", "namespace", "providers", "proxy"]);
-        expect(Object.keys(c.outputs).sort()).toEqual(["clientKeys", "namespace", "proxyConfig", "serviceName", "serviceUrl", "urls"]);
+        expect(Object.keys(c.outputs).sort()).toEqual([...GATEWAY_OUTPUTS].sort());
         expect(undocumented(result)).toEqual([]);
+    });
+});
+
+/** The getters of a component class: TypeScript-only handles, not outputs. */
+function getters(component: { prototype: object }): string[] {
+    return Object.entries(Object.getOwnPropertyDescriptors(component.prototype))
+        .filter(([, d]) => d.get !== undefined)
+        .map(([name]) => name);
+}
+
+/** The names README.md lists as outputs and as getters, in the first "Outputs ... Getters ..." text after `heading`. */
+function readmeLists(heading: string): { outputs: string[]; getters: string[] } {
+    const readme = fs.readFileSync(path.join(root, "README.md"), "utf8");
+    const outputsAt = readme.indexOf("\nOutputs", readme.indexOf(heading));
+    const gettersAt = readme.indexOf("Getters", outputsAt);
+    const end = readme.indexOf("\n\n", gettersAt);
+    const names = (text: string) => [...text.matchAll(/`([A-Za-z]+)`/g)].map((m) => m[1]!);
+    return { outputs: names(readme.slice(outputsAt, gettersAt)), getters: names(readme.slice(gettersAt, end)) };
+}
+
+describe("README.md says exactly what is an output and what is a getter", () => {
+    it.each([
+        ["## The component: `OpenAICompatibleProvider`", PROVIDER_OUTPUTS, getters(OpenAICompatibleProvider)],
+        ["### Several providers, one proxy: `OpenAICompatibleGateway`", GATEWAY_OUTPUTS, getters(OpenAICompatibleGateway)],
+    ])("%s", (heading, outputs, classGetters) => {
+        const listed = readmeLists(heading);
+        expect(listed.outputs).toEqual(expect.arrayContaining(outputs));
+        expect(listed.outputs.filter((n) => classGetters.includes(n))).toEqual([]);
+        expect(listed.getters).toEqual(expect.arrayContaining(classGetters));
+        expect(listed.getters.filter((n) => outputs.includes(n))).toEqual([]);
     });
 });
