@@ -18,8 +18,16 @@ const GATEWAY_OUTPUTS = ["clientKeys", "namespace", "proxyConfig", "serviceName"
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const packageJson = require("../package.json") as Record<string, unknown>;
 
+const analyses = new Map<string, AnalyzeResult>();
+
+/** The analyzer's result for `component`, computed once per file. */
 function analyze(component: string): AnalyzeResult {
-    return new Analyzer(root, "openai-compatible", packageJson, new Set([component])).analyze();
+    let result = analyses.get(component);
+    if (result === undefined) {
+        result = new Analyzer(root, "openai-compatible", packageJson, new Set([component])).analyze();
+        analyses.set(component, result);
+    }
+    return result;
 }
 
 /** Every property, nested types included, must carry its JSDoc into the schema. */
@@ -92,5 +100,33 @@ describe("README.md says exactly what is an output and what is a getter", () => 
         expect(listed.outputs.filter((n) => classGetters.includes(n))).toEqual([]);
         expect(listed.getters).toEqual(expect.arrayContaining(classGetters));
         expect(listed.getters.filter((n) => outputs.includes(n))).toEqual([]);
+    });
+});
+
+/** The rows of the README.md argument table that follows `heading`. */
+function readmeArgumentRows(heading: string): { argument: string; meaning: string }[] {
+    const readme = fs.readFileSync(path.join(root, "README.md"), "utf8");
+    const tableAt = readme.indexOf("\n| argument | meaning |", readme.indexOf(heading));
+    const table = readme.slice(tableAt + 1, readme.indexOf("\n\n", tableAt)).split("\n").slice(2);
+    return table.map((row) => {
+        const cells = /^\| (.*?) \| (.*) \|$/.exec(row);
+        return { argument: cells?.[1] ?? "", meaning: cells?.[2] ?? "" };
+    });
+}
+
+describe("README.md's argument table of each component names every argument and marks the required ones", () => {
+    jest.setTimeout(120_000);
+
+    it.each([
+        ["OpenAICompatibleProvider", "## The component: `OpenAICompatibleProvider`"],
+        ["OpenAICompatibleGateway", "### Several providers, one proxy: `OpenAICompatibleGateway`"],
+    ])("%s", (component, heading) => {
+        const inputs = analyze(component).components[component]!.inputs;
+        const rows = readmeArgumentRows(heading);
+        for (const [name, input] of Object.entries(inputs)) {
+            const row = rows.find((r) => new RegExp(`\`${name}(?![A-Za-z0-9])`).test(r.argument));
+            expect([name, row !== undefined]).toEqual([name, true]);
+            if (!input.optional) expect([name, row!.meaning]).toEqual([name, expect.stringContaining("**required**")]);
+        }
     });
 });
