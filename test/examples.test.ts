@@ -1,7 +1,7 @@
 import { assertValid } from "./support/crd-validator";
 import { docsObject, docsObjects } from "./support/kgateway-docs";
 import { isSecret, settled, withRecordingMocks } from "./support/pulumi-mocks";
-import { APPLY_ORDER, renderScenario, testKey } from "./support/scenarios";
+import { APPLY_ORDER, renderScenario, SCENARIOS, testKey } from "./support/scenarios";
 
 /** The docs object with the Secret's `$PROVIDER_API_KEY` placeholder replaced by our test key. */
 function docsWithKey(section: "mistral" | "deepseek", kind: string): Record<string, unknown> {
@@ -100,6 +100,27 @@ describe("the examples' entry points (index.ts) run as Pulumi programs", () => {
             (await import("../examples/mistral/program")).mistralExample();
         });
         await expect(failure).rejects.toThrow("Missing required configuration variable 'mistral-example:apiKey'");
+    });
+});
+
+describe("the examples with a proxy run the image in the optional config `proxyImage`", () => {
+    /** The image of each Deployment the scenario's program registers, with `config` over the scenario's own. */
+    type DeploymentInputs = { spec: { template: { spec: { containers: { image: string }[] } } } };
+    async function images(id: string, config: Record<string, string>): Promise<string[]> {
+        const scenario = SCENARIOS[id]!;
+        const { resources } = await withRecordingMocks({ ...scenario.options, config: { ...scenario.options.config, ...config } }, async () => {
+            await scenario.build();
+        });
+        return resources.filter((r) => r.type === "kubernetes:apps/v1:Deployment").map((r) => (r.inputs as DeploymentInputs).spec.template.spec.containers[0]!.image);
+    }
+
+    it.each([
+        ["example-platform-shared-proxy", "platform-shared-proxy"],
+        ["example-self-hosted-vllm", "self-hosted-vllm"],
+    ])("%s", async (id, project) => {
+        const image = "registry.example.com/llm/openai-compatible-proxy:0.1.0";
+        expect(await images(id, { [`${project}:proxyImage`]: image })).toEqual([image]);
+        expect(await images(id, {})).toEqual(["ghcr.io/openai-compatible-provider/openai-compatible-proxy:0.1.0"]);
     });
 });
 

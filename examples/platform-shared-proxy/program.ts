@@ -11,7 +11,9 @@ import { OpenAICompatibleGateway, RouteArgs } from "../../src";
  * - `mistralApiKey`, `deepseekApiKey` (secrets, required): the provider keys;
  * - `mistralModel` (default `mistral-medium-2505`), `deepseekModel` (default `deepseek-chat`);
  * - `gatewayUrl` (optional): where clients reach the Gateway, for the `urls` output;
- * - `clientKeyRotations.<name>` (optional, default 0): increase to rotate that client key.
+ * - `clientKeyRotations.<name>` (optional, default 0): increase to rotate that client key;
+ * - `proxyImage` (optional): the proxy image as pushed to your registry, with a tag or digest
+ *   (`proxy.image`); by default the component's own.
  */
 export function platformSharedProxyExample(): OpenAICompatibleGateway {
     const config = new pulumi.Config();
@@ -25,6 +27,7 @@ export function platformSharedProxyExample(): OpenAICompatibleGateway {
     return new OpenAICompatibleGateway("llm", {
         namespace: "llm",
         proxy: {
+            image: config.get("proxyImage"),
             replicas: 2,
             clientKeys: ["team-a", "team-b"].map((name) => ({ name, rotation: Number(rotations[name] ?? 0) })),
         },

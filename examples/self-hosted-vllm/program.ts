@@ -10,7 +10,9 @@ import { OpenAICompatibleProvider } from "../../src";
  * TLS is turned off explicitly (`tls.insecurePlaintext`): no BackendTLSPolicy, port 8000.
  *
  * Config: `apiKey` (secret, required: vLLM's `--api-key`), `model` (default
- * `Qwen/Qwen2.5-7B-Instruct`, the name vLLM serves), `gatewayUrl` (optional).
+ * `Qwen/Qwen2.5-7B-Instruct`, the name vLLM serves), `gatewayUrl` (optional), `proxyImage`
+ * (optional: the proxy image as pushed to your registry, with a tag or digest; by default the
+ * component's own).
  */
 export function selfHostedVllmExample(): OpenAICompatibleProvider {
     const config = new pulumi.Config();
@@ -28,6 +30,6 @@ export function selfHostedVllmExample(): OpenAICompatibleProvider {
             timeouts: { request: "10m" },
             baseUrl: config.get("gatewayUrl"),
         },
-        proxy: { resources: { requests: { cpu: "50m", memory: "96Mi" }, limits: { memory: "192Mi" } } },
+        proxy: { image: config.get("proxyImage"), resources: { requests: { cpu: "50m", memory: "96Mi" }, limits: { memory: "192Mi" } } },
     });
 }
