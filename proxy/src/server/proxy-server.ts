@@ -98,7 +98,7 @@ export class ProxyServer extends EventEmitter {
     this.fingerprint = built.fingerprint;
     // keepAliveTimeout 0: idle connections are closed by the proxy's own watch (exchange.ts,
     // ClientConnection), since Node.js's timer costs a new timer per response. The Keep-Alive header that
-    // advertises the timeout is kept (onRequest).
+    // advertises the timeout is kept (handle).
     this.server = createServer({ keepAliveTimeout: 0, noDelay: true }, this.onRequest);
     // `Expect: 100-continue`: the client is invited to send its body only once the request is known
     // to be routed, authorized and within the size limit (Exchange.start); otherwise it is answered at
