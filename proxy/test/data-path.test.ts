@@ -392,6 +392,23 @@ describe("upstream responses", () => {
     expect(reply500.json()).toMatchObject({ error: { code: "upstream_code" } });
   });
 
+  it.each([
+    ["declared over the body limit", { "content-length": 11 * 1024 * 1024 }],
+    ["of unknown length (chunked)", { "transfer-encoding": "chunked" }],
+  ])("closes the connection after an error answer that leaves a body %s unread", async (_what, headers) => {
+    proxy = await startProxy(simpleConfig(upstream.port), { env: providerEnv });
+    const url = new URL(proxy.url);
+    const req = httpRequest({ host: url.hostname, port: url.port, method: "POST", path: "/nowhere", headers: { "content-type": "application/json", ...headers } });
+    req.on("error", () => {}); // the rest of the body is never sent; the connection closes under it
+    req.write("{");
+    const [res] = (await once(req, "response")) as [import("node:http").IncomingMessage];
+    res.resume();
+    await once(res, "end");
+    expect(res.statusCode).toBe(404);
+    expect(res.headers.connection).toBe("close");
+    req.destroy();
+  });
+
   it("keeps client connections alive across requests and error answers", async () => {
     proxy = await startProxy(simpleConfig(upstream.port), { env: providerEnv });
     const raw = "GET /nope HTTP/1.1\r\nHost: x\r\n\r\nPOST /mistral HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}";

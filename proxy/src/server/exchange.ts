@@ -576,16 +576,24 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
     const spec = ERROR_CATALOGUE[code];
     if (!res.headersSent && !res.destroyed) {
       const body = errorBody(code);
-      // A body too large to read is not drained, and a body the client was not invited to send (it
-      // expects `100 Continue`) may or may not follow: the connection closes after this answer. Any
-      // other unread body is small enough for Node.js to discard, keeping the connection reusable.
-      const close = (code === "request_too_large" && !req.complete) || this.continuePending;
+      // An unread body is discarded by Node.js after the answer, keeping the connection reusable, when it
+      // is known to be within the body limit. One that is larger, of unknown length (chunked), or that
+      // the client was not invited to send (it expects `100 Continue`, so it may or may not follow) is
+      // not: the connection closes after this answer.
+      const close = this.continuePending || (!req.complete && (code === "request_too_large" || !this.unreadBodyBounded()));
       res.writeHead(spec.status, close ? { ...JSON_HEADERS, "content-length": body.length, connection: "close" } : { ...JSON_HEADERS, "content-length": body.length });
       res.end(body);
       if (close) res.once("finish", () => req.destroy());
     }
     this.status = spec.status;
     this.finish(code, cause);
+  }
+
+  /** Whether the request's body, if any, is declared no longer than the body limit. */
+  private unreadBodyBounded(): boolean {
+    const length = this.req.headers["content-length"];
+    if (length === undefined) return this.req.headers["transfer-encoding"] === undefined;
+    return Number(length) <= this.state.maxBodyBytes;
   }
 
   private finish(code: ErrorCode | null, _cause?: unknown): void {
