@@ -200,6 +200,25 @@ describe("headers", () => {
     expect(seen.headers.authorization).toBeUndefined();
   });
 
+  it("never lets a client's Connection header remove the key, the Host or the route's headers", async () => {
+    proxy = await startProxy(
+      simpleConfig(upstream.port, {}, { urlRewrite: { hostname: "rewritten.example" }, requestHeaderModifier: { set: [{ name: "X-Tenant", value: "tenant-a" }], add: [{ name: "X-Added", value: "a" }] } }),
+      { env: providerEnv },
+    );
+    const raw =
+      "POST /mistral HTTP/1.1\r\nHost: x\r\n" +
+      "Connection: x-tenant, authorization\r\nConnection: host, x-added, x-own\r\n" +
+      "X-Own: dropped\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}";
+    const response = await rawExchange(proxy.url, raw, /\r\n\r\n[\s\S]*\}$/);
+    expect(response).toMatch(/^HTTP\/1\.1 200/);
+    const seen = await upstream.request(0);
+    expect(seen.headers.authorization).toBe(`Bearer ${PROVIDER_KEY}`);
+    expect(seen.headers.host).toBe("rewritten.example");
+    expect(seen.headers["x-tenant"]).toBe("tenant-a");
+    expect(seen.headers["x-added"]).toBe("a");
+    expect(seen.headers["x-own"]).toBeUndefined();
+  });
+
   it("applies RequestHeaderModifier and ResponseHeaderModifier, and strips hop-by-hop response headers", async () => {
     upstream.handler = (_req, res) => {
       res.writeHead(200, { "content-type": "application/json", connection: "keep-alive, x-up-hop", "x-up-hop": "1", "x-remove-me": "1", "x-replace": "old" });

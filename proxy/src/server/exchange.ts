@@ -307,12 +307,16 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
           this.clientToken = raw[i + 1];
           continue;
         case "connection":
-          connection = raw[i + 1];
+          connection = connection === undefined ? raw[i + 1] : `${connection}, ${raw[i + 1]}`;
           continue;
       }
       if (drop.has(lower)) continue;
       out.push(name, raw[i + 1]!);
     }
+    // What the client's Connection header lists is removed from the client's own headers only, before
+    // the configured ones are added: a client cannot strip the key, the Host or the route's headers.
+    const listed = connectionListed(connection);
+    if (listed !== null) removeHeaders(out, listed);
     const extra = target.extra;
     for (let i = 0; i < extra.length; i++) out.push(extra[i]!);
     const passthrough = target.backend.passthrough;
@@ -320,8 +324,6 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
       const token = /^bearer\s+/i.test(this.clientToken) ? this.clientToken.replace(/^bearer\s+/i, "") : this.clientToken;
       out.push(passthrough.headerName, passthrough.prefix + token);
     }
-    const listed = connectionListed(connection);
-    if (listed !== null) removeHeaders(out, listed);
     return out;
   }
 
