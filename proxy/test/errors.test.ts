@@ -82,10 +82,16 @@ describe("4xx answered by the proxy", () => {
     expectError(await postJson(p.url, "/mistral", "null"), "invalid_body");
     expectError(await postJson(p.url, "/strict", { messages: [] }), "model_required");
     expectError(await postJson(p.url, "/strict", { model: "", messages: [] }), "model_required");
+    // No body at all is no JSON either, for a method that carries one.
+    expectError(await send(p.url, "/mistral", { method: "POST" }), "invalid_json");
+    expectError(await send(p.url, "/strict", { method: "PUT", headers: { "content-length": "000" } }), "invalid_json");
     const ok = await postJson(p.url, "/strict", '{"model":"kept" ,"messages":[]}');
     expect(ok.status).toBe(200);
     expect((await up.request(0)).body.toString()).toBe('{"model":"kept" ,"messages":[]}');
     expect(up.requests).toHaveLength(1);
+    // A method without a body carries no model: it passes (GET /v1/models).
+    expect((await send(p.url, "/mistral", { method: "GET" })).status).toBe(200);
+    expect((await up.request(1)).method).toBe("GET");
   });
 
   it("401 invalid_api_key without a valid client key; the client's key never goes upstream", async () => {

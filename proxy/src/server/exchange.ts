@@ -61,6 +61,8 @@ const WAIT_BODY = 2;
 type DispatchOptionsWithServername = Dispatcher.DispatchOptions & { servername?: string };
 
 const JSON_HEADERS = { "content-type": "application/json" } as const;
+/** Methods whose requests carry a body, the JSON one that `model` is read from. */
+const BODY_METHODS: ReadonlySet<string> = new Set(["POST", "PUT", "PATCH"]);
 const SSE_PREFIX = "text/event-stream";
 const ENCODED_SEPARATOR = /%(?:2f|5c)/i;
 const ENCODED_DOT = /%2e/gi;
@@ -244,9 +246,12 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
     const headers = this.forwardedHeaders(target);
     if (route.deadlineMs > 0) this.timer = setTimeout(this.onDeadline, route.deadlineMs);
 
-    const hasBody = this.contentLength !== undefined ? this.contentLength !== "0" : this.chunked;
+    const hasBody = this.contentLength !== undefined ? Number(this.contentLength) !== 0 : this.chunked;
     if (!hasBody) {
       this.continuePending = false; // nothing to invite
+      // A route that rewrites or checks `model` finds it in a JSON body: a POST, PUT or PATCH without one
+      // is refused as an empty body is. Other methods carry no model (`GET /v1/models`) and pass.
+      if (target.parseBody && BODY_METHODS.has(req.method ?? "")) return this.fail("invalid_json");
       return this.dispatch(headers, null);
     }
     if (this.contentLength !== undefined && Number(this.contentLength) > state.maxBodyBytes) return this.fail("request_too_large");
