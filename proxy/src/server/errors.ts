@@ -25,7 +25,7 @@ export const ERROR_CATALOGUE = {
     status: 400,
     type: "invalid_request_error",
     message: "The request body is not valid JSON.",
-    when: "The route rewrites or checks `model` and the body is not UTF-8 JSON.",
+    when: "The route rewrites or checks `model` and the body is not UTF-8 JSON, or a POST, PUT or PATCH has no body.",
   },
   invalid_body: {
     status: 400,
