@@ -100,6 +100,23 @@ describe("token usage", () => {
     }
   });
 
+  it("bounds its search, so that an upstream cannot make it costly: the last 8 occurrences, objects up to 8 KiB", () => {
+    const usage = '{"usage":{"prompt_tokens":1,"completion_tokens":2}}';
+    const decoys = (n: number): string => '{"usage":1}'.repeat(n);
+    expect(findUsage(Buffer.from(usage + decoys(7)))).toEqual({ input: 1, output: 2 });
+    expect(findUsage(Buffer.from(usage + decoys(8)))).toBeUndefined();
+    const padded = (n: number): string => `{"usage":{"prompt_tokens":1,"completion_tokens":2,"pad":"${"x".repeat(n)}"}}`;
+    expect(findUsage(Buffer.from(padded(8000)))).toEqual({ input: 1, output: 2 });
+    expect(findUsage(Buffer.from(padded(9000)))).toBeUndefined();
+    // What an upstream could send to make every occurrence scan to the end: now a bounded search, and nothing found.
+    const hostile = Buffer.from('"usage":{'.repeat(7000));
+    expect(findUsage(hostile)).toBeUndefined();
+    const reader = new StreamUsageReader();
+    for (let i = 0; i < 20; i++) reader.push(hostile);
+    reader.push(Buffer.from('}}}data: {"usage":{"prompt_tokens":3,"completion_tokens":4}}\n\n'));
+    expect(reader.usage()).toEqual({ input: 3, output: 4 });
+  });
+
   it("keeps only the tail of a long stream, across chunk boundaries", () => {
     const tail = new TailBuffer();
     for (let i = 0; i < 1000; i++) tail.push(Buffer.from(`data: {"i":${i},"usage":null}\n\n`));

@@ -42,7 +42,14 @@ export interface UsageReader {
   usage(): TokenUsage | undefined;
 }
 
-const MAX_PENDING = 64 * 1024;
+/**
+ * Bounds on the search, so that an upstream cannot make it costly (a body of `"usage":{` repeated cost
+ * time quadratic in its size): a usage object is a few hundred bytes, and the last one is at most a
+ * few occurrences of `"usage"` from the end (OpenAI's `"usage":null` in each event, then the object).
+ */
+const MAX_USAGE_BYTES = 8 * 1024;
+const MAX_USAGE_TRIES = 8;
+const MAX_PENDING = MAX_USAGE_BYTES;
 
 /**
  * For event streams, which may stay open for minutes: no chunk is retained. Each chunk is searched
@@ -123,10 +130,12 @@ const isWs = (c: number | undefined): boolean => c === 0x20 || c === 0x0a || c =
 /**
  * The last non-null `"usage": {...}` object in `buf`, read as OpenAI (`prompt_tokens`) or Responses
  * (`input_tokens`) usage. `last` is where the last `"usage"` in `buf` starts, when the caller knows it.
+ * Only the last {@link MAX_USAGE_TRIES} occurrences are looked at, and objects of at most
+ * {@link MAX_USAGE_BYTES}.
  */
 export function findUsage(buf: Buffer, last = buf.lastIndexOf(USAGE)): TokenUsage | undefined {
   let at = last;
-  while (at >= 0) {
+  for (let tries = 0; at >= 0 && tries < MAX_USAGE_TRIES; tries++) {
     const i = usageValueAt(buf, at);
     if (i >= 0 && buf[i] === 0x7b /* { */) {
       const end = objectEnd(buf, i);
@@ -148,12 +157,14 @@ export function findUsage(buf: Buffer, last = buf.lastIndexOf(USAGE)): TokenUsag
 
 const num = (v: unknown): number | undefined => (typeof v === "number" && Number.isFinite(v) && v >= 0 ? v : undefined);
 
+/** Just past the object that opens at `open`, or -1 when it does not end within {@link MAX_USAGE_BYTES}. */
 function objectEnd(buf: Buffer, open: number): number {
   let depth = 0;
-  for (let j = open; j < buf.length; j++) {
+  const end = Math.min(buf.length, open + MAX_USAGE_BYTES);
+  for (let j = open; j < end; j++) {
     const c = buf[j];
     if (c === 0x22) {
-      for (j++; j < buf.length && buf[j] !== 0x22; j++) if (buf[j] === 0x5c) j++;
+      for (j++; j < end && buf[j] !== 0x22; j++) if (buf[j] === 0x5c) j++;
     } else if (c === 0x7b) depth++;
     else if (c === 0x7d && --depth === 0) return j + 1;
   }
