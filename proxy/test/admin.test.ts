@@ -57,6 +57,18 @@ describe("admin endpoints", () => {
     await closing;
   });
 
+  it("counts the requests in flight", async () => {
+    let answer: () => void = () => {};
+    upstream.handler = (_req, res) => (answer = () => res.writeHead(200, { "content-type": "application/json" }).end("{}"));
+    const held = postJson(proxy.url, "/mistral", { model: "m", messages: [] });
+    await upstream.request(0);
+    const inflight = async (): Promise<string | undefined> => /^openai_proxy_inflight_requests (\d+)$/m.exec((await send(proxy.adminUrl, "/metrics")).body)?.[1];
+    expect(await inflight()).toBe("1");
+    answer();
+    expect((await held).status).toBe(200);
+    expect(await inflight()).toBe("0");
+  });
+
   it("exposes request counters, latency, time to first byte, upstream errors and GenAI metrics", async () => {
     await postJson(proxy.url, "/mistral", { model: "m", messages: [] });
     await postJson(proxy.url, "/mistral", { model: "m", messages: [], stream: true, stream_options: { include_usage: true }, x_chunks: 5 });

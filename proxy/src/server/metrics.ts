@@ -51,10 +51,13 @@ export class ProxyMetrics {
     OPERATION_BUCKETS,
     this.registry,
   );
-  readonly inflight = new Gauge({
+  /** Reads the number of requests being served, when the registry is scraped (see {@link readInflight}). */
+  private inflightNow: () => number = () => 0;
+  readonly inflight: Gauge = new Gauge({
     name: "openai_proxy_inflight_requests",
     help: "Requests being served.",
     registers: [this.registry],
+    collect: (): void => this.inflight.set(this.inflightNow()),
   });
   readonly configReloads = new Counter({
     name: "openai_proxy_config_reloads_total",
@@ -70,6 +73,11 @@ export class ProxyMetrics {
 
   constructor(options: { processMetrics?: boolean } = {}) {
     if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Where `openai_proxy_inflight_requests` comes from: read at each scrape, nothing to do per request. */
+  readInflight(read: () => number): void {
+    this.inflightNow = read;
   }
 
   /** Cached per-route children, keyed by status. */

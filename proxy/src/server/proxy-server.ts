@@ -96,6 +96,7 @@ export class ProxyServer extends EventEmitter {
     const clientKeepAliveMs = options.keepAliveTimeoutMs ?? 65_000;
     this.ctx = { state: built.state, logger, metrics, unmatched: metrics.route(""), inflight: 0, draining: false, onIdle: null, watch: new TimeoutWatch(), clientKeepAliveMs };
     this.fingerprint = built.fingerprint;
+    metrics.readInflight(() => this.ctx.inflight);
     // keepAliveTimeout 0: idle connections are closed by the proxy's own watch (exchange.ts,
     // ClientConnection), since Node.js's timer costs a new timer per response. The Keep-Alive header that
     // advertises the timeout is kept (handle).
