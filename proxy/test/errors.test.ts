@@ -201,6 +201,15 @@ describe("5xx answered by the proxy", () => {
     expectError(await postJson(p.url, "/mistral", chat), "upstream_protocol_error");
   });
 
+  it("502 upstream_protocol_error when the upstream's response headers are too large", async () => {
+    const server = await tcpServer((s) => {
+      s.on("error", () => {}); // the proxy gives up on the connection while this is still being written
+      s.once("data", () => s.end(`HTTP/1.1 200 OK\r\nx-big: ${"a".repeat(100_000)}\r\ncontent-length: 2\r\n\r\n{}`));
+    });
+    const p = await proxyFor(simpleConfig(server.port));
+    expectError(await postJson(p.url, "/mistral", chat), "upstream_protocol_error");
+  });
+
   it("500 internal_error when handling a request throws (a bug), and the request is still finished", async () => {
     const up = await upstreamWith();
     const p = await proxyFor(simpleConfig(up.port));
