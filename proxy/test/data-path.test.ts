@@ -438,6 +438,33 @@ describe("upstream responses", () => {
 });
 
 describe("client connections", () => {
+  it("answers a malformed request as Node.js does: 400, or 431 for headers too large", async () => {
+    proxy = await startProxy(simpleConfig(upstream.port), { env: providerEnv });
+    expect(await rawExchange(proxy.url, "GET /mistral HTTP/1.1\r\nHost: x\r\nX-A: a\0b\r\n\r\n")).toBe("HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
+    expect(await rawExchange(proxy.url, `GET /mistral HTTP/1.1\r\nHost: x\r\nX-Big: ${"a".repeat(20_000)}\r\n\r\n`)).toMatch(/^HTTP\/1\.1 431 /);
+    expect(upstream.requests).toHaveLength(0);
+  });
+
+  it("closes, rather than answer 400, when a malformed request comes pipelined behind one being answered", async () => {
+    let answer: () => void = () => {};
+    upstream.handler = (_req, res) => (answer = () => res.writeHead(200, { "content-type": "application/json" }).end("{}"));
+    proxy = await startProxy(simpleConfig(upstream.port), { env: providerEnv });
+    const url = new URL(proxy.url);
+    const socket = connect(Number(url.port), url.hostname);
+    await once(socket, "connect");
+    let received = "";
+    socket.on("data", (d: Buffer) => (received += d.toString("latin1")));
+    const closed = once(socket, "close");
+    socket.write("POST /mistral HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}");
+    await upstream.request(0);
+    socket.write("GET /mistral HTTP/1.1\r\nHost: x\r\nX-A: a\0b\r\n\r\n");
+    await closed;
+    // A 400 would have read as the answer to the first request, which the upstream was still serving.
+    expect(received).toBe("");
+    answer();
+    const line = await proxy.waitForLog((l) => l.msg === "request");
+    expect(line.status).toBe(499);
+  });
   /** A keep-alive client connection of its own: sends requests one by one and reads each response whole. */
   async function keepAliveConnection(base: string): Promise<{ ask(): Promise<string>; closed: Promise<number> }> {
     const url = new URL(base);

@@ -166,6 +166,17 @@ function connectionOf(socket: TrackedSocket, ctx: ExchangeContext): ClientConnec
   return connection;
 }
 
+/**
+ * Whether the client connection has exchanges in progress whose requests have all been read: an HTTP
+ * parse error on it then concerns a later, pipelined request, not one being answered.
+ */
+export function answeringEarlierRequests(socket: Socket): boolean {
+  const exchanges = (socket as TrackedSocket)[CONNECTION]?.exchanges;
+  if (exchanges === undefined || exchanges.length === 0) return false;
+  for (const exchange of exchanges) if (!exchange.requestRead()) return false;
+  return true;
+}
+
 export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Watched {
   private readonly t0 = performance.now();
   private readonly state: RuntimeState;
@@ -261,6 +272,11 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
     }
     if (target.parseBody) return this.readBody(headers);
     this.dispatch(headers, this.chunked ? Readable.from(limitBody(req, state.maxBodyBytes), { objectMode: false }) : req);
+  }
+
+  /** Whether the client's request, body included, has been read in full. */
+  requestRead(): boolean {
+    return this.req.complete;
   }
 
   // RequestDetails, read only by routes with hostname, header or query conditions.

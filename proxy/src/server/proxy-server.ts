@@ -5,7 +5,7 @@
 import { createHash } from "node:crypto";
 import { EventEmitter } from "node:events";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import { ConfigLoadError } from "../config/config-load-error";
 import { ConfigWatcher } from "../config/config-watcher";
 import { loadConfig, type LoadedConfig } from "../config/load-config";
@@ -14,7 +14,7 @@ import { formatFieldPath, ProxyConfigSchema, type ProxyConfigInput } from "../co
 import type { FromGatewayObjectsOptions } from "../translate/from-gateway-objects";
 import type { ManifestValues } from "../translate/manifest-values";
 import { ERROR_CATALOGUE, errorBody } from "./errors";
-import { Exchange, type ExchangeContext, type RuntimeState } from "./exchange";
+import { Exchange, answeringEarlierRequests, type ExchangeContext, type RuntimeState } from "./exchange";
 import { TimeoutWatch } from "./timeout-watch";
 import { createLogger, flushLogger, flushRequestLines, type Logger } from "./logger";
 import { ProxyMetrics } from "./metrics";
@@ -105,6 +105,7 @@ export class ProxyServer extends EventEmitter {
     // to be routed, authorized and within the size limit (Exchange.start); otherwise it is answered at
     // once, without the upload.
     this.server.on("checkContinue", this.onCheckContinue);
+    this.server.on("clientError", this.onClientError);
     this.admin = options.adminListen === null ? null : createServer(this.onAdminRequest);
   }
 
@@ -238,6 +239,20 @@ export class ProxyServer extends EventEmitter {
     }
   }
 
+  /**
+   * A request Node.js's parser refused (malformed, headers too large, too slow). Node.js's own handler
+   * answers 400 (431, 413, 408) whenever no response on the connection has started; when the bad request
+   * was pipelined behind requests still being answered, that status line would read as the answer to
+   * the first of them, so the connection is closed instead. Otherwise it answers as Node.js does.
+   */
+  private readonly onClientError = (err: NodeJS.ErrnoException, socket: Socket): void => {
+    const inFlight = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+    if (socket.writable && (!inFlight || !inFlight.headersSent) && !answeringEarlierRequests(socket)) {
+      socket.write(CLIENT_ERROR_RESPONSES[err.code ?? ""] ?? BAD_REQUEST_RESPONSE);
+    }
+    socket.destroy(err);
+  };
+
   private readonly onAdminRequest = (req: IncomingMessage, res: ServerResponse): void => {
     const path = (req.url ?? "/").split("?")[0];
     if (path === "/healthz") {
@@ -299,6 +314,14 @@ export class ProxyServer extends EventEmitter {
     return this.closing;
   }
 }
+
+/** What Node.js's own `clientError` handler answers, by error code. */
+const BAD_REQUEST_RESPONSE = "HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n";
+const CLIENT_ERROR_RESPONSES: Readonly<Record<string, string>> = {
+  HPE_HEADER_OVERFLOW: "HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\n\r\n",
+  HPE_CHUNK_EXTENSIONS_OVERFLOW: "HTTP/1.1 413 Payload Too Large\r\nConnection: close\r\n\r\n",
+  ERR_HTTP_REQUEST_TIMEOUT: "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n",
+};
 
 function load(source: ProxySource): LoadedConfig {
   if ("config" in source) {
