@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { ERROR_CATALOGUE, codeForError, type ErrorCode } from "../src/server/errors";
 import { Exchange } from "../src/server/exchange";
 import { createTestCa } from "./helpers/certs";
-import { postJson, send, type Reply } from "./helpers/http";
+import { postJson, rawExchange, send, type Reply } from "./helpers/http";
 import { API_VERSION, PROVIDER_KEY, providerEnv, simpleConfig, startProxy, type TestProxy } from "./helpers/proxy";
 import { startUpstream, type Upstream } from "./helpers/upstream";
 
@@ -199,6 +199,19 @@ describe("5xx answered by the proxy", () => {
     const server = await tcpServer((s) => s.once("data", () => s.end("HTTP/1.1 2xx nonsense\r\n\r\n")));
     const p = await proxyFor(simpleConfig(server.port));
     expectError(await postJson(p.url, "/mistral", chat), "upstream_protocol_error");
+  });
+
+  it("501 unsupported_transfer_coding for a request body coded other than chunked; chunked alone passes", async () => {
+    const up = await upstreamWith();
+    const p = await proxyFor(simpleConfig(up.port));
+    const raw = (coding: string): Promise<string> =>
+      rawExchange(p.url, `POST /mistral HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: ${coding}\r\n\r\n2\r\n{}\r\n0\r\n\r\n`, /\r\n\r\n[\s\S]*\}/);
+    const refused = await raw("gzip, chunked");
+    expect(refused).toMatch(/^HTTP\/1\.1 501 /);
+    expect(refused).toContain('"code":"unsupported_transfer_coding"');
+    expect(up.requests).toHaveLength(0);
+    expect(await raw("chunked")).toMatch(/^HTTP\/1\.1 200 /);
+    expect(up.requests).toHaveLength(1);
   });
 
   it("502 upstream_protocol_error when the upstream's response headers are too large", async () => {

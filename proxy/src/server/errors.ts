@@ -57,6 +57,12 @@ export const ERROR_CATALOGUE = {
     message: "The request body is larger than this proxy accepts.",
     when: "`Content-Length`, or the bytes actually received, exceed `limits.maxRequestBodyBytes` (default 10 MiB).",
   },
+  unsupported_transfer_coding: {
+    status: 501,
+    type: "invalid_request_error",
+    message: "The request body uses a transfer coding this proxy does not support; send it with Content-Length or chunked only.",
+    when: "`Transfer-Encoding` names a coding other than `chunked` (such as `gzip, chunked`), which the proxy could not pass on.",
+  },
   no_backend: {
     status: 500,
     type: "server_error",

@@ -192,6 +192,8 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
   private upstreamPath = "";
   private contentLength: string | undefined = undefined;
   private chunked = false;
+  /** The request's Transfer-Encoding names a coding other than `chunked`. */
+  private otherCoding = false;
   private clientToken: string | undefined = undefined;
   private status = 0;
   private errorCode: ErrorCode | null = null;
@@ -255,6 +257,7 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
     this.target = target;
     this.upstreamPath = upstreamPathFor(target, entry, path, q < 0 ? "" : url.slice(q));
     const headers = this.forwardedHeaders(target);
+    if (this.otherCoding) return this.fail("unsupported_transfer_coding");
     if (route.deadlineMs > 0) this.timer = setTimeout(this.onDeadline, route.deadlineMs);
 
     const hasBody = this.contentLength !== undefined ? Number(this.contentLength) !== 0 : this.chunked;
@@ -323,6 +326,8 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
           break;
         case "transfer-encoding":
           this.chunked = true;
+          // Node.js has undone `chunked`; any other coding would reach the upstream undone and unnamed.
+          if (raw[i + 1]!.trim().toLowerCase() !== "chunked") this.otherCoding = true;
           continue;
         case "authorization":
           this.clientToken = raw[i + 1];
