@@ -214,6 +214,17 @@ describe("5xx answered by the proxy", () => {
     expect(up.requests).toHaveLength(1);
   });
 
+  it("502 upstream_protocol_error for a response body coded other than chunked, which the proxy could not pass on", async () => {
+    const server = await tcpServer((s) => {
+      s.on("error", () => {});
+      s.once("data", () => s.end("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: gzip\r\n\r\n\x1f\x8b-not-really"));
+    });
+    const p = await proxyFor(simpleConfig(server.port));
+    expectError(await postJson(p.url, "/mistral", chat), "upstream_protocol_error");
+    const line = await p.waitForLog((l) => l.msg === "request");
+    expect([line.status, line.error]).toEqual([502, "upstream_protocol_error"]);
+  });
+
   it("502 upstream_protocol_error when the upstream's response headers are too large", async () => {
     const server = await tcpServer((s) => {
       s.on("error", () => {}); // the proxy gives up on the connection while this is still being written

@@ -97,7 +97,7 @@ export const ERROR_CATALOGUE = {
     status: 502,
     type: "server_error",
     message: "The upstream sent an invalid HTTP response.",
-    when: "The upstream's response could not be parsed, its headers were over the size limit, or its length did not match `Content-Length`.",
+    when: "The upstream's response could not be parsed, its headers were over the size limit, its body had a transfer coding other than `chunked`, or its length did not match `Content-Length`.",
   },
   upstream_connect_timeout: {
     status: 504,

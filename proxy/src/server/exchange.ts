@@ -192,7 +192,7 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
   private upstreamPath = "";
   private contentLength: string | undefined = undefined;
   private chunked = false;
-  /** The request's Transfer-Encoding names a coding other than `chunked`. */
+  /** The request's (then the response's) Transfer-Encoding names a coding other than `chunked`. */
   private otherCoding = false;
   private clientToken: string | undefined = undefined;
   private status = 0;
@@ -434,6 +434,12 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
     const backend = this.target!.backend;
     backend.metrics.firstByte((this.tHeaders - this.tSent) / 1000);
     this.pendingHeaders = this.readResponseHeaders(rawHeaders);
+    if (this.otherCoding) {
+      const err = new ProxyError("upstream_protocol_error");
+      this.onError(err); // answered and counted as any protocol error, before a byte of the body
+      this.abortUpstream!(err);
+      return true;
+    }
     // An event stream's headers go out at once; other responses wait for their first byte, so that a
     // failure before it can still answer with a proper error status. "At once" is the end of this tick:
     // when the first event came in the same read (the usual case), it leaves in the same write as the
@@ -515,6 +521,10 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
         case "x-request-id":
           this.upstreamRequestId = value;
           break;
+        case "transfer-encoding":
+          // undici undoes `chunked` only; any other coding would reach the client undone and unnamed.
+          if (value.trim().toLowerCase() !== "chunked") this.otherCoding = true;
+          continue;
         case "connection":
           listed = connectionListed(value);
           continue;
