@@ -225,6 +225,29 @@ describe("5xx answered by the proxy", () => {
     expect([line.status, line.error]).toEqual([502, "upstream_protocol_error"]);
   });
 
+  it("400 malformed_request when a request's body breaks the protocol after its headers, logged as such", async () => {
+    const up = await upstreamWith();
+    const p = await proxyFor({
+      ...simpleConfig(up.port),
+      backends: [
+        { name: "ns/stream", host: "127.0.0.1", port: up.port, path: "/v1/chat/completions", auth: { type: "None" } },
+        { name: "ns/parse", host: "127.0.0.1", port: up.port, path: "/v1/chat/completions", model: "m", auth: { type: "None" } },
+      ],
+      routes: [
+        { name: "stream", matches: [{ path: { value: "/stream" } }], backendRefs: [{ name: "ns/stream" }] },
+        { name: "parse", matches: [{ path: { value: "/parse" } }], backendRefs: [{ name: "ns/parse" }] },
+      ],
+    });
+    for (const path of ["/stream", "/parse"]) {
+      const answer = await rawExchange(p.url, `POST ${path} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{"\r\nzz\r\n`);
+      expect(answer).toMatch(/^HTTP\/1\.1 400 /);
+      expect(answer).toContain('"code":"malformed_request"');
+      const line = await p.waitForLog((l) => l.msg === "request" && l.path === path);
+      expect([line.status, line.error]).toEqual([400, "malformed_request"]);
+    }
+    expect(p.proxy.inflight).toBe(0);
+  });
+
   it("502 upstream_protocol_error when the upstream's response headers are too large", async () => {
     const server = await tcpServer((s) => {
       s.on("error", () => {}); // the proxy gives up on the connection while this is still being written

@@ -21,6 +21,12 @@ export const ERROR_CATALOGUE = {
     message: "The request target must be an absolute path without dot segments, encoded slashes or backslashes.",
     when: "Absolute-form or asterisk-form target, `.`/`..` segments (plain or percent-encoded), `%2F`, `%5C` or `\\` in the path.",
   },
+  malformed_request: {
+    status: 400,
+    type: "invalid_request_error",
+    message: "The request is not valid HTTP/1.1.",
+    when: "The request's body could not be parsed after its headers were accepted (invalid chunked encoding, for one); the connection closes.",
+  },
   invalid_json: {
     status: 400,
     type: "invalid_request_error",

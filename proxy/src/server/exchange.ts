@@ -177,6 +177,13 @@ export function answeringEarlierRequests(socket: Socket): boolean {
   return true;
 }
 
+/** The exchange on the connection whose request is still being read, if any. */
+export function exchangeReading(socket: Socket): Exchange | undefined {
+  const exchanges = (socket as TrackedSocket)[CONNECTION]?.exchanges;
+  if (exchanges !== undefined) for (const exchange of exchanges) if (!exchange.requestRead()) return exchange;
+  return undefined;
+}
+
 export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Watched {
   private readonly t0 = performance.now();
   private readonly state: RuntimeState;
@@ -280,6 +287,19 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
   /** Whether the client's request, body included, has been read in full. */
   requestRead(): boolean {
     return this.req.complete;
+  }
+
+  /**
+   * Node.js's parser refused the rest of this request (its body). Answers 400 `malformed_request` when
+   * nothing was sent yet, and closes the connection; stops the upstream request. Returns false when the
+   * response had started, and only the connection can be closed.
+   */
+  malformedRequest(): boolean {
+    if (this.done) return true;
+    if (this.res.headersSent) return false;
+    this.fail("malformed_request");
+    if (this.abortUpstream !== null) this.abortUpstream(new ProxyError("malformed_request"));
+    return true;
   }
 
   // RequestDetails, read only by routes with hostname, header or query conditions.
@@ -618,7 +638,7 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
       // is known to be within the body limit. One that is larger, of unknown length (chunked), or that
       // the client was not invited to send (it expects `100 Continue`, so it may or may not follow) is
       // not: the connection closes after this answer.
-      const close = this.continuePending || (!req.complete && (code === "request_too_large" || !this.unreadBodyBounded()));
+      const close = this.continuePending || code === "malformed_request" || (!req.complete && (code === "request_too_large" || !this.unreadBodyBounded()));
       res.writeHead(spec.status, close ? { ...JSON_HEADERS, "content-length": body.length, connection: "close" } : { ...JSON_HEADERS, "content-length": body.length });
       res.end(body);
       if (close) res.once("finish", () => req.destroy());

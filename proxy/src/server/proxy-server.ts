@@ -14,7 +14,7 @@ import { formatFieldPath, ProxyConfigSchema, type ProxyConfigInput } from "../co
 import type { FromGatewayObjectsOptions } from "../translate/from-gateway-objects";
 import type { ManifestValues } from "../translate/manifest-values";
 import { ERROR_CATALOGUE, errorBody } from "./errors";
-import { Exchange, answeringEarlierRequests, type ExchangeContext, type RuntimeState } from "./exchange";
+import { Exchange, answeringEarlierRequests, exchangeReading, type ExchangeContext, type RuntimeState } from "./exchange";
 import { TimeoutWatch } from "./timeout-watch";
 import { createLogger, flushLogger, flushRequestLines, type Logger } from "./logger";
 import { ProxyMetrics } from "./metrics";
@@ -243,9 +243,12 @@ export class ProxyServer extends EventEmitter {
    * A request Node.js's parser refused (malformed, headers too large, too slow). Node.js's own handler
    * answers 400 (431, 413, 408) whenever no response on the connection has started; when the bad request
    * was pipelined behind requests still being answered, that status line would read as the answer to
-   * the first of them, so the connection is closed instead. Otherwise it answers as Node.js does.
+   * the first of them, so the connection is closed instead. When the request being read goes bad in its
+   * body, its exchange answers 400 `malformed_request` itself. Otherwise it answers as Node.js does.
    */
   private readonly onClientError = (err: NodeJS.ErrnoException, socket: Socket): void => {
+    // The request being read went bad in its body: it is answered (and logged) as the proxy's own 400.
+    if (err.code?.startsWith("HPE_") && exchangeReading(socket)?.malformedRequest()) return;
     const inFlight = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
     if (socket.writable && (!inFlight || !inFlight.headersSent) && !answeringEarlierRequests(socket)) {
       socket.write(CLIENT_ERROR_RESPONSES[err.code ?? ""] ?? BAD_REQUEST_RESPONSE);
