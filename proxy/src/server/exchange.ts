@@ -171,17 +171,18 @@ function connectionOf(socket: TrackedSocket, ctx: ExchangeContext): ClientConnec
  * parse error on it then concerns a later, pipelined request, not one being answered.
  */
 export function answeringEarlierRequests(socket: Socket): boolean {
-  const exchanges = (socket as TrackedSocket)[CONNECTION]?.exchanges;
-  if (exchanges === undefined || exchanges.length === 0) return false;
-  for (const exchange of exchanges) if (!exchange.requestRead()) return false;
-  return true;
+  const exchanges = exchangesOn(socket);
+  return exchanges.length > 0 && exchanges.every((e) => e.requestRead());
 }
 
 /** The exchange on the connection whose request is still being read, if any. */
 export function exchangeReading(socket: Socket): Exchange | undefined {
-  const exchanges = (socket as TrackedSocket)[CONNECTION]?.exchanges;
-  if (exchanges !== undefined) for (const exchange of exchanges) if (!exchange.requestRead()) return exchange;
-  return undefined;
+  return exchangesOn(socket).find((e) => !e.requestRead());
+}
+
+/** The exchanges in progress on a client connection (none before its first request). */
+function exchangesOn(socket: Socket): readonly Exchange[] {
+  return (socket as TrackedSocket)[CONNECTION]?.exchanges ?? [];
 }
 
 export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Watched {
