@@ -87,12 +87,7 @@ export function validateGatewayArgs(name: string, args: unknown): void {
 
     // The shared proxy's Service is named after it: a DNS-1035 label.
     if (a.kubernetesName === undefined) {
-        if (!rules.isDns1035Label(name)) {
-            throw new ProviderArgumentError(
-                "kubernetesName",
-                `\`kubernetesName\` defaults to the gateway's name ${JSON.stringify(name)}, which is not a DNS-1035 label (lowercase letters, digits and '-', starting with a letter and ending with a letter or digit) of at most 63 characters, as the proxy's Service is named after it; set it, for example \`kubernetesName: ${JSON.stringify(rules.suggestDns1035(name))}\`.`,
-            );
-        }
+        rules.checkDefaultKubernetesName("the gateway's name", name);
     } else {
         rules.checkDns1035Label("kubernetesName", a.kubernetesName);
     }
@@ -116,7 +111,7 @@ export function validateGatewayArgs(name: string, args: unknown): void {
         if (kubernetesName === undefined && !rules.isDns1035Label(key, rules.MAX_KUBERNETES_NAME_LENGTH)) {
             throw new ProviderArgumentError(
                 "providers",
-                `\`providers\` key ${quote(key)} names the provider's Kubernetes objects, so it must be a DNS-1035 label (lowercase letters, digits and '-', starting with a letter and ending with a letter or digit) of at most ${rules.MAX_KUBERNETES_NAME_LENGTH} characters; rename it, for example ${quote(rules.suggestDns1035(key, rules.MAX_KUBERNETES_NAME_LENGTH))}, or set \`${at}.kubernetesName\`.`,
+                `\`providers\` key ${quote(key)} names the provider's Kubernetes objects, so it must be ${rules.DNS1035_RULE} of at most ${rules.MAX_KUBERNETES_NAME_LENGTH} characters; rename it, for example ${quote(rules.suggestDns1035(key, rules.MAX_KUBERNETES_NAME_LENGTH))}, or set \`${at}.kubernetesName\`.`,
             );
         }
         // Any value, "proxy" too: the gateway decides what serves its providers.

@@ -84,12 +84,7 @@ export function validateArgs(componentName: string, args: unknown): void {
     // Service (`<name>-proxy`, a DNS-1035 label) whatever the data plane, so that changing
     // `dataPlane` never makes a valid name invalid.
     if (a.kubernetesName === undefined) {
-        if (!rules.isDns1035Label(componentName, rules.MAX_KUBERNETES_NAME_LENGTH)) {
-            throw new ProviderArgumentError(
-                "kubernetesName",
-                `\`kubernetesName\` defaults to the component name ${JSON.stringify(componentName)}, which is not a DNS-1035 label (lowercase letters, digits and '-', starting with a letter and ending with a letter or digit) of at most ${rules.MAX_KUBERNETES_NAME_LENGTH} characters, as the proxy's Service is named after it; set it, for example \`kubernetesName: ${JSON.stringify(rules.suggestDns1035(componentName, rules.MAX_KUBERNETES_NAME_LENGTH))}\`.`,
-            );
-        }
+        rules.checkDefaultKubernetesName("the component name", componentName, rules.MAX_KUBERNETES_NAME_LENGTH);
     } else {
         when(a.kubernetesName, (v) => rules.checkDns1035Label("kubernetesName", v, rules.MAX_KUBERNETES_NAME_LENGTH));
     }

@@ -80,6 +80,9 @@ export function suggestDns1035(value: string, maxLength = 63): string {
     return s === "" ? "my-provider" : s;
 }
 
+/** How a DNS-1035 label is spelled out in error messages. */
+export const DNS1035_RULE = "a DNS-1035 label (lowercase letters, digits and '-', starting with a letter and ending with a letter or digit)";
+
 /** Whether `value` is a DNS-1035 label of at most `maxLength` characters. */
 export function isDns1035Label(value: string, maxLength = 63): boolean {
     return value.length <= maxLength && DNS1035_LABEL.test(value);
@@ -95,7 +98,20 @@ export function checkDns1035Label(argument: string, value: unknown, maxLength = 
     if (!isDns1035Label(value, maxLength)) {
         fail(
             argument,
-            `\`${argument}\` must be a DNS-1035 label (lowercase letters, digits and '-', starting with a letter and ending with a letter or digit) of at most ${maxLength} characters, because the proxy's Service is named after it, got ${quote(value)}; for example \`${argument}: ${quote(suggestDns1035(value, maxLength))}\`.`,
+            `\`${argument}\` must be ${DNS1035_RULE} of at most ${maxLength} characters, because the proxy's Service is named after it, got ${quote(value)}; for example \`${argument}: ${quote(suggestDns1035(value, maxLength))}\`.`,
+        );
+    }
+}
+
+/**
+ * `kubernetesName` left out: it defaults to `value` (`source` says what that is, such as "the
+ * component name"), which must then be a DNS-1035 label of at most `maxLength` characters.
+ */
+export function checkDefaultKubernetesName(source: string, value: string, maxLength = 63): void {
+    if (!isDns1035Label(value, maxLength)) {
+        fail(
+            "kubernetesName",
+            `\`kubernetesName\` defaults to ${source} ${JSON.stringify(value)}, which is not ${DNS1035_RULE} of at most ${maxLength} characters, as the proxy's Service is named after it; set it, for example \`kubernetesName: ${JSON.stringify(suggestDns1035(value, maxLength))}\`.`,
         );
     }
 }
