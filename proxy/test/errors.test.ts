@@ -4,7 +4,7 @@
  */
 import { once } from "node:events";
 import { request as httpRequest, type IncomingMessage } from "node:http";
-import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from "node:net";
+import { connect, createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from "node:net";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ERROR_CATALOGUE, codeForError, type ErrorCode } from "../src/server/errors";
@@ -246,6 +246,47 @@ describe("5xx answered by the proxy", () => {
       expect([line.status, line.error]).toEqual([400, "malformed_request"]);
     }
     expect(p.proxy.inflight).toBe(0);
+  });
+
+  it("a CONNECT pipelined behind a request still being answered closes the connection without an answer", async () => {
+    let answer: (() => void) | undefined;
+    const up = await upstreamWith((_req, res) => {
+      answer = () => res.writeHead(200, { "content-type": "application/json" }).end("{}");
+    });
+    cleanups.push(() => answer?.());
+    const p = await proxyFor(simpleConfig(up.port));
+    const socket = connect(Number(new URL(p.url).port), "127.0.0.1");
+    cleanups.push(() => void socket.destroy());
+    let received = "";
+    socket.on("data", (d: Buffer) => (received += d.toString("latin1")));
+    socket.write(`POST /mistral HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}`);
+    await up.request(0); // the first request is at the upstream, which holds its answer
+    socket.write(`CONNECT 127.0.0.1:${up.port} HTTP/1.1\r\nHost: x\r\n\r\n`);
+    await once(socket, "close");
+    // Any answer on this connection would read as the first request's: there is none.
+    expect(received).toBe("");
+    const tunnel = await p.waitForLog((l) => l.msg === "request" && l.method === "CONNECT");
+    expect([tunnel.status, tunnel.error]).toEqual([400, "invalid_request_target"]);
+    const first = await p.waitForLog((l) => l.msg === "request" && l.method === "POST");
+    expect([first.status, first.error]).toEqual([499, "client_closed_request"]);
+    expect(p.proxy.inflight).toBe(0);
+  });
+
+  it.each([
+    ["099", "HTTP/1.1 099 Odd\r\ncontent-length: 2\r\n\r\n{}"],
+    ["600", "HTTP/1.1 600 Odd\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}"],
+    ["999", "HTTP/1.1 999 Odd\r\ncontent-length: 2\r\n\r\n{}"],
+  ])("502 upstream_protocol_error for a status outside 100-599 (%s), which is not HTTP's", async (_status, answer) => {
+    const server = await tcpServer((s) => {
+      s.on("error", () => {});
+      s.once("data", () => s.end(answer));
+    });
+    const p = await proxyFor(simpleConfig(server.port));
+    expectError(await postJson(p.url, "/mistral", chat), "upstream_protocol_error");
+    const line = await p.waitForLog((l) => l.msg === "request");
+    expect([line.status, line.error]).toEqual([502, "upstream_protocol_error"]);
+    // Counted as the upstream's error, and not logged as a bug of the proxy's.
+    expect(p.logs().some((l) => l.msg === "upstream exchange failed")).toBe(false);
   });
 
   it("502 upstream_protocol_error when the upstream's response headers are too large", async () => {

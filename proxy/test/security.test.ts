@@ -103,6 +103,12 @@ describe("the path cannot climb out of the route or smuggle separators", () => {
     "/mistral/chat%2fcompletions",
     "/mistral/chat%5Ccompletions",
     "/mistral\\..\\admin",
+    "/mistral/..;/admin",
+    "/mistral/..;jsessionid=x/admin",
+    "/mistral/.;/chat",
+    "/mistral/%2e%2e;/admin",
+    "/mistral/..%3b/admin",
+    "/mistral/%2E%2E%3B/admin",
   ])("rejects %s with 400 invalid_request_target", async (path) => {
     const before = upstream.requests.length;
     const response = await raw(`POST ${path} HTTP/1.1`);
@@ -117,4 +123,28 @@ describe("the path cannot climb out of the route or smuggle separators", () => {
     expect(status(response)).toBe(200);
     expect(upstream.requests[before]!.url).toBe("/v1/models/mistral-medium-2505.1%20x?q=a..b");
   });
+
+  it("still forwards path parameters on segments that are not dot segments", async () => {
+    const before = upstream.requests.length;
+    const response = await raw("POST /mistral/models/a;v=1/...;x/..a;b HTTP/1.1");
+    expect(status(response)).toBe(200);
+    expect(upstream.requests[before]!.url).toBe("/v1/models/a;v=1/...;x/..a;b");
+  });
+});
+
+describe("CONNECT opens no tunnel", () => {
+  it("answers 400 invalid_request_target, closes the connection, and logs the target with its user information masked", async () => {
+    const before = upstream.requests.length;
+    // rawExchange resolves when the proxy closes the connection: the answer is complete then.
+    const response = await rawExchange(proxy.url, `CONNECT user:sk-TUNNEL-1@127.0.0.1:${decoyPort()} HTTP/1.1\r\nHost: 127.0.0.1:${decoyPort()}\r\n\r\n`);
+    expect(status(response)).toBe(400);
+    expect(code(response)).toBe("invalid_request_target");
+    expect(response).toMatch(/\r\nconnection: close\r\n/i);
+    const line = await proxy.waitForLog((l) => l.msg === "request" && l.method === "CONNECT");
+    expect([line.status, line.error, line.path]).toEqual([400, "invalid_request_target", `[redacted]@127.0.0.1:${decoyPort()}`]);
+    expect(proxy.rawLogs.join("\n")).not.toContain("TUNNEL");
+    expect(upstream.requests.length).toBe(before);
+    expect(decoyHits).toBe(0);
+  });
+
 });

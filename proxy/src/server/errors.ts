@@ -19,7 +19,7 @@ export const ERROR_CATALOGUE = {
     status: 400,
     type: "invalid_request_error",
     message: "The request target must be an absolute path without dot segments, encoded slashes or backslashes.",
-    when: "Absolute-form or asterisk-form target, `.`/`..` segments (plain or percent-encoded), `%2F`, `%5C` or `\\` in the path.",
+    when: "Absolute-form, authority-form (CONNECT) or asterisk-form target, `.`/`..` segments (plain or percent-encoded, alone or before a `;` parameter), `%2F`, `%5C` or `\\` in the path.",
   },
   malformed_request: {
     status: 400,
@@ -103,7 +103,7 @@ export const ERROR_CATALOGUE = {
     status: 502,
     type: "server_error",
     message: "The upstream sent an invalid HTTP response.",
-    when: "The upstream's response could not be parsed, its headers were over the size limit, its body had a transfer coding other than `chunked`, or its length did not match `Content-Length`.",
+    when: "The upstream's response could not be parsed, its status was outside 100-599, its headers were over the size limit, its body had a transfer coding other than `chunked`, or its length did not match `Content-Length`.",
   },
   upstream_connect_timeout: {
     status: 504,

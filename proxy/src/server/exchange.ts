@@ -12,7 +12,7 @@
  * any other response started, the client connection is reset, since the status line is already out.
  */
 import { randomBytes } from "node:crypto";
-import type { IncomingMessage, ServerResponse } from "node:http";
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import { Buffer, isUtf8 } from "node:buffer";
 import { performance } from "node:perf_hooks";
@@ -66,18 +66,25 @@ const BODY_METHODS: ReadonlySet<string> = new Set(["POST", "PUT", "PATCH"]);
 const SSE_PREFIX = "text/event-stream";
 const ENCODED_SEPARATOR = /%(?:2f|5c)/i;
 const ENCODED_DOT = /%2e/gi;
+const ENCODED_SEMICOLON = /%3b/gi;
 
 /**
  * A request target is accepted only as an origin-form absolute path (RFC 9112 section 3.2.1) without dot
  * segments, encoded slashes or backslashes, so the path that reaches the upstream is exactly the one
  * routed (no `..` climbing out of a prefix rewrite, no `%2F` read as a separator by the upstream).
+ * A segment that is a dot segment up to a `;` (`..;/`, `.;x`, `%2e%2e%3b`) counts as one too: servlet
+ * containers (Tomcat, Jetty, Spring) strip such path parameters and then resolve the dots.
  */
 export function isSafePath(path: string): boolean {
   if (path.charCodeAt(0) !== 47 /* / */) return false;
   if (path.indexOf("%") < 0 && path.indexOf("\\") < 0 && path.indexOf("/.") < 0) return true;
   if (ENCODED_SEPARATOR.test(path) || path.includes("\\")) return false;
-  const decoded = path.replace(ENCODED_DOT, ".");
-  for (const segment of decoded.split("/")) if (segment === "." || segment === "..") return false;
+  const decoded = path.replace(ENCODED_DOT, ".").replace(ENCODED_SEMICOLON, ";");
+  for (const segment of decoded.split("/")) {
+    const semicolon = segment.indexOf(";");
+    const name = semicolon < 0 ? segment : segment.slice(0, semicolon);
+    if (name === "." || name === "..") return false;
+  }
   return true;
 }
 
@@ -446,7 +453,13 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
   }
 
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
-    if (statusCode < 200 || this.done) return true; // 1xx informational responses are not forwarded
+    if (this.done) return true;
+    if (statusCode < 100 || statusCode > 599) {
+      // Not an HTTP status (RFC 9110 section 15): undici would pass 600-999 on, and fail an assertion below 100.
+      this.upstreamProtocolError();
+      return true;
+    }
+    if (statusCode < 200) return true; // 1xx informational responses are not forwarded
     this.status = statusCode;
     this.resumeUpstream = resume;
     this.waiting = WAIT_BODY;
@@ -456,9 +469,7 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
     backend.metrics.firstByte((this.tHeaders - this.tSent) / 1000);
     this.pendingHeaders = this.readResponseHeaders(rawHeaders);
     if (this.otherCoding) {
-      const err = new ProxyError("upstream_protocol_error");
-      this.onError(err); // answered and counted as any protocol error, before a byte of the body
-      this.abortUpstream!(err);
+      this.upstreamProtocolError();
       return true;
     }
     // An event stream's headers go out at once; other responses wait for their first byte, so that a
@@ -512,6 +523,13 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
     if (this.sse) this.res.end(sseErrorEvent(code));
     else this.res.destroy();
     this.finish(code);
+  }
+
+  /** The upstream's response cannot be passed on: answered and counted as any protocol error, before a byte of its body. */
+  private upstreamProtocolError(): void {
+    const err = new ProxyError("upstream_protocol_error");
+    this.onError(err);
+    this.abortUpstream!(err);
   }
 
   /**
@@ -718,6 +736,51 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
     );
     if (--ctx.inflight === 0 && ctx.onIdle !== null) ctx.onIdle();
   }
+}
+
+/**
+ * A CONNECT request (its target is an authority, `host:port`), which Node.js hands to the server's
+ * `connect` event instead of its request handler, and closes silently when nothing listens. The proxy
+ * tunnels nothing: it answers 400 `invalid_request_target`, as for any target that is not an origin-form
+ * path (or only closes the connection when earlier requests on it are still being answered), and logs
+ * and counts the request as one that matched no route.
+ */
+export function refuseTunnel(ctx: ExchangeContext, req: IncomingMessage, socket: Socket): void {
+  const code: ErrorCode = "invalid_request_target";
+  const status = ERROR_CATALOGUE[code].status;
+  const body = errorBody(code);
+  socket.on("error", () => {}); // the client may be gone already; nothing is left to tell it
+  // Pipelined behind requests still being answered, an answer would read as theirs: closed instead.
+  if (exchangesOn(socket).length > 0) socket.destroy();
+  else {
+    const head = `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n`;
+    socket.end(Buffer.concat([Buffer.from(head, "latin1"), body]));
+  }
+  ctx.unmatched.observe(status, 0);
+  // An authority may carry user information too (`user:key@host:443`): masked as in `loggedPath`.
+  const target = req.url ?? "";
+  const at = target.lastIndexOf("@");
+  logRequest(
+    ctx.logger,
+    {
+      reqId: nextRequestId(),
+      method: req.method ?? "CONNECT",
+      path: at < 0 ? target : `[redacted]${target.slice(at)}`,
+      route: undefined,
+      backend: undefined,
+      status,
+      durMs: 0,
+      ttfbMs: undefined,
+      stream: false,
+      bytesOut: 0,
+      error: code,
+      inputTokens: undefined,
+      outputTokens: undefined,
+      upstreamRequestId: undefined,
+      complete: undefined,
+    },
+    false,
+  );
 }
 
 function pickTarget(route: CompiledRoute): Target | undefined {

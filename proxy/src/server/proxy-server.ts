@@ -14,7 +14,7 @@ import { formatFieldPath, ProxyConfigSchema, type ProxyConfigInput } from "../co
 import type { FromGatewayObjectsOptions } from "../translate/from-gateway-objects";
 import type { ManifestValues } from "../translate/manifest-values";
 import { ERROR_CATALOGUE, errorBody } from "./errors";
-import { Exchange, answeringEarlierRequests, exchangeReading, type ExchangeContext, type RuntimeState } from "./exchange";
+import { Exchange, answeringEarlierRequests, exchangeReading, refuseTunnel, type ExchangeContext, type RuntimeState } from "./exchange";
 import { TimeoutWatch } from "./timeout-watch";
 import { createLogger, flushLogger, flushRequestLines, type Logger } from "./logger";
 import { ProxyMetrics } from "./metrics";
@@ -106,6 +106,7 @@ export class ProxyServer extends EventEmitter {
     // once, without the upload.
     this.server.on("checkContinue", this.onCheckContinue);
     this.server.on("clientError", this.onClientError);
+    this.server.on("connect", (req: IncomingMessage, socket: Socket) => refuseTunnel(this.ctx, req, socket));
     this.admin = options.adminListen === null ? null : createServer(this.onAdminRequest);
   }
 
