@@ -3,7 +3,8 @@
  * permanent regression tests for Host, absolute-form targets, dot segments and encoded separators.
  */
 import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import { once } from "node:events";
+import { connect, type AddressInfo } from "node:net";
 import { rawExchange } from "./helpers/http";
 import { PROVIDER_KEY, providerEnv, simpleConfig, startProxy, type TestProxy } from "./helpers/proxy";
 import { startUpstream, type Upstream } from "./helpers/upstream";
@@ -147,4 +148,21 @@ describe("CONNECT opens no tunnel", () => {
     expect(decoyHits).toBe(0);
   });
 
+  it("closes the connection itself when the client keeps its side open after the answer", async () => {
+    const socket = connect({ port: Number(new URL(proxy.url).port), host: "127.0.0.1", allowHalfOpen: true });
+    let received = "";
+    socket.on("data", (d: Buffer) => (received += d.toString("latin1")));
+    socket.write(`CONNECT 127.0.0.1:${decoyPort()} HTTP/1.1\r\nHost: x\r\n\r\n`);
+    socket.on("error", () => {});
+    await once(socket, "end"); // the answer, then the proxy's FIN; this client does not close its side
+    expect(status(received)).toBe(400);
+    // A second on, the proxy has closed the connection: what the client still sends is refused (reset).
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect(socket.destroyed).toBe(false);
+    // The first write after the proxy closed draws its reset; a later one fails on it.
+    const closed = new Promise((resolve) => socket.once("close", resolve));
+    const writes = setInterval(() => socket.write("more bytes for the tunnel"), 50);
+    await closed.finally(() => clearInterval(writes));
+    expect(decoyHits).toBe(0);
+  });
 });

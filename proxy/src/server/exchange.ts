@@ -738,6 +738,9 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
   }
 }
 
+/** How long a refused CONNECT's client has to close the connection after reading the answer. */
+const TUNNEL_CLOSE_GRACE_MS = 1000;
+
 /**
  * A CONNECT request (its target is an authority, `host:port`), which Node.js hands to the server's
  * `connect` event instead of its request handler, and closes silently when nothing listens. The proxy
@@ -755,6 +758,9 @@ export function refuseTunnel(ctx: ExchangeContext, req: IncomingMessage, socket:
   else {
     const head = `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n`;
     socket.end(Buffer.concat([Buffer.from(head, "latin1"), body]));
+    // The client is to close its side once it has read the answer; one that keeps it open is cut off.
+    const cutOff = setTimeout(() => socket.destroy(), TUNNEL_CLOSE_GRACE_MS).unref();
+    socket.once("close", () => clearTimeout(cutOff));
   }
   ctx.unmatched.observe(status, 0);
   // An authority may carry user information too (`user:key@host:443`): masked as in `loggedPath`.
