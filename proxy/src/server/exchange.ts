@@ -88,16 +88,25 @@ export function isSafePath(path: string): boolean {
   return true;
 }
 
-/** An authority's user information (RFC 3986 section 3.2.1): everything up to its last `@`. */
-const USERINFO = /^((?:[a-zA-Z][a-zA-Z0-9+.-]*:)?\/\/)[^/?#]*@/;
+/** The `scheme://` or `//` that starts an absolute-form or network-path target. */
+const AUTHORITY_PREFIX = /^(?:[a-zA-Z][a-zA-Z0-9+.-]*:)?\/\//;
 
 /**
- * The request target as the log line gives it. An absolute-form or `//`-prefixed target may carry a
- * credential before its host (`http://user:key@host/`): that part is masked. Such targets are refused
+ * The request target as the log line gives it: its path, without the query. A target that is not an
+ * origin-form path (absolute-form `http://user:key@host/`, `//user:key@host/`, CONNECT's `user:key@host:443`)
+ * may carry a credential before its host: everything up to its last `@` is masked, the query included,
+ * since a `?` can hide inside user information (`http://u:key?@host/`). Such targets are refused
  * (`isSafePath`) but still logged.
  */
-export function loggedPath(path: string): string {
-  return path.indexOf("@") < 0 ? path : path.replace(USERINFO, "$1[redacted]@");
+export function loggedTarget(url: string): string {
+  const q = url.indexOf("?");
+  const path = q < 0 ? url : url.slice(0, q);
+  if (path.charCodeAt(0) === 47 /* / */ && path.charCodeAt(1) !== 47) return path; // origin-form: no authority
+  const at = url.lastIndexOf("@");
+  if (at < 0) return path;
+  const rest = url.slice(at);
+  const restQuery = rest.indexOf("?");
+  return `${AUTHORITY_PREFIX.exec(url)?.[0] ?? ""}[redacted]${restQuery < 0 ? rest : rest.slice(0, restQuery)}`;
 }
 
 // Request ids: a random per-process prefix and a counter, unique across restarts and replicas without
@@ -718,7 +727,7 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
       {
         reqId: this.id,
         method: this.req.method ?? "",
-        path: loggedPath(this.path),
+        path: loggedTarget(this.req.url ?? ""),
         route: route?.name,
         backend: backend?.name,
         status: this.status,
@@ -763,15 +772,12 @@ export function refuseTunnel(ctx: ExchangeContext, req: IncomingMessage, socket:
     socket.once("close", () => clearTimeout(cutOff));
   }
   ctx.unmatched.observe(status, 0);
-  // An authority may carry user information too (`user:key@host:443`): masked as in `loggedPath`.
-  const target = req.url ?? "";
-  const at = target.lastIndexOf("@");
   logRequest(
     ctx.logger,
     {
       reqId: nextRequestId(),
       method: req.method ?? "CONNECT",
-      path: at < 0 ? target : `[redacted]${target.slice(at)}`,
+      path: loggedTarget(req.url ?? ""),
       route: undefined,
       backend: undefined,
       status,
