@@ -521,3 +521,33 @@ describe("client connections", () => {
     await c.closed;
   });
 });
+
+describe("config reloads", () => {
+  it("keep a replaced config's upstream pools open until the requests it routed have finished", async () => {
+    // A model override reads the body before the request is sent, so its pool is picked first.
+    const config = simpleConfig(upstream.port, { model: "mistral-large-latest" });
+    proxy = await startProxy(config, { env: providerEnv });
+    // Idle upstream connections stay for a minute: only closing its pool closes the old one's sooner.
+    upstream.server.keepAliveTimeout = 60_000;
+    const body = JSON.stringify(chat);
+    const socket = connect(Number(new URL(proxy.url).port), "127.0.0.1");
+    let answer = "";
+    socket.on("data", (d: Buffer) => (answer += d.toString("latin1")));
+    socket.write(`POST /mistral HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, 10)}`);
+    while (proxy.proxy.inflight === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    // Another upstream keep-alive setting: the backend gets a new pool, and the old one is no longer used.
+    await proxy.proxy.apply({ ...config, upstream: { keepAliveTimeoutMs: 1234 } });
+    expect(proxy.proxy.generation).toBe(2);
+    socket.write(body.slice(10));
+    while (!/\r\n\r\n[\s\S]*\}$/.test(answer)) await once(socket, "data");
+    socket.destroy();
+    expect(answer).toMatch(/^HTTP\/1\.1 200 /);
+    expect(upstream.requests).toHaveLength(1);
+    expect(JSON.parse(upstream.requests[0]!.body.toString()).model).toBe("mistral-large-latest");
+    // Requests after the reload use the new config's pool; the old one closes (its connection with it).
+    expect((await postJson(proxy.url, "/mistral", chat)).status).toBe(200);
+    const connections = (): Promise<number> => new Promise((resolve, reject) => upstream.server.getConnections((err, n) => (err ? reject(err) : resolve(n))));
+    while ((await connections()) > 1) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(await connections()).toBe(1);
+  });
+});

@@ -34,6 +34,13 @@ export interface RuntimeState {
   readonly table: RoutingTable;
   readonly maxBodyBytes: number;
   readonly clientKeyDigests: readonly Buffer[] | null;
+  /** The upstream connection pools its backends use (upstream-pools.ts). */
+  readonly poolKeys: ReadonlySet<string>;
+  /**
+   * Exchanges routed by this config still in progress. Once a reload replaced it, its pools stay open
+   * until this is 0: a request that reads its body before it is sent picks its pool before that.
+   */
+  inflight: number;
 }
 
 /** Shared by all exchanges of one proxy server. */
@@ -47,6 +54,8 @@ export interface ExchangeContext {
   inflight: number;
   draining: boolean;
   onIdle: (() => void) | null;
+  /** Called when the last exchange of a config that a reload replaced finishes. */
+  onRetiredIdle: ((state: RuntimeState) => void) | null;
   /** Times the upstream headers and body of every exchange in progress, and idle client connections. */
   readonly watch: TimeoutWatch;
   /** How long an idle client connection is kept (after its last response); 0: for ever. */
@@ -255,6 +264,7 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
     private readonly res: ServerResponse,
   ) {
     this.state = ctx.state;
+    this.state.inflight++;
     ctx.inflight++;
   }
 
@@ -743,6 +753,7 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
       },
       this.status >= 500 && code !== null,
     );
+    if (--this.state.inflight === 0 && this.state !== ctx.state && ctx.onRetiredIdle !== null) ctx.onRetiredIdle(this.state);
     if (--ctx.inflight === 0 && ctx.onIdle !== null) ctx.onIdle();
   }
 }

@@ -59,7 +59,6 @@ interface Built {
   files: string[];
   folders: string[];
   warnings: string[];
-  poolKeys: Set<string>;
   counts: { routes: number; backends: number };
 }
 
@@ -80,7 +79,8 @@ export class ProxyServer extends EventEmitter {
   private reloadAgain = false;
   private lastReloadFailed = false;
   private closing: Promise<void> | null = null;
-  private currentPoolKeys: Set<string>;
+  /** Configs replaced by a reload whose requests are still in progress (their pools stay open). */
+  private readonly retiredStates = new Set<RuntimeState>();
 
   private constructor(
     private readonly options: ProxyServerOptions,
@@ -90,11 +90,23 @@ export class ProxyServer extends EventEmitter {
     private readonly pools: UpstreamPools,
   ) {
     super();
-    this.currentPoolKeys = built.poolKeys;
     this.logger = logger;
     this.metrics = metrics;
     const clientKeepAliveMs = options.keepAliveTimeoutMs ?? 65_000;
-    this.ctx = { state: built.state, logger, metrics, unmatched: metrics.route(""), inflight: 0, draining: false, onIdle: null, watch: new TimeoutWatch(), clientKeepAliveMs };
+    this.ctx = {
+      state: built.state,
+      logger,
+      metrics,
+      unmatched: metrics.route(""),
+      inflight: 0,
+      draining: false,
+      onIdle: null,
+      onRetiredIdle: (state) => {
+        if (this.retiredStates.delete(state)) this.retainPools();
+      },
+      watch: new TimeoutWatch(),
+      clientKeepAliveMs,
+    };
     this.fingerprint = built.fingerprint;
     metrics.readInflight(() => this.ctx.inflight);
     // keepAliveTimeout 0: idle connections are closed by the proxy's own watch (exchange.ts,
@@ -192,7 +204,7 @@ export class ProxyServer extends EventEmitter {
       return;
     }
     if (built.fingerprint === this.fingerprint) {
-      this.pools.retainOnly(new Set([...built.poolKeys, ...this.currentPoolKeys]));
+      this.retainPools(built.state.poolKeys);
       if (this.lastReloadFailed) {
         this.lastReloadFailed = false;
         this.metrics.configReloads.labels({ result: "success" }).inc();
@@ -203,16 +215,28 @@ export class ProxyServer extends EventEmitter {
     this.lastReloadFailed = false;
     this.generationCounter++;
     this.fingerprint = built.fingerprint;
+    const replaced = this.ctx.state;
     this.ctx.state = built.state;
-    // Pools of the old config that the new one does not use close once their requests finish.
-    this.pools.retainOnly(built.poolKeys);
-    this.currentPoolKeys = built.poolKeys;
+    // Pools of the old config that the new one does not use close once the requests it routed have
+    // finished: some pick their pool before they are sent (their body is read first).
+    if (replaced.inflight > 0) this.retiredStates.add(replaced);
+    this.retainPools();
     this.metrics.configReloads.labels({ result: "success" }).inc();
     this.metrics.configGeneration.set(this.generationCounter);
     for (const w of built.warnings) this.logger.warn({ problem: w }, "config warning");
     if (this.watcher) await this.watcher.update(built.files, built.folders);
     this.logger.info({ generation: this.generationCounter, ...built.counts }, "config applied");
     this.emit("reload", this.generationCounter);
+  }
+
+  /**
+   * Closes, gracefully, every pool that neither the config being served nor a replaced one with requests
+   * in progress uses (nor `also`: those a build just acquired).
+   */
+  private retainPools(also: ReadonlySet<string> = new Set()): void {
+    const keep = new Set([...this.ctx.state.poolKeys, ...also]);
+    for (const state of this.retiredStates) for (const key of state.poolKeys) keep.add(key);
+    this.pools.retainOnly(keep);
   }
 
   private readonly onRequest = (req: IncomingMessage, res: ServerResponse): void => this.handle(req, res, false);
@@ -369,12 +393,13 @@ function build(loaded: LoadedConfig, options: ProxyServerOptions, pools: Upstrea
       table,
       maxBodyBytes: loaded.config.limits.maxRequestBodyBytes,
       clientKeyDigests: credentials.clientKeyDigests,
+      poolKeys,
+      inflight: 0,
     },
     fingerprint: hash.digest("hex"),
     files: [...loaded.files, ...credentials.files],
     folders: loaded.folders,
     warnings: loaded.warnings,
-    poolKeys,
     counts: { routes: loaded.config.routes.length, backends: loaded.config.backends.length },
   };
 }
