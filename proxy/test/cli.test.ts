@@ -22,7 +22,8 @@ const EXAMPLES = join(__dirname, "..", "examples", "kgateway-docs");
 const MISTRAL_KEY = "sk-mistral-TEST-0001";
 const MISTRAL_KEY_2 = "sk-mistral-TEST-0002";
 const DEEPSEEK_KEY = "sk-deepseek-TEST-0001";
-const ALL_KEYS = [MISTRAL_KEY, MISTRAL_KEY_2, DEEPSEEK_KEY, "sk-mounted-A", "sk-mounted-B"];
+const TYPO_KEY = "sk-yaml-TYPO-0001";
+const ALL_KEYS = [MISTRAL_KEY, MISTRAL_KEY_2, DEEPSEEK_KEY, "sk-mounted-A", "sk-mounted-B", TYPO_KEY];
 
 let upstream: Upstream;
 let work: string;
@@ -138,6 +139,26 @@ describe("invalid configuration", () => {
         `  ${join(dir, "deepseek.yaml")}: error: Backend kgateway-system/deepseek: \`spec.ai.llm.port\` must be an integer from 1 to 65535\n` +
         `  ${join(dir, "deepseek.yaml")}: error: HTTPRoute kgateway-system/deepseek: \`spec.rules[0].backendRefs[0]\` Backend kgateway-system/deepseek cannot be served (see its own problems)\n`,
     );
+  });
+
+  it("names the file, line and column of a YAML error, never its text, at start (stderr and log) and on reload", async () => {
+    // `|` with text after it on the line: the `yaml` library's message quotes that text, here the key.
+    const typo = (text: string): string => text.replace(`Authorization: ${MISTRAL_KEY}`, `Authorization: | ${TYPO_KEY}`);
+    const expected = (file: string): string =>
+      `${file}: not valid YAML at line 11, column 20: unexpected text (for example text after a block scalar indicator \`|\` or \`>\` on its line, or an unclosed bracket): quote the value, or put it on the next line, indented (UNEXPECTED_TOKEN)`;
+    const dir = docsManifests(join(work, "yaml-typo"), (text, file) => (file === "mistral.yaml" ? typo(text) : text));
+    const bad = await cli(["--manifests", dir, ...listenArgs], {}, { waitListening: false });
+    expect(await bad.exited).toBe(1);
+    expect(bad.stderr).toBe(`openai-compatible-proxy: invalid configuration, not started:\n  ${expected(join(dir, "mistral.yaml"))}\n`);
+    expect(bad.lines.find((l) => l.msg === "cannot start")?.problems).toEqual([expected(join(dir, "mistral.yaml"))]);
+
+    const good = await cli(["--manifests", docsManifests(join(work, "yaml-typo-reload")), ...listenArgs]);
+    const file = join(work, "yaml-typo-reload", "mistral.yaml");
+    const rejected = good.waitForNext((l) => l.msg === "config rejected; still serving the last good config", "config rejected");
+    writeFileSync(file, typo(readFileSync(file, "utf8")));
+    expect((await rejected).problems).toEqual([expected(file)]);
+    expect(good.rawOutput.join("\n")).not.toContain(TYPO_KEY);
+    expect(bad.rawOutput.join("\n")).not.toContain(TYPO_KEY);
   });
 
   it("exits 1 naming the file and field of an invalid --config, and 2 for usage errors", async () => {

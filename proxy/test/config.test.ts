@@ -104,7 +104,7 @@ describe("loading", () => {
     writeFileSync(file, JSON.stringify(minimal({ port: 0 })));
     expect(loadError(() => loadConfig({ configFile: file }))).toEqual([`${file}: ProxyConfig: \`backends[0].port\` Too small: expected number to be >=1`]);
     writeFileSync(file, "apiVersion: [unclosed\n");
-    expect(loadError(() => loadConfig({ configFile: file }))[0]).toMatch(new RegExp(`^${file}: not valid YAML or JSON: .*line 2`));
+    expect(loadError(() => loadConfig({ configFile: file }))[0]).toMatch(new RegExp(`^${file}: not valid YAML or JSON at line 2, column 1: `));
     expect(loadError(() => loadConfig({ configFile: join(dir, "missing.yaml") }))).toEqual([`${join(dir, "missing.yaml")}: cannot read (ENOENT)`]);
   });
 
@@ -122,6 +122,37 @@ describe("loading", () => {
       `${join(dir, "deepseek.yaml")}: error: Backend kgateway-system/deepseek: \`spec.ai.llm.port\` must be an integer from 1 to 65535`,
       `${join(dir, "deepseek.yaml")}: error: HTTPRoute kgateway-system/deepseek: \`spec.rules[0].backendRefs[0]\` Backend kgateway-system/deepseek cannot be served (see its own problems)`,
     ]);
+  });
+});
+
+describe("YAML and JSON that cannot be parsed", () => {
+  const SECRET = "sk-h1-SECRET-TYPO1";
+  // The `yaml` library quotes the offending text in its messages; in a Secret that text is the key.
+  it.each([
+    ["text after a block scalar indicator", `  Authorization: | ${SECRET}`, "line 11, column 20", "UNEXPECTED_TOKEN"],
+    ["a folded block scalar header with text", `  Authorization: >${SECRET}`, "line 11, column 19", "UNEXPECTED_TOKEN"],
+    ["a literal block scalar header with text", `  Authorization: |${SECRET}`, "line 11, column 19", "UNEXPECTED_TOKEN"],
+    ["an unknown tag handle", `  Authorization: !a!${SECRET}`, "line 11, column 18", "TAG_RESOLVE_FAILED"],
+    ["a bad escape in a double-quoted string", `  Authorization: "\\U${SECRET}"`, "line 11, column 19", "BAD_DQ_ESCAPE"],
+    ["an unclosed double quote", `  Authorization: "${SECRET}`, "line 11, column 37", "MISSING_CHAR"],
+  ])("names the file, line, column and code of %s in a manifest, never the text", (_what, line, where, code) => {
+    const file = join(dir, "secret.yaml");
+    writeFileSync(file, readFileSync(join(ROOT, "examples", "kgateway-docs", "mistral.yaml"), "utf8").replace("  Authorization: replace-with-your-mistral-api-key", line));
+    const problems = loadError(() => loadConfig({ manifests: [file] }));
+    expect(problems[0]).toMatch(new RegExp(`^${file}: not valid YAML at ${where}: .* \\(${code}\\)$`));
+    expect(problems.join("\n")).not.toContain("h1-SECRET");
+  });
+
+  it("names the file, line and column of a config file or JSON problem, never the text", () => {
+    const file = join(dir, "config.json");
+    writeFileSync(file, `{"apiVersion": "${API_VERSION}", "kind": "ProxyConfig", "x": "\\U${SECRET}"}`);
+    expect(loadError(() => loadConfig({ configFile: file }))).toEqual([
+      `${file}: not valid YAML or JSON at line 1, column 75: invalid escape sequence in a double-quoted string: use single quotes, or escape the backslash as \`\\\\\` (BAD_DQ_ESCAPE)`,
+    ]);
+    writeFileSync(file, `{"apiVersion": "${API_VERSION}", "note": "${SECRET}" "kind": "ProxyConfig"}`);
+    const problems = loadError(() => loadConfig({ configFile: file }));
+    expect(problems[0]).toMatch(new RegExp(`^${file}: not valid YAML or JSON at line 1, column \\d+: `));
+    expect(problems.join("\n")).not.toContain("h1-SECRET");
   });
 });
 

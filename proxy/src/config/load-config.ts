@@ -5,9 +5,9 @@
  */
 import { readFileSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { parseAllDocuments, parse as parseYaml } from "yaml";
 import { validateProxyConfig, type ProxyConfig } from "./schema";
 import { ConfigLoadError } from "./config-load-error";
+import { parseYamlFile } from "./parse-yaml";
 import { fromGatewayObjects, type FromGatewayObjectsOptions } from "../translate/from-gateway-objects";
 import { formatTranslationProblem } from "../translate/format-problem";
 import type { ManifestValues } from "../translate/manifest-values";
@@ -33,13 +33,9 @@ export function loadConfig(source: ConfigSource): LoadedConfig {
 }
 
 function loadConfigFile(file: string): LoadedConfig {
-  const text = readText(file);
-  let document: unknown;
-  try {
-    document = parseYaml(text, { prettyErrors: true });
-  } catch (err) {
-    throw new ConfigLoadError([`${file}: not valid YAML or JSON: ${firstLine((err as Error).message)}`]);
-  }
+  const { documents } = parseYamlFile(file, readText(file), "YAML or JSON");
+  if (documents.length > 1) throw new ConfigLoadError([`${file}: holds ${documents.length} YAML documents: a ProxyConfig is one document`]);
+  const document = documents[0] ?? null;
   const result = validateProxyConfig(document);
   if (!result.ok) throw new ConfigLoadError(result.issues.map((i) => `${file}: ProxyConfig: ${i.field ? `\`${i.field}\` ` : ""}${i.message}`));
   return { config: result.config, values: null, warnings: [], files: [file], folders: [] };
@@ -75,11 +71,7 @@ function loadManifests(paths: readonly string[], options: FromGatewayObjectsOpti
   const objects: unknown[] = [];
   const origin = new Map<string, string>();
   for (const file of files) {
-    const docs = parseAllDocuments(readText(file), { prettyErrors: true });
-    const list = Array.isArray(docs) ? docs : [docs];
-    for (const doc of list) {
-      if (doc.errors.length > 0) throw new ConfigLoadError([`${file}: not valid YAML: ${firstLine(doc.errors[0]!.message)}`]);
-      const value: unknown = doc.toJS();
+    for (const value of parseYamlFile(file, readText(file), "YAML").documents) {
       const items = isList(value) ? value.items : [value];
       for (const item of items) {
         objects.push(item);
@@ -104,8 +96,6 @@ function readText(file: string): string {
     throw new ConfigLoadError([`${file}: cannot read (${(err as NodeJS.ErrnoException).code ?? "error"})`]);
   }
 }
-
-const firstLine = (s: string): string => s.split("\n")[0] ?? s;
 
 function isList(v: unknown): v is { items: unknown[] } {
   return typeof v === "object" && v !== null && (v as { kind?: unknown }).kind === "List" && Array.isArray((v as { items?: unknown }).items);
