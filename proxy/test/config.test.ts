@@ -143,6 +143,22 @@ describe("YAML and JSON that cannot be parsed", () => {
     expect(problems.join("\n")).not.toContain("h1-SECRET");
   });
 
+  it("reports an alias without its anchor (a value starting with `*`) as a problem naming the line, not a crash quoting it", () => {
+    const file = join(dir, "secret.yaml");
+    const mistral = readFileSync(join(ROOT, "examples", "kgateway-docs", "mistral.yaml"), "utf8");
+    writeFileSync(file, mistral.replace("  Authorization: replace-with-your-mistral-api-key", "  Authorization: *h1SECRETALIAS3"));
+    const expected = "an alias (`*name`) refers to no anchor (`&name`) set before it: quote a value that starts with `*`";
+    expect(loadError(() => loadConfig({ manifests: [file] }))).toEqual([`${file}: not valid YAML at line 11, column 18: ${expected}`]);
+    writeFileSync(file, mistral.replace(/stringData:\n.*\n/, "stringData: {Authorization: *h1SECRETALIAS3}\n"));
+    expect(loadError(() => loadConfig({ manifests: [file] }))).toEqual([`${file}: not valid YAML at line 10, column 29: ${expected}`]);
+    const config = join(dir, "config.yaml");
+    writeFileSync(config, `apiVersion: ${API_VERSION}\nkind: ProxyConfig\nbackends: *h1SECRETALIAS3\nroutes: []\n`);
+    expect(loadError(() => loadConfig({ configFile: config }))).toEqual([`${config}: not valid YAML or JSON at line 3, column 11: ${expected}`]);
+    // Anchors set before their aliases still work.
+    writeFileSync(file, mistral.replace("  Authorization: replace-with-your-mistral-api-key", "  Authorization: &k sk-anchored\n  Other: *k"));
+    expect(loadConfig({ manifests: [file] }).values?.get("Secret/kgateway-system/mistral-secret/Authorization")).toBe("sk-anchored");
+  });
+
   it("names the file, line and column of a config file or JSON problem, never the text", () => {
     const file = join(dir, "config.json");
     writeFileSync(file, `{"apiVersion": "${API_VERSION}", "kind": "ProxyConfig", "x": "\\U${SECRET}"}`);

@@ -6,7 +6,7 @@
  * a Secret manifest that text is the key. So a problem names the file, the line and column, the
  * library's error code and a fixed description of that code, never the message.
  */
-import { LineCounter, parseAllDocuments, type ErrorCode, type YAMLError } from "yaml";
+import { LineCounter, isAlias, parseAllDocuments, visit, type Alias, type Document, type ErrorCode, type YAMLError } from "yaml";
 import { ConfigLoadError } from "./config-load-error";
 
 export interface ParsedYaml {
@@ -35,7 +35,7 @@ const DESCRIPTIONS: Record<ErrorCode, string> = {
   MULTIPLE_DOCS: "more than one document",
   MULTIPLE_TAGS: "a value has more than one tag",
   NON_STRING_KEY: "a key that is not a string",
-  RESOURCE_EXHAUSTION: "too many aliases",
+  RESOURCE_EXHAUSTION: "nested too deeply",
   TAB_AS_INDENT: "a tab used as indentation: indent with spaces",
   TAG_RESOLVE_FAILED: "unknown tag (`!name`): quote a value that starts with `!`",
   UNEXPECTED_TOKEN: "unexpected text (for example text after a block scalar indicator `|` or `>` on its line, or an unclosed bracket): quote the value, or put it on the next line, indented",
@@ -52,7 +52,13 @@ export function parseYamlFile(file: string, text: string, what: string): ParsedY
     return `line ${line}, column ${col}`;
   };
   const describe = (e: YAMLError): string => `${at(e.pos[0])}: ${DESCRIPTIONS[e.code] ?? "cannot be read"} (${e.code})`;
-  const docs = parseAllDocuments(text, { lineCounter, prettyErrors: false });
+  let docs: ReturnType<typeof parseAllDocuments>;
+  try {
+    docs = parseAllDocuments(text, { lineCounter, prettyErrors: false });
+  } catch (err) {
+    // Never the error's message: it may quote the source.
+    throw new ConfigLoadError([`${file}: not valid ${what}: the parser failed (${err instanceof Error ? err.name : "error"})`]);
+  }
   const list = Array.isArray(docs) ? docs : [docs];
   const errors = list.flatMap((d) => d.errors);
   if (errors.length > 0) {
@@ -60,5 +66,30 @@ export function parseYamlFile(file: string, text: string, what: string): ParsedY
     if (errors.length > 3) shown.push(`${file}: ${errors.length - 3} more YAML problems after these`);
     throw new ConfigLoadError(shown);
   }
-  return { documents: list.map((d) => d.toJS() as unknown) };
+  return { documents: list.map((d) => toJS(d, file, what, at)) };
+}
+
+/** A document's value; an alias without its anchor (`key: *text`) is a problem naming its line, not a crash quoting it. */
+function toJS(doc: Document, file: string, what: string, at: (offset: number) => string): unknown {
+  try {
+    return doc.toJS();
+  } catch (err) {
+    let unresolved: Alias | undefined;
+    visit(doc, {
+      Alias: (_key, node) => {
+        if (isAlias(node) && node.resolve(doc) === undefined) {
+          unresolved = node;
+          return visit.BREAK;
+        }
+        return undefined;
+      },
+    });
+    const where = unresolved?.range ? ` at ${at(unresolved.range[0])}` : "";
+    const why =
+      unresolved !== undefined
+        ? "an alias (`*name`) refers to no anchor (`&name`) set before it: quote a value that starts with `*`"
+        : `cannot be converted (${err instanceof Error ? err.name : "error"})`;
+    // Never the error's message: it quotes the alias, which may be a key.
+    throw new ConfigLoadError([`${file}: not valid ${what}${where}: ${why}`]);
+  }
 }
