@@ -159,6 +159,22 @@ describe("YAML and JSON that cannot be parsed", () => {
     expect(loadConfig({ manifests: [file] }).values?.get("Secret/kgateway-system/mistral-secret/Authorization")).toBe("sk-anchored");
   });
 
+  it("reports YAML warnings (an unknown tag) as config warnings without the text; the library prints nothing", () => {
+    const emitWarning = jest.spyOn(process, "emitWarning").mockImplementation(() => undefined);
+    try {
+      const file = join(dir, "secret.yaml");
+      writeFileSync(file, readFileSync(join(ROOT, "examples", "kgateway-docs", "mistral.yaml"), "utf8").replace("  Authorization: replace-with-your-mistral-api-key", `  Authorization: !foo ${SECRET}`));
+      const warning = "warning: YAML at line 11, column 18: unknown tag (`!name`): quote a value that starts with `!` (TAG_RESOLVE_FAILED)";
+      expect(loadConfig({ manifests: [file] }).warnings).toEqual([`${file}: ${warning}`]);
+      const config = join(dir, "config.yaml");
+      writeFileSync(config, `apiVersion: !foo ${API_VERSION}\nkind: ProxyConfig\nbackends: []\nroutes: []\n`);
+      expect(loadConfig({ configFile: config }).warnings).toEqual([`${config}: warning: YAML at line 1, column 13: unknown tag (\`!name\`): quote a value that starts with \`!\` (TAG_RESOLVE_FAILED)`]);
+      expect(emitWarning).not.toHaveBeenCalled();
+    } finally {
+      emitWarning.mockRestore();
+    }
+  });
+
   it("names the file, line and column of a config file or JSON problem, never the text", () => {
     const file = join(dir, "config.json");
     writeFileSync(file, `{"apiVersion": "${API_VERSION}", "kind": "ProxyConfig", "x": "\\U${SECRET}"}`);

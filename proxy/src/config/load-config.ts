@@ -33,12 +33,13 @@ export function loadConfig(source: ConfigSource): LoadedConfig {
 }
 
 function loadConfigFile(file: string): LoadedConfig {
-  const { documents } = parseYamlFile(file, readText(file), "YAML or JSON");
+  const warnings: string[] = [];
+  const { documents } = parseYamlFile(file, readText(file), "YAML or JSON", warnings);
   if (documents.length > 1) throw new ConfigLoadError([`${file}: holds ${documents.length} YAML documents: a ProxyConfig is one document`]);
   const document = documents[0] ?? null;
   const result = validateProxyConfig(document);
   if (!result.ok) throw new ConfigLoadError(result.issues.map((i) => `${file}: ProxyConfig: ${i.field ? `\`${i.field}\` ` : ""}${i.message}`));
-  return { config: result.config, values: null, warnings: [], files: [file], folders: [] };
+  return { config: result.config, values: null, warnings, files: [file], folders: [] };
 }
 
 function loadManifests(paths: readonly string[], options: FromGatewayObjectsOptions): LoadedConfig {
@@ -70,8 +71,9 @@ function loadManifests(paths: readonly string[], options: FromGatewayObjectsOpti
 
   const objects: unknown[] = [];
   const origin = new Map<string, string>();
+  const yamlWarnings: string[] = [];
   for (const file of files) {
-    for (const value of parseYamlFile(file, readText(file), "YAML").documents) {
+    for (const value of parseYamlFile(file, readText(file), "YAML", yamlWarnings).documents) {
       const items = isList(value) ? value.items : [value];
       for (const item of items) {
         objects.push(item);
@@ -85,7 +87,7 @@ function loadManifests(paths: readonly string[], options: FromGatewayObjectsOpti
   const where = (p: { kind: string; namespace: string; name: string }): string => origin.get(`${p.kind}/${p.namespace}/${p.name}`) ?? paths.join(", ");
   const errors = result.problems.filter((p) => p.severity === "error").map((p) => `${where(p)}: ${formatTranslationProblem(p)}`);
   if (errors.length > 0) throw new ConfigLoadError(errors);
-  const warnings = result.problems.filter((p) => p.severity === "warning").map((p) => `${where(p)}: ${formatTranslationProblem(p)}`);
+  const warnings = [...yamlWarnings, ...result.problems.filter((p) => p.severity === "warning").map((p) => `${where(p)}: ${formatTranslationProblem(p)}`)];
   return { config: result.config, values: result.values, warnings, files, folders };
 }
 

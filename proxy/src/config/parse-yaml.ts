@@ -43,9 +43,11 @@ const DESCRIPTIONS: Record<ErrorCode, string> = {
 
 /**
  * Every document of `text`, or a {@link ConfigLoadError} naming `file`, the line and the column of
- * each problem (`what` says what the file should be, for example `YAML`).
+ * each problem (`what` says what the file should be, for example `YAML`). Warnings (an unknown tag, read
+ * as a string) are added to `warnings` in the same form; the library itself prints nothing (it would
+ * write them to stderr with the source line, at every load).
  */
-export function parseYamlFile(file: string, text: string, what: string): ParsedYaml {
+export function parseYamlFile(file: string, text: string, what: string, warnings: string[]): ParsedYaml {
   const lineCounter = new LineCounter();
   const at = (offset: number): string => {
     const { line, col } = lineCounter.linePos(offset);
@@ -54,7 +56,7 @@ export function parseYamlFile(file: string, text: string, what: string): ParsedY
   const describe = (e: YAMLError): string => `${at(e.pos[0])}: ${DESCRIPTIONS[e.code] ?? "cannot be read"} (${e.code})`;
   let docs: ReturnType<typeof parseAllDocuments>;
   try {
-    docs = parseAllDocuments(text, { lineCounter, prettyErrors: false });
+    docs = parseAllDocuments(text, { lineCounter, prettyErrors: false, logLevel: "error" });
   } catch (err) {
     // Never the error's message: it may quote the source.
     throw new ConfigLoadError([`${file}: not valid ${what}: the parser failed (${err instanceof Error ? err.name : "error"})`]);
@@ -66,6 +68,7 @@ export function parseYamlFile(file: string, text: string, what: string): ParsedY
     if (errors.length > 3) shown.push(`${file}: ${errors.length - 3} more YAML problems after these`);
     throw new ConfigLoadError(shown);
   }
+  for (const w of list.flatMap((d) => d.warnings)) warnings.push(`${file}: warning: YAML at ${describe(w)}`);
   return { documents: list.map((d) => toJS(d, file, what, at)) };
 }
 
