@@ -141,7 +141,7 @@ describe("invalid configuration", () => {
     );
   });
 
-  it("names the file, line and column of a YAML error, never its text, at start (stderr and log) and on reload", async () => {
+  it("names the file, line and column of a YAML error, never its text, at start (stderr and log) and on reload; an emptied file is refused", async () => {
     // `|` with text after it on the line: the `yaml` library's message quotes that text, here the key.
     const typo = (text: string): string => text.replace(`Authorization: ${MISTRAL_KEY}`, `Authorization: | ${TYPO_KEY}`);
     const expected = (file: string): string =>
@@ -157,6 +157,11 @@ describe("invalid configuration", () => {
     const rejected = good.waitForNext((l) => l.msg === "config rejected; still serving the last good config", "config rejected");
     writeFileSync(file, typo(readFileSync(file, "utf8")));
     expect((await rejected).problems).toEqual([expected(file)]);
+    // The file caught empty, while being written: refused too, and the last good config keeps serving.
+    const emptied = good.waitForNext((l) => l.msg === "config rejected; still serving the last good config", "config rejected");
+    writeFileSync(file, "");
+    expect((await emptied).problems).toEqual([`${file}: contains no Kubernetes objects (it is empty, or holds only comments): add the objects, or remove the file`]);
+    expect((await postJson(good.url, "/mistral", { messages: [] })).status).toBe(200);
     expect(good.rawOutput.join("\n")).not.toContain(TYPO_KEY);
     expect(bad.rawOutput.join("\n")).not.toContain(TYPO_KEY);
   });

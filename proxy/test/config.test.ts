@@ -125,6 +125,30 @@ describe("loading", () => {
   });
 });
 
+describe("manifest files without objects", () => {
+  it.each([
+    ["empty", ""],
+    ["only whitespace and comments", "\n# objects to come\n   \n"],
+    ["only document separators", "---\n---\n"],
+  ])("are refused when %s, given or found in a folder, so a reload keeps the last good config", (_what, text) => {
+    mkdirSync(join(dir, "objects"));
+    writeFileSync(join(dir, "objects", "mistral.yaml"), readFileSync(join(ROOT, "examples", "kgateway-docs", "mistral.yaml"), "utf8"));
+    const file = join(dir, "objects", "deepseek.yaml");
+    writeFileSync(file, text);
+    const expected = [`${file}: contains no Kubernetes objects (it is empty, or holds only comments): add the objects, or remove the file`];
+    expect(loadError(() => loadConfig({ manifests: [join(dir, "objects")] }))).toEqual(expected);
+    expect(loadError(() => loadConfig({ manifests: [file] }))).toEqual(expected);
+  });
+
+  it("load when the file is an explicit empty `kind: List` (no routes, no backends), or holds an empty document among objects", () => {
+    const file = join(dir, "list.yaml");
+    writeFileSync(file, "apiVersion: v1\nkind: List\nitems: []\n");
+    expect(loadConfig({ manifests: [file] }).config).toMatchObject({ routes: [], backends: [] });
+    writeFileSync(file, `---\n${readFileSync(join(ROOT, "examples", "kgateway-docs", "mistral.yaml"), "utf8")}\n---\n`);
+    expect(loadConfig({ manifests: [file] }).config.routes).toHaveLength(1);
+  });
+});
+
 describe("YAML and JSON that cannot be parsed", () => {
   const SECRET = "sk-h1-SECRET-TYPO1";
   // The `yaml` library quotes the offending text in its messages; in a Secret that text is the key.

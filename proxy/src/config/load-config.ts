@@ -73,7 +73,13 @@ function loadManifests(paths: readonly string[], options: FromGatewayObjectsOpti
   const origin = new Map<string, string>();
   const yamlWarnings: string[] = [];
   for (const file of files) {
-    for (const value of parseYamlFile(file, readText(file), "YAML", yamlWarnings).documents) {
+    const { documents } = parseYamlFile(file, readText(file), "YAML", yamlWarnings);
+    // An empty file is more likely one caught while being written than a wish to serve nothing: refused,
+    // so a reload keeps the last good config. An explicit `kind: List` with no items is an object, and loads.
+    if (documents.every((d) => d === null || d === undefined)) {
+      throw new ConfigLoadError([`${file}: contains no Kubernetes objects (it is empty, or holds only comments): add the objects, or remove the file`]);
+    }
+    for (const value of documents) {
       const items = isList(value) ? value.items : [value];
       for (const item of items) {
         objects.push(item);
