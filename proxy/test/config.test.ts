@@ -10,6 +10,7 @@ import { parse as parseYaml } from "yaml";
 import { ConfigLoadError, loadConfig, proxyConfigJsonSchema, validateProxyConfig, parseProxyConfig, ProxyConfigError } from "../src/index";
 import { resolveCredentials } from "../src/config/resolve-credentials";
 import { API_VERSION } from "./helpers/proxy";
+import { createTestCa } from "./helpers/certs";
 
 const ROOT = join(__dirname, "..");
 let dir: string;
@@ -243,11 +244,27 @@ describe("credentials", () => {
     expect(JSON.stringify(resolved.clientKeyDigests)).not.toContain("key-one");
   });
 
-  it("rejects a CA file that holds no certificate", () => {
+  it("rejects a CA file or PEM that is not a complete bundle of certificates, without printing it", async () => {
+    const pem = (await createTestCa()).caCert;
     const ca = join(dir, "ca.crt");
-    writeFileSync(ca, "not a certificate");
     const c = config({ type: "None" });
-    c.backends[0]!.tls = { serverName: "api.example.com", caCertificates: [{ file: ca }] };
-    expect(loadError(() => resolveCredentials(c, null, {}))).toEqual(["`backends[0].tls.caCertificates[0]`: not a PEM bundle of CA certificates"]);
+    c.backends[0]!.tls = { serverName: "api.example.com", caCertificates: [{ file: ca }, { pem: "" }] };
+    const message = "not a PEM bundle of CA certificates (each block from `-----BEGIN CERTIFICATE-----` to `-----END CERTIFICATE-----`, complete)";
+    for (const bad of [
+      "not a certificate",
+      "-----BEGIN CERTIFICATE-----\ngarbage\n-----END CERTIFICATE-----\n",
+      `${pem.split("\n").slice(0, 4).join("\n")}\n-----END CERTIFICATE-----\n`,
+      pem.trim().split("\n").slice(0, -1).join("\n"),
+      `${pem}${pem.split("\n").slice(0, 3).join("\n")}\n`,
+      // One DER SEQUENCE, the right length, but not a certificate: only X.509 parsing finds it.
+      "-----BEGIN CERTIFICATE-----\nMAMCAQE=\n-----END CERTIFICATE-----\n",
+    ]) {
+      writeFileSync(ca, bad);
+      c.backends[0]!.tls.caCertificates![1] = { pem: bad };
+      expect(loadError(() => resolveCredentials(c, null, {}))).toEqual([`\`backends[0].tls.caCertificates[0]\`: ${message}`, `\`backends[0].tls.caCertificates[1]\`: ${message}`]);
+    }
+    writeFileSync(ca, `subject=CN = test\n${pem}\n${pem}`);
+    c.backends[0]!.tls.caCertificates![1] = { pem };
+    expect(resolveCredentials(c, null, {}).backendCas.get("b")).toEqual([`subject=CN = test\n${pem}\n${pem}`, pem]);
   });
 });

@@ -6,6 +6,7 @@ import { readFileSync, readdirSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { parseAllDocuments } from "yaml";
 import { fromGatewayObjects, formatTranslationProblem, parseGatewayDuration, type TranslationProblem } from "../src/translate";
+import { createTestCa } from "./helpers/certs";
 
 const EXAMPLES = join(__dirname, "..", "examples", "kgateway-docs");
 const docsObjects = (): Record<string, unknown>[] =>
@@ -289,7 +290,10 @@ describe("HTTPRoutes", () => {
 });
 
 describe("BackendTLSPolicies", () => {
-  const pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+  let pem = "";
+  beforeAll(async () => {
+    pem = (await createTestCa()).caCert;
+  });
 
   it("turn into TLS with SNI and verification from validation.hostname, system or ConfigMap CAs", () => {
     const system = fromGatewayObjects(basic([tlsPolicy("t", "b", { hostname: "api.example.com", wellKnownCACertificates: "System" })]));
@@ -300,6 +304,37 @@ describe("BackendTLSPolicies", () => {
     expect(bundle.config.backends[0]!.tls).toEqual({ serverName: "internal.example", caCertificates: [{ pem }] });
     const mounted = fromGatewayObjects(basic([tlsPolicy("t", "b", { hostname: "internal.example", caCertificateRefs: [{ group: "", kind: "ConfigMap", name: "ca" }] })]), { configMapsDir: "/etc/ca" });
     expect(mounted.config.backends[0]!.tls).toEqual({ serverName: "internal.example", caCertificates: [{ file: "/etc/ca/ca/ca.crt" }] });
+  });
+
+  it.each([
+    ["garbage between the markers", () => "-----BEGIN CERTIFICATE-----\ngarbage\n-----END CERTIFICATE-----\n"],
+    ["a certificate cut off mid-way", () => `${pem.split("\n").slice(0, 4).join("\n")}\n-----END CERTIFICATE-----\n`],
+    ["a certificate without its END line", () => pem.trim().split("\n").slice(0, -1).join("\n")],
+    ["a good certificate followed by a truncated one", () => `${pem}${pem.split("\n").slice(0, 3).join("\n")}\n`],
+    ["a private key", () => "-----BEGIN PRIVATE KEY-----\nMAMCAQE=\n-----END PRIVATE KEY-----\n"],
+    ["no PEM at all", () => "not a certificate"],
+  ])("report a ConfigMap `ca.crt` holding %s, naming the ConfigMap and key, not the content, mounted or not", (_what, bundle) => {
+    const cm = configMap("ca", { "ca.crt": bundle() });
+    const policy = tlsPolicy("t", "b", { hostname: "internal.example", caCertificateRefs: [{ group: "", kind: "ConfigMap", name: "ca" }] });
+    const expected = [
+      {
+        severity: "error",
+        kind: "BackendTLSPolicy",
+        namespace: NS,
+        name: "t",
+        field: "spec.validation.caCertificateRefs[0]",
+        message: `ConfigMap ${NS}/ca key \`ca.crt\` is not a PEM bundle of CA certificates (each block from \`-----BEGIN CERTIFICATE-----\` to \`-----END CERTIFICATE-----\`, complete)`,
+      },
+    ];
+    expect(errors(fromGatewayObjects(basic([cm, policy])).problems)).toEqual(expected);
+    expect(errors(fromGatewayObjects(basic([cm, policy]), { configMapsDir: "/etc/ca" }).problems)).toEqual(expected);
+  });
+
+  it("accept a bundle of several certificates with text between them", () => {
+    const bundle = `# internal CA\n${pem}\n# the same, again\n${pem}`;
+    const r = fromGatewayObjects(basic([configMap("ca", { "ca.crt": bundle }), tlsPolicy("t", "b", { hostname: "internal.example", caCertificateRefs: [{ group: "", kind: "ConfigMap", name: "ca" }] })]));
+    expect(r.problems).toEqual([]);
+    expect(r.config.backends[0]!.tls).toEqual({ serverName: "internal.example", caCertificates: [{ pem: bundle }] });
   });
 
   it("let the oldest policy win when two target one Backend, with a warning", () => {

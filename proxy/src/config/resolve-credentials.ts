@@ -3,12 +3,12 @@
  * environment variables or the manifests' in-memory values. Errors name the config field and the
  * file or variable, never a value.
  */
-import { createHash } from "node:crypto";
+import { X509Certificate, createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { createSecureContext } from "node:tls";
 import type { CredentialSource, ProxyConfig } from "./schema";
 import { ManifestValues, normalizeKey } from "../translate/manifest-values";
 import { ConfigLoadError } from "./config-load-error";
+import { pemCertificateBlocks } from "../translate/pem-bundle";
 
 export interface ResolvedCredentials {
   /** Backend name to provider key (`Key` auth). */
@@ -78,13 +78,9 @@ export function resolveCredentials(config: ProxyConfig, values: ManifestValues |
             return;
           }
         }
-        try {
-          if (!pem.includes("-----BEGIN CERTIFICATE-----")) throw new Error("no certificate");
-          createSecureContext({ ca: pem });
-          pems.push(pem);
-        } catch {
-          problems.push(`\`${field}\`: not a PEM bundle of CA certificates`);
-        }
+        if (isCaBundle(pem)) pems.push(pem);
+        // Never the content: only its shape is wrong.
+        else problems.push(`\`${field}\`: not a PEM bundle of CA certificates (each block from \`-----BEGIN CERTIFICATE-----\` to \`-----END CERTIFICATE-----\`, complete)`);
       });
       backendCas.set(b.name, pems);
     }
@@ -107,6 +103,22 @@ export function resolveCredentials(config: ProxyConfig, values: ManifestValues |
 
   if (problems.length > 0) throw new ConfigLoadError(problems);
   return { backendKeys, backendCas, clientKeyDigests, files: [...files] };
+}
+
+/**
+ * Whether `pem` is a bundle of CA certificates Node.js's TLS can use: at least one block, every block
+ * complete and an X.509 certificate. `tls.createSecureContext({ ca })` accepts a garbled, truncated or
+ * unterminated block without a word, and every handshake then fails.
+ */
+function isCaBundle(pem: string): boolean {
+  const blocks = pemCertificateBlocks(pem);
+  if (!blocks) return false;
+  try {
+    for (const block of blocks) new X509Certificate(block);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** SHA-256 of a key; keys are compared as digests, in constant time. */

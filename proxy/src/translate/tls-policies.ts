@@ -4,6 +4,7 @@
  * https://gateway-api.sigs.k8s.io/api-types/backendtlspolicy/
  */
 import type { CaCertificate } from "../config/schema";
+import { pemCertificateBlocks } from "./pem-bundle";
 import { HOSTNAME, KGATEWAY_GROUP, arr, isObj, joinPath, key, olderFirst, readDataKey, str, type KubeObject, type Translation } from "./kube-objects";
 
 const CA_KEY = "ca.crt";
@@ -60,11 +61,20 @@ export function translateTlsPolicies(t: Translation): Map<string, TlsSettings> {
           return;
         }
         const configMap = t.get("ConfigMap", policy.namespace, refName);
-        if (t.options.configMapsDir !== undefined) {
-          if (configMap && readDataKey(t, configMap, CA_KEY) === undefined) {
+        // The bundle's shape is checked here, to name the ConfigMap; the proxy also parses each certificate.
+        const checked = (pem: string | undefined): pem is string => {
+          if (pem === undefined) {
             t.report("error", policy, field, `ConfigMap ${policy.namespace}/${refName} has no \`${CA_KEY}\` key`);
-            return;
+            return false;
           }
+          if (!pemCertificateBlocks(pem)) {
+            t.report("error", policy, field, `ConfigMap ${policy.namespace}/${refName} key \`${CA_KEY}\` is not a PEM bundle of CA certificates (each block from \`-----BEGIN CERTIFICATE-----\` to \`-----END CERTIFICATE-----\`, complete)`);
+            return false;
+          }
+          return true;
+        };
+        if (t.options.configMapsDir !== undefined) {
+          if (configMap && !checked(readDataKey(t, configMap, CA_KEY))) return;
           cas.push({ file: joinPath(t.options.configMapsDir, refName, CA_KEY) });
           return;
         }
@@ -73,10 +83,7 @@ export function translateTlsPolicies(t: Translation): Map<string, TlsSettings> {
           return;
         }
         const pem = readDataKey(t, configMap, CA_KEY);
-        if (!pem || !pem.includes("-----BEGIN CERTIFICATE-----")) {
-          t.report("error", policy, field, `ConfigMap ${policy.namespace}/${refName} has no PEM certificate under \`${CA_KEY}\``);
-          return;
-        }
+        if (!checked(pem)) return;
         cas.push({ pem });
       });
       if (cas.length !== refs.length) continue;
