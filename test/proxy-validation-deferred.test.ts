@@ -57,7 +57,7 @@ it("a provider namespace other than the shared proxy's, given as an Output", asy
 it("a config the proxy would reject fails the preview with the proxy's own message", async () => {
     expect(await preview("proxy-rejects")).toEqual(
         failed(
-            "openai-compatible-proxy (openai-compatible-proxy/v1) would reject the config rendered from these objects, so its pods could not start: Backend llm/mistral: `spec.ai.llm.authHeader.prefix` must be a non-empty header value; HTTPRoute llm/mistral: `spec.rules[0].backendRefs[0]` Backend llm/mistral cannot be served (see its own problems). Fix the arguments that set these fields.",
+            "openai-compatible-proxy (openai-compatible-proxy/v1) would reject the config rendered from these objects, so its pods could not start: Backend llm/mistral: `spec.ai.llm.authHeader.prefix` must be a non-empty header value: tab, space, visible ASCII or U+0080 to U+00FF, no control characters (CR, LF, NUL, ...) and nothing above U+00FF; HTTPRoute llm/mistral: `spec.rules[0].backendRefs[0]` Backend llm/mistral cannot be served (see its own problems). Fix the arguments that set these fields.",
         ),
     );
 });

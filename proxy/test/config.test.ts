@@ -70,6 +70,11 @@ describe("validation", () => {
     [minimal({ path: "v1/chat" }), "backends[0].path"],
     [minimal({ auth: { type: "Key", key: { env: "K" }, headerName: "bad header" } }), "backends[0].auth.headerName"],
     [minimal({ auth: { type: "Key", key: { env: "K" }, prefix: "a\r\nb" } }), "backends[0].auth.prefix"],
+    [minimal({ auth: { type: "Key", key: { env: "K" }, prefix: "Bearer\u20ac " } }), "backends[0].auth.prefix"],
+    [minimal({ auth: { type: "Passthrough", prefix: "Bearer\u0001 " } }), "backends[0].auth.prefix"],
+    [{ ...minimal(), routes: [{ name: "r", backendRefs: [{ name: "b" }], responseHeaderModifier: { set: [{ name: "x-a", value: "a\u0001b" }] } }] }, "routes[0].responseHeaderModifier.set[0].value"],
+    [{ ...minimal(), routes: [{ name: "r", backendRefs: [{ name: "b" }], requestHeaderModifier: { add: [{ name: "x-a", value: "a\u007fb" }] } }] }, "routes[0].requestHeaderModifier.add[0].value"],
+    [{ ...minimal(), routes: [{ name: "r", backendRefs: [{ name: "b" }], requestHeaderModifier: { remove: ["x a"] } }] }, "routes[0].requestHeaderModifier.remove[0]"],
     [minimal({ auth: { type: "Key", key: { value: "sk-inline" } } }), "backends[0].auth.key"],
     [{ ...minimal(), routes: [{ name: "r", backendRefs: [{ name: "missing" }] }] }, "routes[0].backendRefs[0].name"],
     [{ ...minimal(), backends: [...minimal().backends, ...minimal().backends] }, "backends[1].name"],
@@ -79,6 +84,11 @@ describe("validation", () => {
     const result = validateProxyConfig(doc);
     expect(result.ok).toBe(false);
     if (!result.ok) expect(result.issues.map((i) => i.field)).toContain(field);
+  });
+
+  it("accepts header values of tab, space, visible ASCII and U+0080 to U+00FF (what undici and Node.js send)", () => {
+    const result = validateProxyConfig({ ...minimal({ auth: { type: "Key", key: { env: "K" }, prefix: "Token\t\u00e9\u00ff " } }), routes: [{ name: "r", backendRefs: [{ name: "b" }], responseHeaderModifier: { set: [{ name: "x-a", value: "caf\u00e9 ~!" }] } }] });
+    expect(result.ok).toBe(true);
   });
 
   it("throws a ProxyConfigError whose message names the source and each field", () => {

@@ -178,6 +178,8 @@ describe("Backends", () => {
     ["a host with a scheme", backend("b", { host: "https://api.example.com" }), "spec.ai.llm.host"],
     ["a relative path.full", backend("b", { path: { full: "v1/chat" } }), "spec.ai.llm.path.full"],
     ["an invalid header name", backend("b", { authHeader: { headerName: "bad header" } }), "spec.ai.llm.authHeader.headerName"],
+    ["a prefix with a character above U+00FF", backend("b", { authHeader: { prefix: "Bearer\u20ac " } }), "spec.ai.llm.authHeader.prefix"],
+    ["a prefix with a control character", backend("b", { authHeader: { prefix: "Bearer\u0001 " } }), "spec.ai.llm.authHeader.prefix"],
     ["an unknown authToken kind", backend("b", { openai: { authToken: { kind: "Vault" } } }), "spec.ai.llm.openai.authToken.kind"],
   ])("report %s with kind, namespace, name and field", (_what, object, field) => {
     expect(errors(fromGatewayObjects([secret("key"), object]).problems)).toEqual([
@@ -272,6 +274,11 @@ describe("HTTPRoutes", () => {
       "spec.rules[0].matches[0].path.type",
     ],
     ["a negative weight", { backendRefs: [ref("b", { weight: -1 })] }, "spec.rules[0].backendRefs[0].weight"],
+    ["a header value with a control character", { filters: [{ type: "ResponseHeaderModifier", responseHeaderModifier: { set: [{ name: "x-a", value: "a\u0001b" }] } }], backendRefs: [ref("b")] }, "spec.rules[0].filters[0].responseHeaderModifier.set[0].value"],
+    ["a header value above U+00FF", { filters: [{ type: "RequestHeaderModifier", requestHeaderModifier: { add: [{ name: "x-a", value: "\u20ac" }] } }], backendRefs: [ref("b")] }, "spec.rules[0].filters[0].requestHeaderModifier.add[0].value"],
+    ["a header name that is not a token", { filters: [{ type: "RequestHeaderModifier", requestHeaderModifier: { set: [{ name: "x a", value: "1" }] } }], backendRefs: [ref("b")] }, "spec.rules[0].filters[0].requestHeaderModifier.set[0].name"],
+    ["a removed header name that is not a token", { filters: [{ type: "ResponseHeaderModifier", responseHeaderModifier: { remove: ["x:a"] } }], backendRefs: [ref("b")] }, "spec.rules[0].filters[0].responseHeaderModifier.remove[0]"],
+    ["a matched header name that is not a token", { matches: [{ headers: [{ name: "x a", value: "1" }] }], backendRefs: [ref("b")] }, "spec.rules[0].matches[0].headers[0].name"],
   ])("report %s", (_what, rule, field) => {
     const r = fromGatewayObjects([secret("key"), backend("b"), route("r", [rule])]);
     expect(errors(r.problems)).toEqual([{ severity: "error", kind: "HTTPRoute", namespace: NS, name: "r", field, message: expect.any(String) as string }]);

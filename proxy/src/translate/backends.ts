@@ -4,7 +4,7 @@
  * `Authorization` and prefix `Bearer ` unless `authHeader` overrides them field by field.
  */
 import type { CredentialSource, ProxyConfigInput } from "../config/schema";
-import { HOSTNAME, TOKEN, isObj, joinPath, readDataKey, str, type KubeObject, type Translation } from "./kube-objects";
+import { HEADER_VALUE, HEADER_VALUE_RULE, HOSTNAME, TOKEN, isObj, joinPath, readDataKey, str, type KubeObject, type Translation } from "./kube-objects";
 import { normalizeKey } from "./manifest-values";
 import type { TlsSettings } from "./tls-policies";
 
@@ -105,7 +105,7 @@ export function translateBackend(t: Translation, obj: KubeObject, tls: TlsSettin
     }
     if (ah.prefix !== undefined) {
       const p = str(ah.prefix);
-      if (!p || /[\r\n\0]/.test(p)) fail("spec.ai.llm.authHeader.prefix", "must be a non-empty header value");
+      if (!p || !HEADER_VALUE.test(p)) fail("spec.ai.llm.authHeader.prefix", `must be a non-empty header value: ${HEADER_VALUE_RULE}`);
       else {
         prefix = p;
         if (/[A-Za-z0-9]$/.test(p)) {

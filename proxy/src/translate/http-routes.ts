@@ -6,7 +6,7 @@
  */
 import type { ProxyConfigInput } from "../config/schema";
 import { parseGatewayDuration } from "./gateway-duration";
-import { GATEWAY_GROUP, HOSTNAME, KGATEWAY_GROUP, TOKEN, arr, isObj, str, type KubeObject, type Translation } from "./kube-objects";
+import { GATEWAY_GROUP, HEADER_VALUE, HEADER_VALUE_RULE, HOSTNAME, KGATEWAY_GROUP, TOKEN, arr, isObj, str, type KubeObject, type Translation } from "./kube-objects";
 
 export type RouteInput = NonNullable<ProxyConfigInput["routes"]>[number];
 type MatchInput = NonNullable<RouteInput["matches"]>[number];
@@ -65,6 +65,7 @@ export function translateHttpRoute(t: Translation, obj: KubeObject, backends: Ma
           const type = str(h.type) ?? "Exact";
           if (type !== "Exact" && type !== "RegularExpression") fail(`${mf}.${kind}[${hi}].type`, "must be `Exact` or `RegularExpression`");
           else if (typeof h.name !== "string" || typeof h.value !== "string") fail(`${mf}.${kind}[${hi}]`, "needs `name` and `value`");
+          else if (kind === "headers" && !TOKEN.test(h.name)) fail(`${mf}.${kind}[${hi}].name`, "must be an HTTP header name (RFC 9110 token)");
           else list.push({ type, name: h.name, value: h.value });
         });
         match[kind] = list;
@@ -109,13 +110,20 @@ export function translateHttpRoute(t: Translation, obj: KubeObject, backends: Ma
             const list: { name: string; value: string }[] = [];
             arr(mod[op]).forEach((hRaw, hi) => {
               const h = isObj(hRaw) ? hRaw : {};
-              if (typeof h.name !== "string" || !TOKEN.test(h.name) || typeof h.value !== "string" || /[\r\n\0]/.test(h.value)) {
-                fail(`${ff}.${which}.${op}[${hi}]`, "needs a header `name` and a `value` without CR, LF or NUL");
-              } else list.push({ name: h.name, value: h.value });
+              if (typeof h.name !== "string" || !TOKEN.test(h.name)) fail(`${ff}.${which}.${op}[${hi}].name`, "must be an HTTP header name (RFC 9110 token)");
+              else if (typeof h.value !== "string" || !HEADER_VALUE.test(h.value)) fail(`${ff}.${which}.${op}[${hi}].value`, `must be a header value: ${HEADER_VALUE_RULE}`);
+              else list.push({ name: h.name, value: h.value });
             });
             out[op] = list;
           }
-          if (mod.remove !== undefined) out.remove = arr(mod.remove).filter((n): n is string => typeof n === "string");
+          if (mod.remove !== undefined) {
+            const names: string[] = [];
+            arr(mod.remove).forEach((n, ni) => {
+              if (typeof n !== "string" || !TOKEN.test(n)) fail(`${ff}.${which}.remove[${ni}]`, "must be an HTTP header name (RFC 9110 token)");
+              else names.push(n);
+            });
+            out.remove = names;
+          }
           route[which] = out;
           break;
         }
