@@ -246,6 +246,29 @@ describe("credentials", () => {
     expect(loadError(() => resolveCredentials(config({ type: "Key", key: { manifest: "Secret/ns/s/Authorization" } }), null, {}))[0]).toMatch(/only be resolved when the proxy loads manifests/);
   });
 
+  it("does not print a variable name, path or manifest id that could be a key written in its place", () => {
+    const mistralLike = "AbCdEf0123456789SECRETmistralAbCd";
+    const cases: [Record<string, unknown>, string][] = [
+      [{ env: mistralLike }, "`backends[0].auth.key.env`: the environment variable it names is not set (the name is not printed: it is not an upper-case name such as `MISTRAL_API_KEY`, so it may be a key written in place of the name)"],
+      [{ env: "gsk_0123456789abcdefSECRET" }, "`backends[0].auth.key.env`: the environment variable it names is not set (the name is not printed: it is not an upper-case name such as `MISTRAL_API_KEY`, so it may be a key written in place of the name)"],
+      [{ env: `K${"0".repeat(64)}` }, "`backends[0].auth.key.env`: the environment variable it names is not set (the name is not printed: it is not an upper-case name such as `MISTRAL_API_KEY`, so it may be a key written in place of the name)"],
+      [{ file: "sk-proj-0123456789SECRET" }, "`backends[0].auth.key.file`: cannot read the file it names (ENOENT); the path is not printed, as it could be a key written in place of a path (a name of 20 or more characters without `/`, or a part of 64 or more); a path such as `./<name>` is printed"],
+      [{ file: `/keys/sk-proj-${"x".repeat(60)}` }, "`backends[0].auth.key.file`: cannot read the file it names (ENOENT); the path is not printed, as it could be a key written in place of a path (a name of 20 or more characters without `/`, or a part of 64 or more); a path such as `./<name>` is printed"],
+      [{ manifest: "sk-proj-0123456789SECRET" }, "`backends[0].auth.key.manifest`: the value it names (not printed: it is not of the form `Secret/<namespace>/<name>/<key>`, so it may be a key) can only be resolved when the proxy loads manifests (`--manifests`)"],
+    ];
+    for (const [key, expected] of cases) expect(loadError(() => resolveCredentials(config({ type: "Key", key }), null, {}))).toEqual([expected]);
+    // Names that cannot be a key are printed, to find the mistake.
+    expect(loadError(() => resolveCredentials(config({ type: "Key", key: { env: "MISTRAL_API_KEY" } }), null, {}))).toEqual(["`backends[0].auth.key.env`: environment variable `MISTRAL_API_KEY` is not set"]);
+    expect(loadError(() => resolveCredentials(config({ type: "Key", key: { file: "mistral.key" } }), null, {}))).toEqual(["`backends[0].auth.key.file`: cannot read `mistral.key` (ENOENT)"]);
+    expect(loadError(() => resolveCredentials(config({ type: "Key", key: { file: "./a-long-relative-file-name.key" } }), null, {}))).toEqual(["`backends[0].auth.key.file`: cannot read `./a-long-relative-file-name.key` (ENOENT)"]);
+    expect(loadError(() => resolveCredentials(config({ type: "Key", key: { manifest: "Secret/ns/s/Authorization" } }), null, {}))).toEqual([
+      "`backends[0].auth.key.manifest`: `Secret/ns/s/Authorization` can only be resolved when the proxy loads manifests (`--manifests`)",
+    ]);
+    const c = config({ type: "None" });
+    c.backends[0]!.tls = { serverName: "api.example.com", caCertificates: [{ file: "-----BEGIN CERTIFICATE-----MIIB" }] };
+    expect(loadError(() => resolveCredentials(c, null, {}))[0]).toMatch(/^`backends\[0\]\.tls\.caCertificates\[0\]\.file`: cannot read the file it names \(ENOENT\); the path is not printed/);
+  });
+
   it("reads client API keys, one per line or comma, and keeps only their digests", () => {
     const file = join(dir, "clients");
     writeFileSync(file, "# team keys\nkey-one\n\nkey-two, key-three\n");

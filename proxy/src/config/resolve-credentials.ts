@@ -30,21 +30,28 @@ export function resolveCredentials(config: ProxyConfig, values: ManifestValues |
       try {
         return readFileSync(source.file, "utf8");
       } catch (err) {
-        problems.push(`\`${field}.file\`: cannot read \`${source.file}\` (${(err as NodeJS.ErrnoException).code ?? "error"})`);
+        problems.push(`\`${field}.file\`: ${cannotRead(source.file, err)}`);
         return undefined;
       }
     }
     if ("env" in source) {
       const value = env[source.env];
-      if (value === undefined || value.trim() === "") problems.push(`\`${field}.env\`: environment variable \`${source.env}\` is not set`);
+      if (value === undefined || value.trim() === "") {
+        problems.push(
+          ENV_NAME_SHOWN.test(source.env)
+            ? `\`${field}.env\`: environment variable \`${source.env}\` is not set`
+            : `\`${field}.env\`: the environment variable it names is not set (the name is not printed: it is not an upper-case name such as \`MISTRAL_API_KEY\`, so it may be a key written in place of the name)`,
+        );
+      }
       return value;
     }
     const value = values?.get(source.manifest);
     if (value === undefined) {
+      const id = MANIFEST_ID.test(source.manifest) ? `\`${source.manifest}\`` : "the value it names (not printed: it is not of the form `Secret/<namespace>/<name>/<key>`, so it may be a key)";
       problems.push(
         values
-          ? `\`${field}.manifest\`: \`${source.manifest}\` is not among the loaded objects`
-          : `\`${field}.manifest\`: \`${source.manifest}\` can only be resolved when the proxy loads manifests (\`--manifests\`)`,
+          ? `\`${field}.manifest\`: ${id} is not among the loaded objects`
+          : `\`${field}.manifest\`: ${id} can only be resolved when the proxy loads manifests (\`--manifests\`)`,
       );
     }
     return value;
@@ -74,7 +81,7 @@ export function resolveCredentials(config: ProxyConfig, values: ManifestValues |
           try {
             pem = readFileSync(ca.file, "utf8");
           } catch (err) {
-            problems.push(`\`${field}.file\`: cannot read \`${ca.file}\` (${(err as NodeJS.ErrnoException).code ?? "error"})`);
+            problems.push(`\`${field}.file\`: ${cannotRead(ca.file, err)}`);
             return;
           }
         }
@@ -103,6 +110,25 @@ export function resolveCredentials(config: ProxyConfig, values: ManifestValues |
 
   if (problems.length > 0) throw new ConfigLoadError(problems);
   return { backendKeys, backendCas, clientKeyDigests, files: [...files] };
+}
+
+/*
+ * A config templated with a key where the name of its variable, file or manifest value belongs must not
+ * print the key in its error. Names are printed only when they cannot be one: an environment variable
+ * name in upper case (a provider key of 20 or more random letters and digits is all upper case with
+ * negligible odds, and keys with `-` are not valid names), a manifest id of the form
+ * `Kind/<namespace>/<name>/<key>` (no key has three slashes), and a path with a `/` and no segment of
+ * 64 or more characters, or a bare name under 20 characters (provider keys are longer and have no `/`).
+ */
+const ENV_NAME_SHOWN = /^[A-Z_][A-Z0-9_]{0,63}$/;
+const MANIFEST_ID = /^(?:Secret|Backend)\/[a-z0-9.-]{1,253}\/[a-z0-9.-]{1,253}\/[A-Za-z0-9._-]{1,253}$/;
+
+function cannotRead(path: string, err: unknown): string {
+  const code = (err as NodeJS.ErrnoException).code ?? "error";
+  const shown = (path.includes("/") || path.length < 20) && path.split("/").every((segment) => segment.length < 64);
+  return shown
+    ? `cannot read \`${path}\` (${code})`
+    : `cannot read the file it names (${code}); the path is not printed, as it could be a key written in place of a path (a name of 20 or more characters without \`/\`, or a part of 64 or more); a path such as \`./<name>\` is printed`;
 }
 
 /**
