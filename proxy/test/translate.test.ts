@@ -150,8 +150,14 @@ describe("Secrets and keys", () => {
     const both = fromGatewayObjects(basic().map((o) => (o.kind === "Backend" ? backend("b", { authHeader: { headerName: "x-goog-api-key", prefix: "Token" } }) : o)));
     expect(both.config.backends[0]!.auth).toMatchObject({ headerName: "x-goog-api-key", prefix: "Token" });
     expect(both.problems).toEqual([
-      expect.objectContaining({ severity: "warning", kind: "Backend", name: "b", field: "spec.ai.llm.authHeader.prefix" }),
+      expect.objectContaining({ severity: "warning", kind: "Backend", name: "b", field: "spec.ai.llm.authHeader.prefix", message: expect.stringContaining("`x-goog-api-key: Token<key>`") as string }),
     ]);
+  });
+
+  it("do not print a long prefix in the warning about a missing separator: it may be the key written into the prefix", () => {
+    const r = fromGatewayObjects(basic().map((o) => (o.kind === "Backend" ? backend("b", { authHeader: { prefix: "Bearer sk-0123456789SECRET" } }) : o)));
+    expect(r.problems).toEqual([expect.objectContaining({ severity: "warning", field: "spec.ai.llm.authHeader.prefix" })]);
+    expect(JSON.stringify(r.problems)).not.toContain("SECRET");
   });
 });
 

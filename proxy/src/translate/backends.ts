@@ -108,8 +108,11 @@ export function translateBackend(t: Translation, obj: KubeObject, tls: TlsSettin
       if (!p || !HEADER_VALUE.test(p)) fail("spec.ai.llm.authHeader.prefix", `must be a non-empty header value: ${HEADER_VALUE_RULE}`);
       else {
         prefix = p;
-        if (/[A-Za-z0-9]$/.test(p)) {
+        // A prefix is printed only when short: a long one may be the key itself, written into the prefix.
+        if (/[A-Za-z0-9]$/.test(p) && p.length < 20) {
           t.report("warning", obj, "spec.ai.llm.authHeader.prefix", `is used verbatim, so the header is \`${headerName}: ${p}<key>\`; end it with a space if the provider expects \`${p} <key>\``);
+        } else if (/[A-Za-z0-9]$/.test(p)) {
+          t.report("warning", obj, "spec.ai.llm.authHeader.prefix", "is used verbatim and ends with a letter or digit, so the key follows it without a space; end it with a space if the provider expects one (the prefix is not printed: this long, it may hold a key)");
         }
       }
     }
