@@ -166,6 +166,19 @@ describe("invalid configuration", () => {
     expect(bad.rawOutput.join("\n")).not.toContain(TYPO_KEY);
   });
 
+  it("names the manifest file, Backend and field of a mounted Secret it cannot read (--secrets-dir)", async () => {
+    const dir = docsManifests(join(work, "unmounted"));
+    const keys = join(work, "unmounted-keys");
+    mkdirSync(join(keys, "mistral-secret"), { recursive: true });
+    writeFileSync(join(keys, "mistral-secret", "Authorization"), "sk-mounted-A");
+    const proxy = await cli(["--manifests", dir, "--secrets-dir", keys, ...listenArgs], {}, { waitListening: false });
+    expect(await proxy.exited).toBe(1);
+    expect(proxy.stderr).toBe(
+      "openai-compatible-proxy: invalid configuration, not started:\n" +
+        `  ${join(dir, "deepseek.yaml")}: error: Backend kgateway-system/deepseek: \`spec.ai.llm.openai.authToken.secretRef.name\` cannot read \`${join(keys, "deepseek-secret", "Authorization")}\` (ENOENT)\n`,
+    );
+  });
+
   it("exits 1 naming the file and field of an invalid --config, and 2 for usage errors", async () => {
     const file = join(work, "bad-config.yaml");
     writeFileSync(file, "apiVersion: openai-compatible-proxy/v1\nkind: ProxyConfig\nbackends: []\nroutes:\n  - name: r\n    backendRefs: [{ name: missing }]\n");

@@ -269,6 +269,36 @@ describe("credentials", () => {
     expect(loadError(() => resolveCredentials(c, null, {}))[0]).toMatch(/^`backends\[0\]\.tls\.caCertificates\[0\]\.file`: cannot read the file it names \(ENOENT\); the path is not printed/);
   });
 
+  it("with manifests, names the manifest file, the object and its field, not the translated config's field", () => {
+    const docs = join(ROOT, "examples", "kgateway-docs");
+    const mistral = join(dir, "mistral.yaml");
+    const deepseek = join(dir, "deepseek.yaml");
+    writeFileSync(mistral, readFileSync(join(docs, "mistral.yaml"), "utf8"));
+    writeFileSync(deepseek, readFileSync(join(docs, "deepseek.yaml"), "utf8"));
+    // A mounted Secret missing (--secrets-dir).
+    const keys = join(dir, "keys");
+    mkdirSync(join(keys, "mistral-secret"), { recursive: true });
+    writeFileSync(join(keys, "mistral-secret", "Authorization"), "sk-mounted");
+    const mounted = loadConfig({ manifests: [mistral, deepseek], translate: { secretsDir: keys } });
+    expect(loadError(() => resolveCredentials(mounted.config, mounted.values, {}))).toEqual([
+      `${deepseek}: error: Backend kgateway-system/deepseek: \`spec.ai.llm.openai.authToken.secretRef.name\` cannot read \`${join(keys, "deepseek-secret", "Authorization")}\` (ENOENT)`,
+    ]);
+    // A Secret value that cannot be sent in a header.
+    writeFileSync(deepseek, readFileSync(join(docs, "deepseek.yaml"), "utf8").replace("replace-with-your-deepseek-api-key", '"sk-bad\\u0001key"'));
+    const inline = loadConfig({ manifests: [mistral, deepseek] });
+    expect(loadError(() => resolveCredentials(inline.config, inline.values, {}))).toEqual([
+      `${deepseek}: error: Backend kgateway-system/deepseek: \`spec.ai.llm.openai.authToken.secretRef.name\` the key contains characters not allowed in a header`,
+    ]);
+    // A mounted CA bundle (configMapsDir) that is not PEM certificates.
+    writeFileSync(deepseek, readFileSync(join(docs, "deepseek.yaml"), "utf8").replace("wellKnownCACertificates: System", "caCertificateRefs: [{group: '', kind: ConfigMap, name: ca}]"));
+    mkdirSync(join(dir, "cas", "ca"), { recursive: true });
+    writeFileSync(join(dir, "cas", "ca", "ca.crt"), "-----BEGIN CERTIFICATE-----\nMAMCAQE=\n-----END CERTIFICATE-----\n");
+    const withCa = loadConfig({ manifests: [mistral, deepseek], translate: { configMapsDir: join(dir, "cas") } });
+    expect(loadError(() => resolveCredentials(withCa.config, withCa.values, {}))).toEqual([
+      `${deepseek}: error: BackendTLSPolicy kgateway-system/deepseek-tls: \`spec.validation.caCertificateRefs[0]\` not a PEM bundle of CA certificates (each block from \`-----BEGIN CERTIFICATE-----\` to \`-----END CERTIFICATE-----\`, complete)`,
+    ]);
+  });
+
   it("reads client API keys, one per line or comma, and keeps only their digests", () => {
     const file = join(dir, "clients");
     writeFileSync(file, "# team keys\nkey-one\n\nkey-two, key-three\n");

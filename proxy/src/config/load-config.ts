@@ -90,6 +90,8 @@ function loadManifests(paths: readonly string[], options: FromGatewayObjectsOpti
   }
 
   const result = fromGatewayObjects(objects, options);
+  // Credential errors (found later, when the proxy reads them) name the manifest file too.
+  for (const o of result.values.origins) o.file = origin.get(`${o.kind}/${o.namespace}/${o.name}`);
   const where = (p: { kind: string; namespace: string; name: string }): string => origin.get(`${p.kind}/${p.namespace}/${p.name}`) ?? paths.join(", ");
   const errors = result.problems.filter((p) => p.severity === "error").map((p) => `${where(p)}: ${formatTranslationProblem(p)}`);
   if (errors.length > 0) throw new ConfigLoadError(errors);

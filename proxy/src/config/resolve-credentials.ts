@@ -6,7 +6,8 @@
 import { X509Certificate, createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import type { CredentialSource, ProxyConfig } from "./schema";
-import { ManifestValues, normalizeKey } from "../translate/manifest-values";
+import { ManifestValues, normalizeKey, type CredentialOrigin } from "../translate/manifest-values";
+import { formatTranslationProblem } from "../translate/format-problem";
 import { ConfigLoadError } from "./config-load-error";
 import { pemCertificateBlocks } from "../translate/pem-bundle";
 
@@ -24,23 +25,32 @@ export interface ResolvedCredentials {
 export function resolveCredentials(config: ProxyConfig, values: ManifestValues | null, env: NodeJS.ProcessEnv = process.env): ResolvedCredentials {
   const files = new Set<string>();
   const problems: string[] = [];
-  const read = (source: CredentialSource, field: string): string | undefined => {
+  // A problem names the config field or, for a config translated from manifests, the file, object and
+  // field the credential comes from (`--secrets-dir` files, ConfigMap CA bundles, Secret values).
+  const report = (field: string, message: string, origin?: CredentialOrigin): void => {
+    if (!origin) return void problems.push(`\`${field}\`: ${message}`);
+    const { file, ...object } = origin;
+    problems.push(`${file ? `${file}: ` : ""}${formatTranslationProblem({ severity: "error", ...object, message })}`);
+  };
+  const read = (source: CredentialSource, field: string, origin?: CredentialOrigin): string | undefined => {
     if ("file" in source) {
       files.add(source.file);
       try {
         return readFileSync(source.file, "utf8");
       } catch (err) {
-        problems.push(`\`${field}.file\`: ${cannotRead(source.file, err)}`);
+        report(`${field}.file`, cannotRead(source.file, err), origin);
         return undefined;
       }
     }
     if ("env" in source) {
       const value = env[source.env];
       if (value === undefined || value.trim() === "") {
-        problems.push(
+        report(
+          `${field}.env`,
           ENV_NAME_SHOWN.test(source.env)
-            ? `\`${field}.env\`: environment variable \`${source.env}\` is not set`
-            : `\`${field}.env\`: the environment variable it names is not set (the name is not printed: it is not an upper-case name such as \`MISTRAL_API_KEY\`, so it may be a key written in place of the name)`,
+            ? `environment variable \`${source.env}\` is not set`
+            : "the environment variable it names is not set (the name is not printed: it is not an upper-case name such as `MISTRAL_API_KEY`, so it may be a key written in place of the name)",
+          origin,
         );
       }
       return value;
@@ -48,11 +58,7 @@ export function resolveCredentials(config: ProxyConfig, values: ManifestValues |
     const value = values?.get(source.manifest);
     if (value === undefined) {
       const id = MANIFEST_ID.test(source.manifest) ? `\`${source.manifest}\`` : "the value it names (not printed: it is not of the form `Secret/<namespace>/<name>/<key>`, so it may be a key)";
-      problems.push(
-        values
-          ? `\`${field}.manifest\`: ${id} is not among the loaded objects`
-          : `\`${field}.manifest\`: ${id} can only be resolved when the proxy loads manifests (\`--manifests\`)`,
-      );
+      report(`${field}.manifest`, values ? `${id} is not among the loaded objects` : `${id} can only be resolved when the proxy loads manifests (\`--manifests\`)`, origin);
     }
     return value;
   };
@@ -61,11 +67,12 @@ export function resolveCredentials(config: ProxyConfig, values: ManifestValues |
   const backendCas = new Map<string, string[]>();
   config.backends.forEach((b, i) => {
     if (b.auth.type === "Key") {
-      const raw = read(b.auth.key, `backends[${i}].auth.key`);
+      const origin = values?.origin(b.name, "auth.key");
+      const raw = read(b.auth.key, `backends[${i}].auth.key`, origin);
       if (raw !== undefined) {
         const key = normalizeKey(raw);
-        if (key === "") problems.push(`\`backends[${i}].auth.key\`: the key is empty`);
-        else if (/[^\t\x20-\x7e\x80-\xff]/.test(key)) problems.push(`\`backends[${i}].auth.key\`: the key contains characters not allowed in a header`);
+        if (key === "") report(`backends[${i}].auth.key`, "the key is empty", origin);
+        else if (/[^\t\x20-\x7e\x80-\xff]/.test(key)) report(`backends[${i}].auth.key`, "the key contains characters not allowed in a header", origin);
         else backendKeys.set(b.name, key);
       }
     }
@@ -74,6 +81,7 @@ export function resolveCredentials(config: ProxyConfig, values: ManifestValues |
       const pems: string[] = [];
       cas.forEach((ca, j) => {
         const field = `backends[${i}].tls.caCertificates[${j}]`;
+        const origin = values?.origin(b.name, `tls.caCertificates[${j}]`);
         let pem: string | undefined;
         if ("pem" in ca) pem = ca.pem;
         else {
@@ -81,13 +89,13 @@ export function resolveCredentials(config: ProxyConfig, values: ManifestValues |
           try {
             pem = readFileSync(ca.file, "utf8");
           } catch (err) {
-            problems.push(`\`${field}.file\`: ${cannotRead(ca.file, err)}`);
+            report(`${field}.file`, cannotRead(ca.file, err), origin);
             return;
           }
         }
         if (isCaBundle(pem)) pems.push(pem);
         // Never the content: only its shape is wrong.
-        else problems.push(`\`${field}\`: not a PEM bundle of CA certificates (each block from \`-----BEGIN CERTIFICATE-----\` to \`-----END CERTIFICATE-----\`, complete)`);
+        else report(field, "not a PEM bundle of CA certificates (each block from `-----BEGIN CERTIFICATE-----` to `-----END CERTIFICATE-----`, complete)", origin);
       });
       backendCas.set(b.name, pems);
     }

@@ -147,6 +147,10 @@ export function translateBackend(t: Translation, obj: KubeObject, tls: TlsSettin
   if (model !== undefined && typeof model !== "string") fail("spec.ai.llm.openai.model", "must be a string");
 
   if (!ok || !auth) return undefined;
+  if (auth.type === "Key") {
+    const field = tokenKind === "Inline" ? "spec.ai.llm.openai.authToken.inline" : "spec.ai.llm.openai.authToken.secretRef.name";
+    t.values.setOrigin(`${obj.namespace}/${obj.name}`, "auth.key", { kind: obj.kind, namespace: obj.namespace, name: obj.name, field });
+  }
   return {
     name: `${obj.namespace}/${obj.name}`,
     host,

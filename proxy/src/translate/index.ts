@@ -8,7 +8,7 @@ export {
   type TranslationResult,
 } from "./from-gateway-objects";
 export { formatTranslationProblem } from "./format-problem";
-export { ManifestValues } from "./manifest-values";
+export { ManifestValues, type CredentialOrigin } from "./manifest-values";
 export { parseGatewayDuration } from "./gateway-duration";
 export {
   BackendSchema,

@@ -113,6 +113,9 @@ export function translateTlsPolicies(t: Translation): Map<string, TlsSettings> {
       }
       owner.set(k, policy);
       result.set(k, tls);
+      tls.caCertificates?.forEach((_ca, j) => {
+        t.values.setOrigin(`${policy.namespace}/${targetName}`, `tls.caCertificates[${j}]`, { kind: policy.kind, namespace: policy.namespace, name: policy.name, field: `spec.validation.caCertificateRefs[${j}]` });
+      });
     });
   }
   return result;
