@@ -7,7 +7,7 @@ import { EventEmitter } from "node:events";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { ConfigLoadError } from "../config/config-load-error";
-import { ConfigWatcher } from "../config/config-watcher";
+import { ConfigWatcher, WRITE_SETTLE_MS } from "../config/config-watcher";
 import { loadConfig, type LoadedConfig } from "../config/load-config";
 import { resolveCredentials, type ResolvedCredentials } from "../config/resolve-credentials";
 import { formatFieldPath, ProxyConfigSchema, type ProxyConfigInput } from "../config/schema";
@@ -42,6 +42,8 @@ export interface ProxyServerOptions {
   metrics?: ProxyMetrics;
   /** Watch the config and the files it points to. Default: true for file sources. */
   watch?: boolean;
+  /** A change is reloaded once the watched files have stayed the same this long. Default 500 ms ({@link WRITE_SETTLE_MS}). */
+  watchSettleMs?: number;
   /** Environment for `{ env }` credentials. Default `process.env`. */
   env?: NodeJS.ProcessEnv;
   /** How long shutdown waits for requests in flight. Default 25 s. */
@@ -136,7 +138,7 @@ export class ProxyServer extends EventEmitter {
     await listen(proxy.server, options.listen ?? DEFAULT_LISTEN);
     if (proxy.admin) await listen(proxy.admin, options.adminListen ?? DEFAULT_ADMIN_LISTEN);
     if (options.watch ?? !("config" in options.source)) {
-      proxy.watcher = new ConfigWatcher(() => void proxy.reload());
+      proxy.watcher = new ConfigWatcher(() => void proxy.reload(), options.watchSettleMs ?? WRITE_SETTLE_MS);
       await proxy.watcher.update(built.files, built.folders);
     }
     logger.info(

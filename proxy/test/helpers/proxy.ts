@@ -31,6 +31,12 @@ export async function startProxy(
   config: ProxyConfigInput,
   options: Partial<Omit<ProxyServerOptions, "source">> & { values?: ManifestValues } = {},
 ): Promise<TestProxy> {
+  const { values, ...rest } = options;
+  return startProxyFrom({ config, ...(values ? { values } : {}) }, rest);
+}
+
+/** The real proxy in-process, from any source (a config file or manifests are watched). */
+export async function startProxyFrom(source: ProxyServerOptions["source"], options: Partial<Omit<ProxyServerOptions, "source">> = {}): Promise<TestProxy> {
   const rawLogs: string[] = [];
   const written = new EventEmitter();
   const logger = createLogger({
@@ -47,14 +53,13 @@ export async function startProxy(
     },
   });
   const logs = (): LogLine[] => rawLogs.map((l) => JSON.parse(l) as LogLine);
-  const { values, ...rest } = options;
   const proxy = await ProxyServer.start({
-    source: { config, ...(values ? { values } : {}) },
+    source,
     listen: { host: "127.0.0.1", port: 0 },
     adminListen: { host: "127.0.0.1", port: 0 },
     logger,
     metrics: new ProxyMetrics({ processMetrics: false }),
-    ...rest,
+    ...options,
   });
   return {
     proxy,
