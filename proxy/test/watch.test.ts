@@ -1,18 +1,20 @@
 /**
  * Hot reload of a watched config (in-process, from real files): a change is applied only once its
- * files have stopped being written.
+ * files have stopped being written; after a rejected change, what it tried to read is watched, and
+ * folders deleted, replaced or made unreadable are watched again once they are back.
  */
-import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
 import { postJson } from "./helpers/http";
-import { API_VERSION, startProxyFrom, type TestProxy } from "./helpers/proxy";
+import { API_VERSION, startCli, startProxyFrom, type CliProxy, type LogLine, type TestProxy } from "./helpers/proxy";
 import { startUpstream, type Upstream } from "./helpers/upstream";
 
 let upstream: Upstream;
 let dir: string;
 const proxies: TestProxy[] = [];
+const clis: CliProxy[] = [];
 
 beforeAll(async () => {
   upstream = await startUpstream();
@@ -24,6 +26,7 @@ beforeEach(() => {
 
 afterEach(async () => {
   for (const p of proxies.splice(0)) await p.close();
+  for (const c of clis.splice(0)) await c.stop("SIGKILL");
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -52,11 +55,50 @@ routes:
   return file;
 }
 
+/** A Backend `name` (plain HTTP to the upstream) keyed by Secret `secret`, and its HTTPRoute on `/<name>`. */
+function backendObjects(name: string, secret: string): string {
+  return `apiVersion: gateway.kgateway.dev/v1alpha1
+kind: Backend
+metadata: { name: ${name}, namespace: ns }
+spec:
+  type: AI
+  ai:
+    llm:
+      openai:
+        authToken: { kind: SecretRef, secretRef: { name: ${secret} } }
+      host: 127.0.0.1
+      port: ${upstream.port}
+      path: { full: /v1/chat/completions }
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: ${name}, namespace: ns }
+spec:
+  rules:
+    - matches: [{ path: { type: PathPrefix, value: /${name} } }]
+      backendRefs: [{ name: ${name}, group: gateway.kgateway.dev, kind: Backend }]
+`;
+}
+
+/** Resolves with `promise`, or fails the test naming `what` after `ms` (generous: this is no timing check). */
+async function within<T>(promise: Promise<T>, what: string, ms = 15_000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no ${what} within ${ms} ms`)), ms)));
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+const isApplied = (l: LogLine): boolean => l.msg === "config applied";
+const isRejected = (l: LogLine): boolean => l.msg === "config rejected; still serving the last good config";
+
 let probes = 0;
 /** The Authorization header the upstream receives for a request sent now. */
-async function keyOf(proxy: TestProxy): Promise<string | undefined> {
+async function keyOf(proxy: { url: string }, path = "/mistral"): Promise<string | undefined> {
   const probe = String(++probes);
-  const reply = await postJson(proxy.url, "/mistral", { messages: [] }, { "x-probe": probe });
+  const reply = await postJson(proxy.url, path, { messages: [] }, { "x-probe": probe });
   expect(reply.status).toBe(200);
   return upstream.requests.find((r) => r.headers["x-probe"] === probe)?.headers.authorization;
 }
@@ -85,5 +127,98 @@ describe("a change being written", () => {
     expect(await applied).toMatchObject({ generation: 2 });
     expect(await Promise.all(seen)).toEqual(["Bearer sk-h1-0000000002"]);
     expect(proxy.logs().filter((l) => l.msg === "config rejected; still serving the last good config")).toEqual([]);
+  });
+});
+
+describe("after a rejected change", () => {
+  it("watches the key file it could not read: creating it later applies the change (--secrets-dir)", async () => {
+    const secrets = join(dir, "secrets");
+    mkdirSync(join(secrets, "s1"), { recursive: true });
+    writeFileSync(join(secrets, "s1", "Authorization"), "sk-s1");
+    const manifests = join(dir, "m3.yaml");
+    writeFileSync(manifests, backendObjects("one", "s1"));
+    const proxy = await start({ manifests: [manifests], translate: { secretsDir: secrets } });
+    expect(await keyOf(proxy, "/one")).toBe("Bearer sk-s1");
+
+    // A new Backend whose Secret is not mounted yet: rejected.
+    const rejected = proxy.waitForNext(isRejected);
+    writeFileSync(manifests, `${backendObjects("one", "s1")}---\n${backendObjects("three", "s3")}`);
+    expect((await within(rejected, "rejection")).problems).toEqual([expect.stringContaining(`${join(secrets, "s3", "Authorization")}\` (ENOENT)`)]);
+
+    // The Secret arrives, its folder first: nothing else is touched.
+    const applied = proxy.waitForNext(isApplied);
+    mkdirSync(join(secrets, "s3"));
+    writeFileSync(join(secrets, "s3", "Authorization"), "sk-s3");
+    expect(await within(applied, "config applied once the key file exists")).toMatchObject({ generation: 2, backends: 2 });
+    expect(await keyOf(proxy, "/three")).toBe("Bearer sk-s3");
+    expect(await keyOf(proxy, "/one")).toBe("Bearer sk-s1");
+    // Re-reading after the watch was rebuilt does not log the same rejection again.
+    expect(proxy.logs().filter(isRejected)).toHaveLength(1);
+  });
+
+  it("watches a key's folder again after it is deleted and recreated, at once or later", async () => {
+    const secrets = join(dir, "secrets");
+    const folder = join(secrets, "s1");
+    const keyFile = join(folder, "Authorization");
+    mkdirSync(folder, { recursive: true });
+    writeFileSync(keyFile, "sk-old");
+    const manifests = join(dir, "m.yaml");
+    writeFileSync(manifests, backendObjects("one", "s1"));
+    const proxy = await start({ manifests: [manifests], translate: { secretsDir: secrets } });
+    expect(await keyOf(proxy, "/one")).toBe("Bearer sk-old");
+
+    // Replaced at once (rm -rf; mkdir; printf): the new folder is watched.
+    let applied = proxy.waitForNext(isApplied);
+    rmSync(folder, { recursive: true });
+    mkdirSync(folder);
+    writeFileSync(keyFile, "sk-new");
+    expect(await within(applied, "config applied after the folder was replaced")).toMatchObject({ generation: 2 });
+    expect(await keyOf(proxy, "/one")).toBe("Bearer sk-new");
+    applied = proxy.waitForNext(isApplied);
+    writeFileSync(keyFile, "sk-newer");
+    expect(await within(applied, "config applied after a write in the replaced folder")).toMatchObject({ generation: 3 });
+    expect(await keyOf(proxy, "/one")).toBe("Bearer sk-newer");
+
+    // Deleted, rejected, then recreated: its parent is watched meanwhile.
+    const rejected = proxy.waitForNext(isRejected);
+    rmSync(folder, { recursive: true });
+    expect((await within(rejected, "rejection of the missing key")).problems).toEqual([expect.stringContaining("(ENOENT)")]);
+    applied = proxy.waitForNext(isApplied);
+    mkdirSync(folder);
+    writeFileSync(keyFile, "sk-back");
+    expect(await within(applied, "config applied after the folder came back")).toMatchObject({ generation: 4 });
+    expect(await keyOf(proxy, "/one")).toBe("Bearer sk-back");
+    applied = proxy.waitForNext(isApplied);
+    writeFileSync(keyFile, "sk-last");
+    expect(await within(applied, "config applied after a write in the recreated folder")).toMatchObject({ generation: 5 });
+    expect(await keyOf(proxy, "/one")).toBe("Bearer sk-last");
+  });
+
+  // Permissions only bind a process that is not root: as root, the CLI runs as nobody.
+  const asUser = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
+  it("watches the config's folder again once it is readable again (chmod 000, then 755; the CLI, not as root)", async () => {
+    chmodSync(dir, 0o755);
+    const folder = join(dir, "nb");
+    mkdirSync(folder, { mode: 0o755 });
+    const keyFile = join(folder, "key");
+    writeFileSync(keyFile, "sk-before", { mode: 0o644 });
+    const config = configFile(join(folder, "cfg.yaml"), keyFile);
+    chmodSync(config, 0o644);
+    const cli = await startCli(["--config", config, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"], {}, asUser);
+    clis.push(cli);
+    expect(await keyOf(cli)).toBe("Bearer sk-before");
+
+    const rejected = cli.waitForNext(isRejected, "rejection of the unreadable folder");
+    chmodSync(folder, 0o000);
+    try {
+      expect((await within(rejected, "rejection")).problems).toEqual([expect.stringContaining("(EACCES)")]);
+    } finally {
+      chmodSync(folder, 0o755);
+    }
+    await within(cli.waitForNext((l) => l.msg === "config valid again, unchanged", "config valid again"), "config valid again");
+    const applied = cli.waitForNext(isApplied, "config applied");
+    writeFileSync(keyFile, "sk-after");
+    expect(await within(applied, "config applied after a write in the folder made readable again")).toMatchObject({ generation: 2 });
+    expect(await keyOf(cli)).toBe("Bearer sk-after");
   });
 });

@@ -11,72 +11,156 @@
  * once the watched files have stayed the same (size, modification and change times, inode) for a whole
  * settle period: the first event starts the period, and any difference at its end starts another.
  * A writer that pauses for longer than the period is still seen mid-write.
+ *
+ * A folder that is missing or cannot be listed (a Secret not mounted yet, a folder being replaced, one
+ * whose permissions were taken away) is watched through its nearest ancestor that can be, and watched
+ * itself again once it is back. chokidar's watch of a folder does not survive the folder being deleted
+ * or made unreadable, so the watcher is rebuilt whenever the folders to watch, or their identity (device,
+ * inode, creation time, mode), change, one of them is deleted or moved, or chokidar reports an error; after a rebuild the config is read again, for what
+ * happened while nothing was watching.
  */
-import { statSync } from "node:fs";
-import { dirname, resolve } from "node:path";
+import { accessSync, constants, statSync } from "node:fs";
+import { basename, dirname, resolve, sep } from "node:path";
 import { watch, type FSWatcher } from "chokidar";
 
 /** How long the watched files must stay unchanged before a change is handed on. */
 export const WRITE_SETTLE_MS = 500;
+/** After chokidar reports an error, its watcher is rebuilt at most this often (an error that persists, such as the inotify limit, would otherwise rebuild it in a loop). */
+const REBUILD_AFTER_ERROR_MS = 5_000;
+
+/**
+ * Why the callback runs: `change`, a watched file or folder changed; `check`, something else happened
+ * (the watch was rebuilt, another entry of a watched folder changed) and the config should be read
+ * again in case it changed unseen.
+ */
+export type WatchReason = "change" | "check";
 
 export class ConfigWatcher {
   private watcher: FSWatcher | null = null;
-  private watched = new Set<string>();
-  private files: string[] = [];
+  /** The folder watched for each wanted one (itself, or its nearest ancestor that can be listed) and that folder's identity. */
+  private roots = new Map<string, string>();
+  /** The folders of the files, and the folders given. */
+  private wanted: string[] = [];
+  private files = new Set<string>();
   private folders = new Set<string>();
   /** Files that appeared in a watched folder since the last callback (a new manifest may still be written). */
   private readonly added = new Set<string>();
   private snapshot = "";
   private timer: NodeJS.Timeout | null = null;
+  private retry: NodeJS.Timeout | null = null;
+  private due: WatchReason | null = null;
+  /** chokidar reported an error: rebuilt, at most every REBUILD_AFTER_ERROR_MS. */
+  private broken = false;
+  /** A watched folder itself was deleted or moved (its inode may be reused at once by a new one): rebuilt. */
+  private stale = false;
+  private lastRebuild = 0;
+  private queue: Promise<unknown> = Promise.resolve();
+  private closed = false;
 
   constructor(
-    private readonly onChange: () => void,
+    private readonly onChange: (reason: WatchReason) => void,
     private readonly settleMs = WRITE_SETTLE_MS,
   ) {}
 
-  /** Watches these files (through their folders) and folders; unwatches the rest. Resolves once watching. */
+  /** Watches these files (through their folders) and folders, and nothing else. Resolves once watching. */
   async update(files: readonly string[], folders: readonly string[]): Promise<void> {
-    this.files = [...new Set(files.map((f) => resolve(f)))];
+    this.files = new Set(files.map((f) => resolve(f)));
     this.folders = new Set(folders.map((d) => resolve(d)));
-    const next = new Set([...this.files.map((f) => dirname(f)), ...this.folders]);
-    const added = [...next].filter((d) => !this.watched.has(d));
-    const removed = [...this.watched].filter((d) => !next.has(d));
-    this.watched = next;
-    if (!this.watcher) {
-      const watcher = watch([...next], { ignoreInitial: true, depth: 0, followSymlinks: false });
-      this.watcher = watcher;
-      watcher.on("all", (_event, path) => this.changed(path));
-      watcher.on("error", () => undefined);
-      await new Promise<void>((ready) => watcher.once("ready", ready));
-      return;
+    this.wanted = [...new Set([...[...this.files].map((f) => dirname(f)), ...this.folders])];
+    if (await this.serially(() => this.rewatch())) this.poke("check");
+  }
+
+  private serially<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(task);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Watches the wanted folders anew if what can be watched of them changed, or chokidar failed. Returns whether it did. */
+  private async rewatch(): Promise<boolean> {
+    if (this.closed) return false;
+    const roots = new Map(this.wanted.map((folder) => watchable(folder)));
+    const same = this.watcher !== null && roots.size === this.roots.size && [...roots].every(([root, id]) => this.roots.get(root) === id);
+    if (same && !this.broken && !this.stale) return false;
+    if (same && !this.stale) {
+      const wait = this.lastRebuild + REBUILD_AFTER_ERROR_MS - Date.now();
+      if (wait > 0) {
+        this.retry ??= setTimeout(() => {
+          this.retry = null;
+          this.poke(null);
+        }, wait);
+        return false;
+      }
     }
-    if (removed.length > 0) this.watcher.unwatch(removed);
-    if (added.length > 0) this.watcher.add(added);
+    this.broken = false;
+    this.stale = false;
+    this.roots = roots;
+    this.lastRebuild = Date.now();
+    // Closed before the new one starts: chokidar shares one fs.watch per path between its watchers,
+    // and the old one may be bound to a folder since deleted.
+    await this.watcher?.close();
+    this.watcher = null;
+    if (this.closed) return false;
+    const watcher = watch([...roots.keys()], { ignoreInitial: true, depth: 0, followSymlinks: false });
+    watcher.on("all", (_event, path) => this.changed(path));
+    // Raw events also tell of what chokidar reports nothing for: a watched folder itself deleted or
+    // moved, or its subfolder becoming readable again.
+    watcher.on("raw", (event, path, details) => {
+      const watchedPath = (details as { watchedPath?: unknown } | undefined)?.watchedPath;
+      if (event === "rename" && typeof watchedPath === "string" && roots.has(watchedPath) && path === basename(watchedPath)) this.stale = true;
+      this.poke(null);
+    });
+    // An error about a watched folder (made unreadable, say) may leave chokidar's watch of it broken;
+    // one about a file in it (not readable by this process) does not, and would recur at each rebuild.
+    watcher.on("error", (err) => {
+      const path = (err as NodeJS.ErrnoException).path;
+      if (path === undefined || roots.has(resolve(path))) this.broken = true;
+      this.poke(null);
+    });
+    await new Promise<void>((ready) => watcher.once("ready", ready));
+    if (this.closed) {
+      await watcher.close();
+      return false;
+    }
+    this.watcher = watcher;
+    return true;
   }
 
   private changed(path: string): void {
     const full = resolve(path);
     if (this.folders.has(dirname(full))) this.added.add(full);
-    if (this.timer !== null) return;
-    this.snapshot = this.stat();
-    this.arm();
+    const watched = this.files.has(full) || this.folders.has(dirname(full)) || this.wanted.some((w) => w === full || w.startsWith(full + sep));
+    this.poke(watched ? "change" : "check");
   }
 
-  private arm(): void {
+  /** Starts a settle period unless one is running; `reason` null only looks at what is watched. */
+  private poke(reason: WatchReason | null): void {
+    if (this.closed) return;
+    if (reason === "change" || (reason === "check" && this.due === null)) this.due = reason;
+    if (this.timer !== null) return;
+    this.snapshot = this.stat();
     this.timer = setTimeout(this.settled, this.settleMs);
   }
 
   /** Hands the change on if nothing moved during the period; otherwise waits another one. */
   private readonly settled = (): void => {
-    this.timer = null;
-    const now = this.stat();
-    if (now !== this.snapshot) {
-      this.snapshot = now;
-      this.arm();
-      return;
-    }
-    this.added.clear();
-    this.onChange();
+    void this.serially(async () => {
+      const rewatched = await this.rewatch();
+      this.timer = null;
+      if (this.closed) return;
+      if (rewatched) this.due ??= "check";
+      if (this.due === null) return;
+      const now = this.stat();
+      if (now !== this.snapshot) {
+        this.snapshot = now;
+        this.timer = setTimeout(this.settled, this.settleMs);
+        return;
+      }
+      const reason = this.due;
+      this.due = null;
+      this.added.clear();
+      this.onChange(reason);
+    });
   };
 
   /** What the watched files look like: size, times and inode of each, or why it cannot be read. */
@@ -94,9 +178,34 @@ export class ConfigWatcher {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     if (this.timer !== null) clearTimeout(this.timer);
+    if (this.retry !== null) clearTimeout(this.retry);
     this.timer = null;
-    await this.watcher?.close();
-    this.watcher = null;
+    this.retry = null;
+    await this.serially(async () => {
+      await this.watcher?.close();
+      this.watcher = null;
+    });
+  }
+}
+
+/**
+ * The folder itself if it exists and can be listed, else its nearest ancestor that can; with that
+ * folder's identity (device, inode, creation time, mode), so that a folder replaced or whose
+ * permissions changed is watched anew.
+ */
+function watchable(folder: string): [string, string] {
+  for (let d = folder; ; d = dirname(d)) {
+    try {
+      const s = statSync(d);
+      if (s.isDirectory()) {
+        accessSync(d, constants.R_OK | constants.X_OK);
+        return [d, `${s.dev}:${s.ino}:${s.birthtimeMs}:${s.mode}`];
+      }
+    } catch {
+      // missing or not readable: its parent is watched instead
+    }
+    if (dirname(d) === d) return [d, ""];
   }
 }

@@ -3,6 +3,7 @@
  * config loading and hot reload, and graceful shutdown.
  */
 import { createHash } from "node:crypto";
+import { statSync } from "node:fs";
 import { EventEmitter } from "node:events";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
@@ -10,7 +11,7 @@ import { ConfigLoadError } from "../config/config-load-error";
 import { ConfigWatcher, WRITE_SETTLE_MS } from "../config/config-watcher";
 import { loadConfig, type LoadedConfig } from "../config/load-config";
 import { resolveCredentials, type ResolvedCredentials } from "../config/resolve-credentials";
-import { formatFieldPath, ProxyConfigSchema, type ProxyConfigInput } from "../config/schema";
+import { formatFieldPath, ProxyConfigSchema, type ProxyConfig, type ProxyConfigInput } from "../config/schema";
 import type { FromGatewayObjectsOptions } from "../translate/from-gateway-objects";
 import type { ManifestValues } from "../translate/manifest-values";
 import { ERROR_CATALOGUE, errorBody } from "./errors";
@@ -78,8 +79,12 @@ export class ProxyServer extends EventEmitter {
   private fingerprint = "";
   private generationCounter = 0;
   private reloading: Promise<void> | null = null;
-  private reloadAgain = false;
-  private lastReloadFailed = false;
+  /** Another reload was asked for while one ran; `quiet` if only by the watch's checks. */
+  private reloadAgain: { quiet: boolean } | null = null;
+  /** The problems of the last reload, while it is rejected. */
+  private lastRejection: string | null = null;
+  /** What the config being served was read from. */
+  private watching: { files: string[]; folders: string[] };
   private closing: Promise<void> | null = null;
   /** Configs replaced by a reload whose requests are still in progress (their pools stay open). */
   private readonly retiredStates = new Set<RuntimeState>();
@@ -92,6 +97,7 @@ export class ProxyServer extends EventEmitter {
     private readonly pools: UpstreamPools,
   ) {
     super();
+    this.watching = { files: built.files, folders: built.folders };
     this.logger = logger;
     this.metrics = metrics;
     const clientKeepAliveMs = options.keepAliveTimeoutMs ?? 65_000;
@@ -138,7 +144,7 @@ export class ProxyServer extends EventEmitter {
     await listen(proxy.server, options.listen ?? DEFAULT_LISTEN);
     if (proxy.admin) await listen(proxy.admin, options.adminListen ?? DEFAULT_ADMIN_LISTEN);
     if (options.watch ?? !("config" in options.source)) {
-      proxy.watcher = new ConfigWatcher(() => void proxy.reload(), options.watchSettleMs ?? WRITE_SETTLE_MS);
+      proxy.watcher = new ConfigWatcher((reason) => void proxy.reloadAs(reason === "check"), options.watchSettleMs ?? WRITE_SETTLE_MS);
       await proxy.watcher.update(built.files, built.folders);
     }
     logger.info(
@@ -170,16 +176,26 @@ export class ProxyServer extends EventEmitter {
    * leaves the last good one serving. Concurrent calls coalesce.
    */
   async reload(): Promise<void> {
-    if (this.closing) return;
+    return this.reloadAs(false);
+  }
+
+  /**
+   * `quiet` for the watch's checks, which run without a watched file having changed: a rejection
+   * the same as the last one is then not logged or counted again.
+   */
+  private reloadAs(quiet: boolean): Promise<void> {
+    if (this.closing) return Promise.resolve();
     if (this.reloading) {
-      this.reloadAgain = true;
+      this.reloadAgain = { quiet: quiet && (this.reloadAgain?.quiet ?? true) };
       return this.reloading;
     }
     this.reloading = (async () => {
-      do {
-        this.reloadAgain = false;
-        await this.reloadOnce();
-      } while (this.reloadAgain && !this.closing);
+      let next: { quiet: boolean } | null = { quiet };
+      while (next && !this.closing) {
+        this.reloadAgain = null;
+        await this.reloadOnce(next.quiet);
+        next = this.reloadAgain;
+      }
     })().finally(() => {
       this.reloading = null;
     });
@@ -192,29 +208,42 @@ export class ProxyServer extends EventEmitter {
     await this.reload();
   }
 
-  private async reloadOnce(): Promise<void> {
+  private async reloadOnce(quiet: boolean): Promise<void> {
+    let loaded: LoadedConfig | null = null;
     let built: Built;
     try {
-      built = build(load(this.options.source), this.options, this.pools, this.metrics, this.generationCounter + 1);
+      loaded = load(this.options.source);
+      built = build(loaded, this.options, this.pools, this.metrics, this.generationCounter + 1);
     } catch (err) {
-      this.metrics.configReloads.labels({ result: "failure" }).inc();
       const problems = err instanceof ConfigLoadError ? err.problems : ["unexpected error while loading the config"];
-      this.logger.error({ problems, generation: this.generationCounter }, "config rejected; still serving the last good config");
-      this.lastReloadFailed = true;
-      this.emit("reloadError", err);
-      // The watch set stays that of the config being served (its files and folders), so a fix there is noticed.
+      const rejection = JSON.stringify(problems);
+      const repeated = quiet && rejection === this.lastRejection;
+      this.lastRejection = rejection;
+      if (!repeated) {
+        this.metrics.configReloads.labels({ result: "failure" }).inc();
+        this.logger.error({ problems, generation: this.generationCounter }, "config rejected; still serving the last good config");
+        this.emit("reloadError", err);
+      }
+      // Watched: the files and folders of the config being served, and those this attempt read or
+      // tried to read (a Secret not mounted yet, a folder it could not list), so that a fix in either is noticed.
+      if (this.watcher) {
+        const tried = attemptedPaths(this.options.source, loaded);
+        await this.watcher.update([...this.watching.files, ...tried.files], [...this.watching.folders, ...tried.folders]);
+      }
       return;
     }
+    this.watching = { files: built.files, folders: built.folders };
     if (built.fingerprint === this.fingerprint) {
       this.retainPools(built.state.poolKeys);
-      if (this.lastReloadFailed) {
-        this.lastReloadFailed = false;
+      if (this.watcher) await this.watcher.update(built.files, built.folders);
+      if (this.lastRejection !== null) {
+        this.lastRejection = null;
         this.metrics.configReloads.labels({ result: "success" }).inc();
         this.logger.info({ generation: this.generationCounter }, "config valid again, unchanged");
       }
       return;
     }
-    this.lastReloadFailed = false;
+    this.lastRejection = null;
     this.generationCounter++;
     this.fingerprint = built.fingerprint;
     const replaced = this.ctx.state;
@@ -352,6 +381,40 @@ const CLIENT_ERROR_RESPONSES: Readonly<Record<string, string>> = {
   HPE_CHUNK_EXTENSIONS_OVERFLOW: "HTTP/1.1 413 Payload Too Large\r\nConnection: close\r\n\r\n",
   ERR_HTTP_REQUEST_TIMEOUT: "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n",
 };
+
+/**
+ * What a load that failed read or tried to read, to watch until it is fixed: the source's own paths
+ * and, when the config itself loaded, the files it points to.
+ */
+function attemptedPaths(source: ProxySource, loaded: LoadedConfig | null): { files: string[]; folders: string[] } {
+  if (loaded) return { files: [...loaded.files, ...credentialFiles(loaded.config)], folders: loaded.folders };
+  if ("configFile" in source) return { files: [source.configFile], folders: [] };
+  const files: string[] = [];
+  const folders: string[] = [];
+  if ("manifests" in source) {
+    for (const path of source.manifests) {
+      let isFolder = false;
+      try {
+        isFolder = statSync(path).isDirectory();
+      } catch {
+        // missing: watched as a file, through the nearest folder that exists
+      }
+      (isFolder ? folders : files).push(path);
+    }
+  }
+  return { files, folders };
+}
+
+/** The files a config's credentials are read from (the `{ file }` sources resolveCredentials reads). */
+function credentialFiles(config: ProxyConfig): string[] {
+  const files: string[] = [];
+  for (const backend of config.backends) {
+    if (backend.auth.type === "Key" && "file" in backend.auth.key) files.push(backend.auth.key.file);
+    for (const ca of backend.tls?.caCertificates ?? []) if ("file" in ca) files.push(ca.file);
+  }
+  for (const key of config.clientAuth?.apiKeys ?? []) if ("file" in key) files.push(key.file);
+  return files;
+}
 
 function load(source: ProxySource): LoadedConfig {
   if ("config" in source) {

@@ -24,6 +24,8 @@ export interface TestProxy {
   logs(): LogLine[];
   /** Resolves with the first log line (already written or future) that passes `test`. */
   waitForLog(test: (l: LogLine) => boolean): Promise<LogLine>;
+  /** Resolves with the first log line written from now on that passes `test`. */
+  waitForNext(test: (l: LogLine) => boolean): Promise<LogLine>;
   close(): Promise<void>;
 }
 
@@ -53,6 +55,15 @@ export async function startProxyFrom(source: ProxyServerOptions["source"], optio
     },
   });
   const logs = (): LogLine[] => rawLogs.map((l) => JSON.parse(l) as LogLine);
+  const next = (test: (l: LogLine) => boolean): Promise<LogLine> =>
+    new Promise((resolve) => {
+      const onLine = (l: LogLine): void => {
+        if (!test(l)) return;
+        written.off("line", onLine);
+        resolve(l);
+      };
+      written.on("line", onLine);
+    });
   const proxy = await ProxyServer.start({
     source,
     listen: { host: "127.0.0.1", port: 0 },
@@ -70,15 +81,9 @@ export async function startProxyFrom(source: ProxyServerOptions["source"], optio
     waitForLog: (test) => {
       const seen = logs().find(test);
       if (seen) return Promise.resolve(seen);
-      return new Promise((resolve) => {
-        const onLine = (l: LogLine): void => {
-          if (!test(l)) return;
-          written.off("line", onLine);
-          resolve(l);
-        };
-        written.on("line", onLine);
-      });
+      return next(test);
     },
+    waitForNext: next,
     close: () => proxy.shutdown(1000),
   };
 }
@@ -164,11 +169,13 @@ export class CliProxy {
   }
 }
 
-export async function startCli(args: string[], env: NodeJS.ProcessEnv = {}, options: { waitListening?: boolean } = {}): Promise<CliProxy> {
+export async function startCli(args: string[], env: NodeJS.ProcessEnv = {}, options: { waitListening?: boolean; uid?: number; gid?: number } = {}): Promise<CliProxy> {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` first`);
   const child = spawn(process.execPath, [CLI, ...args], {
     env: { PATH: process.env.PATH, ...env },
     stdio: ["ignore", "pipe", "pipe"],
+    ...(options.uid !== undefined ? { uid: options.uid } : {}),
+    ...(options.gid !== undefined ? { gid: options.gid } : {}),
   });
   const cli = new CliProxy(child);
   if (options.waitListening !== false) {
