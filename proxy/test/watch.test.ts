@@ -1,13 +1,14 @@
 /**
  * Hot reload of a watched config (in-process, from real files): a change is applied only once its
  * files have stopped being written; after a rejected change, what it tried to read is watched, and
- * folders deleted, replaced or made unreadable are watched again once they are back.
+ * folders deleted, replaced or made unreadable are watched again once they are back; and the config
+ * is read again periodically, for a change no event told of.
  */
-import { appendFileSync, chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
-import { postJson } from "./helpers/http";
+import { postJson, send } from "./helpers/http";
 import { API_VERSION, startCli, startProxyFrom, type CliProxy, type LogLine, type TestProxy } from "./helpers/proxy";
 import { startUpstream, type Upstream } from "./helpers/upstream";
 
@@ -220,5 +221,31 @@ describe("after a rejected change", () => {
     writeFileSync(keyFile, "sk-after");
     expect(await within(applied, "config applied after a write in the folder made readable again")).toMatchObject({ generation: 2 });
     expect(await keyOf(cli)).toBe("Bearer sk-after");
+  });
+});
+
+describe("the periodic re-read", () => {
+  it("applies a change no watched folder sees (a key file symlinked to one edited in place), and leaves an unchanged config alone", async () => {
+    mkdirSync(join(dir, "elsewhere"));
+    mkdirSync(join(dir, "config"));
+    const target = join(dir, "elsewhere", "key");
+    writeFileSync(target, "sk-target-1");
+    const link = join(dir, "config", "key");
+    symlinkSync(target, link);
+    const proxy = await start({ configFile: configFile(join(dir, "config", "config.yaml"), link) }, { watchFallbackMs: 300 });
+    expect(await keyOf(proxy)).toBe("Bearer sk-target-1");
+
+    // Read again and again, unchanged: nothing is applied, logged above debug or counted.
+    const reread = (): Promise<LogLine> => within(proxy.waitForNext((l) => l.msg === "config read again, unchanged"), "periodic re-read");
+    await reread();
+    await reread();
+    expect(proxy.proxy.generation).toBe(1);
+    expect(proxy.logs().filter((l) => l.level !== "debug" && l.msg !== "listening" && l.msg !== "request")).toEqual([]);
+    expect((await send(proxy.adminUrl, "/metrics")).body).not.toMatch(/openai_proxy_config_reloads_total\{/);
+
+    const applied = proxy.waitForNext(isApplied);
+    writeFileSync(target, "sk-target-2");
+    expect(await within(applied, "config applied by the periodic re-read")).toMatchObject({ generation: 2 });
+    expect(await keyOf(proxy)).toBe("Bearer sk-target-2");
   });
 });

@@ -18,6 +18,10 @@
  * or made unreadable, so the watcher is rebuilt whenever the folders to watch, or their identity (device,
  * inode, creation time, mode), change, one of them is deleted or moved, or chokidar reports an error; after a rebuild the config is read again, for what
  * happened while nothing was watching.
+ *
+ * As a safety net for any event still missed (a key file that is a symlink to a file edited in place
+ * elsewhere, an event lost by the kernel), the config is also read again every minute; a config that
+ * has not changed is left as it is.
  */
 import { accessSync, constants, statSync } from "node:fs";
 import { basename, dirname, resolve, sep } from "node:path";
@@ -25,6 +29,8 @@ import { watch, type FSWatcher } from "chokidar";
 
 /** How long the watched files must stay unchanged before a change is handed on. */
 export const WRITE_SETTLE_MS = 500;
+/** How often the config is read again without an event. */
+export const FALLBACK_RELOAD_MS = 60_000;
 /** After chokidar reports an error, its watcher is rebuilt at most this often (an error that persists, such as the inotify limit, would otherwise rebuild it in a loop). */
 const REBUILD_AFTER_ERROR_MS = 5_000;
 
@@ -34,6 +40,13 @@ const REBUILD_AFTER_ERROR_MS = 5_000;
  * again in case it changed unseen.
  */
 export type WatchReason = "change" | "check";
+
+export interface ConfigWatcherOptions {
+  /** Default {@link WRITE_SETTLE_MS}. */
+  settleMs?: number;
+  /** Default {@link FALLBACK_RELOAD_MS}; 0 for never. */
+  fallbackMs?: number;
+}
 
 export class ConfigWatcher {
   private watcher: FSWatcher | null = null;
@@ -48,6 +61,8 @@ export class ConfigWatcher {
   private snapshot = "";
   private timer: NodeJS.Timeout | null = null;
   private retry: NodeJS.Timeout | null = null;
+  private readonly fallback: NodeJS.Timeout | null;
+  private readonly settleMs: number;
   private due: WatchReason | null = null;
   /** chokidar reported an error: rebuilt, at most every REBUILD_AFTER_ERROR_MS. */
   private broken = false;
@@ -59,8 +74,12 @@ export class ConfigWatcher {
 
   constructor(
     private readonly onChange: (reason: WatchReason) => void,
-    private readonly settleMs = WRITE_SETTLE_MS,
-  ) {}
+    options: ConfigWatcherOptions = {},
+  ) {
+    this.settleMs = options.settleMs ?? WRITE_SETTLE_MS;
+    const fallbackMs = options.fallbackMs ?? FALLBACK_RELOAD_MS;
+    this.fallback = fallbackMs > 0 ? setInterval(() => this.poke("check"), fallbackMs).unref() : null;
+  }
 
   /** Watches these files (through their folders) and folders, and nothing else. Resolves once watching. */
   async update(files: readonly string[], folders: readonly string[]): Promise<void> {
@@ -181,6 +200,7 @@ export class ConfigWatcher {
     this.closed = true;
     if (this.timer !== null) clearTimeout(this.timer);
     if (this.retry !== null) clearTimeout(this.retry);
+    if (this.fallback !== null) clearInterval(this.fallback);
     this.timer = null;
     this.retry = null;
     await this.serially(async () => {

@@ -8,7 +8,7 @@ import { EventEmitter } from "node:events";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { ConfigLoadError } from "../config/config-load-error";
-import { ConfigWatcher, WRITE_SETTLE_MS } from "../config/config-watcher";
+import { ConfigWatcher } from "../config/config-watcher";
 import { loadConfig, type LoadedConfig } from "../config/load-config";
 import { resolveCredentials, type ResolvedCredentials } from "../config/resolve-credentials";
 import { formatFieldPath, ProxyConfigSchema, type ProxyConfig, type ProxyConfigInput } from "../config/schema";
@@ -43,8 +43,10 @@ export interface ProxyServerOptions {
   metrics?: ProxyMetrics;
   /** Watch the config and the files it points to. Default: true for file sources. */
   watch?: boolean;
-  /** A change is reloaded once the watched files have stayed the same this long. Default 500 ms ({@link WRITE_SETTLE_MS}). */
+  /** A change is reloaded once the watched files have stayed the same this long. Default 500 ms (`WRITE_SETTLE_MS`). */
   watchSettleMs?: number;
+  /** When watching, the config is also read again this often, in case a change was missed; 0 for never. Default 60 s (`FALLBACK_RELOAD_MS`). */
+  watchFallbackMs?: number;
   /** Environment for `{ env }` credentials. Default `process.env`. */
   env?: NodeJS.ProcessEnv;
   /** How long shutdown waits for requests in flight. Default 25 s. */
@@ -144,7 +146,10 @@ export class ProxyServer extends EventEmitter {
     await listen(proxy.server, options.listen ?? DEFAULT_LISTEN);
     if (proxy.admin) await listen(proxy.admin, options.adminListen ?? DEFAULT_ADMIN_LISTEN);
     if (options.watch ?? !("config" in options.source)) {
-      proxy.watcher = new ConfigWatcher((reason) => void proxy.reloadAs(reason === "check"), options.watchSettleMs ?? WRITE_SETTLE_MS);
+      proxy.watcher = new ConfigWatcher((reason) => void proxy.reloadAs(reason === "check"), {
+        ...(options.watchSettleMs !== undefined ? { settleMs: options.watchSettleMs } : {}),
+        ...(options.watchFallbackMs !== undefined ? { fallbackMs: options.watchFallbackMs } : {}),
+      });
       await proxy.watcher.update(built.files, built.folders);
     }
     logger.info(
@@ -240,7 +245,7 @@ export class ProxyServer extends EventEmitter {
         this.lastRejection = null;
         this.metrics.configReloads.labels({ result: "success" }).inc();
         this.logger.info({ generation: this.generationCounter }, "config valid again, unchanged");
-      }
+      } else this.logger.debug({ generation: this.generationCounter }, "config read again, unchanged");
       return;
     }
     this.lastRejection = null;
