@@ -116,7 +116,7 @@ export function resolveCredentials(config: ProxyConfig, values: ManifestValues |
     });
   }
 
-  if (problems.length > 0) throw new ConfigLoadError(problems);
+  if (problems.length > 0) throw new ConfigLoadError(problems, [...files]);
   return { backendKeys, backendCas, clientKeyDigests, files: [...files] };
 }
 

@@ -11,7 +11,7 @@ import { ConfigLoadError } from "../config/config-load-error";
 import { ConfigWatcher } from "../config/config-watcher";
 import { loadConfig, type LoadedConfig } from "../config/load-config";
 import { resolveCredentials, type ResolvedCredentials } from "../config/resolve-credentials";
-import { formatFieldPath, ProxyConfigSchema, type ProxyConfig, type ProxyConfigInput } from "../config/schema";
+import { formatFieldPath, ProxyConfigSchema, type ProxyConfigInput } from "../config/schema";
 import type { FromGatewayObjectsOptions } from "../translate/from-gateway-objects";
 import type { ManifestValues } from "../translate/manifest-values";
 import { ERROR_CATALOGUE, errorBody } from "./errors";
@@ -232,7 +232,7 @@ export class ProxyServer extends EventEmitter {
       // Watched: the files and folders of the config being served, and those this attempt read or
       // tried to read (a Secret not mounted yet, a folder it could not list), so that a fix in either is noticed.
       if (this.watcher) {
-        const tried = attemptedPaths(this.options.source, loaded);
+        const tried = attemptedPaths(this.options.source, loaded, err);
         await this.watcher.update([...this.watching.files, ...tried.files], [...this.watching.folders, ...tried.folders]);
       }
       return;
@@ -391,8 +391,8 @@ const CLIENT_ERROR_RESPONSES: Readonly<Record<string, string>> = {
  * What a load that failed read or tried to read, to watch until it is fixed: the source's own paths
  * and, when the config itself loaded, the files it points to.
  */
-function attemptedPaths(source: ProxySource, loaded: LoadedConfig | null): { files: string[]; folders: string[] } {
-  if (loaded) return { files: [...loaded.files, ...credentialFiles(loaded.config)], folders: loaded.folders };
+function attemptedPaths(source: ProxySource, loaded: LoadedConfig | null, err: unknown): { files: string[]; folders: string[] } {
+  if (loaded) return { files: [...loaded.files, ...(err instanceof ConfigLoadError ? err.files : [])], folders: loaded.folders };
   if ("configFile" in source) return { files: [source.configFile], folders: [] };
   const files: string[] = [];
   const folders: string[] = [];
@@ -410,17 +410,6 @@ function attemptedPaths(source: ProxySource, loaded: LoadedConfig | null): { fil
   return { files, folders };
 }
 
-/** The files a config's credentials are read from (the `{ file }` sources resolveCredentials reads). */
-function credentialFiles(config: ProxyConfig): string[] {
-  const files: string[] = [];
-  for (const backend of config.backends) {
-    if (backend.auth.type === "Key" && "file" in backend.auth.key) files.push(backend.auth.key.file);
-    for (const ca of backend.tls?.caCertificates ?? []) if ("file" in ca) files.push(ca.file);
-  }
-  for (const key of config.clientAuth?.apiKeys ?? []) if ("file" in key) files.push(key.file);
-  return files;
-}
-
 function load(source: ProxySource): LoadedConfig {
   if ("config" in source) {
     const parsed = ProxyConfigSchema.safeParse(source.config);
@@ -436,7 +425,7 @@ function credentialsFor(loaded: LoadedConfig, options: ProxyServerOptions): Reso
     return resolveCredentials(loaded.config, loaded.values, options.env ?? process.env);
   } catch (err) {
     const source = options.source;
-    if (err instanceof ConfigLoadError && "configFile" in source) throw new ConfigLoadError(err.problems.map((p) => `${source.configFile}: ProxyConfig: ${p}`));
+    if (err instanceof ConfigLoadError && "configFile" in source) throw new ConfigLoadError(err.problems.map((p) => `${source.configFile}: ProxyConfig: ${p}`), err.files);
     throw err;
   }
 }
