@@ -438,6 +438,117 @@ describe("failures after a response started", () => {
   });
 });
 
+describe("HTTP framing at the edges", () => {
+  /** A raw upstream that answers every request with `answer`, then does what `after` says with the socket. */
+  async function rawUpstream(answer: string, after: "end" | "destroy" | "keep" = "end"): Promise<NetServer & { port: number }> {
+    return tcpServer((s) => {
+      s.on("error", () => {});
+      s.once("data", () => {
+        if (after === "end") s.end(answer);
+        // Destroyed once the proxy has passed the bytes on and its client has read them: a reset that
+        // arrives before the client reads ends its reading as an end of file (Linux).
+        else if (after === "destroy") s.write(answer, () => setTimeout(() => s.destroy(), 50));
+        else s.write(answer);
+      });
+    });
+  }
+
+  /** What a client receives on a connection of its own, and how the connection ended. */
+  function receive(url: string, request: string): Promise<{ text: string; reset: boolean }> {
+    return new Promise((resolve) => {
+      const socket = connect(Number(new URL(url).port), "127.0.0.1", () => socket.write(request));
+      let text = "";
+      let reset = false;
+      socket.on("data", (d: Buffer) => (text += d.toString("latin1")));
+      socket.on("error", (err: NodeJS.ErrnoException) => (reset = err.code === "ECONNRESET"));
+      socket.on("close", () => resolve({ text, reset }));
+    });
+  }
+
+  const post = (path = "/mistral", version = "1.1"): string => `POST ${path} HTTP/${version}\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}`;
+
+  it("resets, rather than append an error event to, an event stream of declared length that breaks", async () => {
+    const server = await rawUpstream("HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-length: 500\r\n\r\ndata: 1\n\n", "destroy");
+    const p = await proxyFor(simpleConfig(server.port));
+    const { text, reset } = await receive(p.url, post());
+    expect(text).toMatch(/^HTTP\/1\.1 200 [\s\S]*\r\n\r\ndata: 1\n\n$/);
+    expect(text).not.toContain("event: error");
+    expect(reset).toBe(true);
+    const line = await p.waitForLog((l) => l.msg === "request");
+    expect([line.status, line.error]).toEqual([200, "upstream_connection_lost"]);
+  });
+
+  it("resets, rather than append an error event to, a compressed event stream that breaks", async () => {
+    const server = await rawUpstream("HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-encoding: gzip\r\ntransfer-encoding: chunked\r\n\r\n4\r\ngzip\r\n", "destroy");
+    const p = await proxyFor(simpleConfig(server.port));
+    const { text, reset } = await receive(p.url, post());
+    expect(text).toMatch(/^HTTP\/1\.1 200 /);
+    expect(text).not.toContain("event: error");
+    expect(reset).toBe(true);
+  });
+
+  it("resets the connection of an HTTP/1.0 client whose body breaks, so that its end does not read as complete", async () => {
+    const server = await rawUpstream('HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{"partial":', "destroy");
+    const p = await proxyFor(simpleConfig(server.port));
+    const { text, reset } = await receive(p.url, post("/mistral", "1.0"));
+    expect(text).toMatch(/^HTTP\/1\.1 200 [\s\S]*\{"partial":$/);
+    expect(reset).toBe(true);
+  });
+
+  it("501 unsupported_method for TRACE, which never goes upstream (it would echo the key)", async () => {
+    const up = await upstreamWith();
+    const p = await proxyFor(simpleConfig(up.port));
+    const reply = await send(p.url, "/mistral", { method: "TRACE" });
+    expectError(reply, "unsupported_method");
+    expect(up.requests).toHaveLength(0);
+  });
+
+  it("400 malformed_request for a request with two Host headers, before anything goes upstream", async () => {
+    const up = await upstreamWith();
+    const p = await proxyFor(simpleConfig(up.port));
+    const { text } = await receive(p.url, `POST /mistral HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}`);
+    expect(text).toMatch(/^HTTP\/1\.1 400 /);
+    expect(text).toContain('"code":"malformed_request"');
+    expect(up.requests).toHaveLength(0);
+  });
+
+  it("passes a 304 with a Content-Length on, and a 204's without it: both end at their headers", async () => {
+    for (const [answer, status] of [
+      ['HTTP/1.1 304 Not Modified\r\netag: "a"\r\ncontent-length: 50\r\n\r\n', 304],
+      ["HTTP/1.1 204 No Content\r\ncontent-length: 50\r\n\r\n", 204],
+    ] as const) {
+      const server = await rawUpstream(answer, "keep");
+      const p = await proxyFor(simpleConfig(server.port));
+      const reply = await send(p.url, "/mistral", { method: "GET" });
+      expect(reply.status).toBe(status);
+      expect(reply.body).toBe("");
+      expect(reply.headers["content-length"]).toBe(status === 304 ? "50" : undefined);
+      const line = await p.waitForLog((l) => l.msg === "request");
+      expect([line.status, line.error]).toEqual([status, undefined]);
+    }
+  });
+
+  it.each([
+    ["an unasked 100 Continue", "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}"],
+    ["a 101 without an upgrade", "HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: websocket\r\n\r\n"],
+  ])("502 upstream_protocol_error for %s, which undici does not take", async (_name, answer) => {
+    const server = await rawUpstream(answer, "keep");
+    const p = await proxyFor(simpleConfig(server.port));
+    expectError(await postJson(p.url, "/mistral", chat), "upstream_protocol_error");
+  });
+
+  it("forwards the body of a request with more header lines than Node.js keeps by default (2,000)", async () => {
+    const up = await upstreamWith();
+    up.server.maxHeadersCount = 0; // the upstream takes them all too
+    const p = await proxyFor(simpleConfig(up.port));
+    const many = "x:1\r\n".repeat(2100); // 10.5 kB, within the 16 KiB header limit
+    const { text } = await receive(p.url, `POST /mistral HTTP/1.1\r\nHost: x\r\nConnection: close\r\n${many}Content-Type: application/json\r\nContent-Length: ${JSON.stringify(chat).length}\r\n\r\n${JSON.stringify(chat)}`);
+    expect(text).toMatch(/^HTTP\/1\.1 200 /);
+    expect(up.requests).toHaveLength(1);
+    expect(up.requests[0]!.body.toString()).toBe(JSON.stringify(chat));
+  });
+});
+
 describe("the catalogue", () => {
   it("maps transport errors by err.code in one place", () => {
     const cases: [string, ErrorCode][] = [

@@ -25,7 +25,7 @@ export const ERROR_CATALOGUE = {
     status: 400,
     type: "invalid_request_error",
     message: "The request is not valid HTTP/1.1.",
-    when: "The request's body could not be parsed after its headers were accepted (invalid chunked encoding, for one); the connection closes.",
+    when: "The request has more than one Host header, or its body could not be parsed after its headers were accepted (invalid chunked encoding, for one); the connection closes.",
   },
   invalid_json: {
     status: 400,
@@ -62,6 +62,12 @@ export const ERROR_CATALOGUE = {
     type: "invalid_request_error",
     message: "The request body is larger than this proxy accepts.",
     when: "`Content-Length`, or the bytes actually received, exceed `limits.maxRequestBodyBytes` (default 10 MiB).",
+  },
+  unsupported_method: {
+    status: 501,
+    type: "invalid_request_error",
+    message: "This method is not served by the proxy.",
+    when: "A TRACE request: the upstream would echo it, the injected key included, so it is never forwarded.",
   },
   unsupported_transfer_coding: {
     status: 501,
@@ -103,7 +109,7 @@ export const ERROR_CATALOGUE = {
     status: 502,
     type: "server_error",
     message: "The upstream sent an invalid HTTP response.",
-    when: "The upstream's response could not be parsed, its status was outside 100-599, its headers were over the size limit, its body had a transfer coding other than `chunked`, or its length did not match `Content-Length`.",
+    when: "The upstream's response could not be parsed, its status was outside 100-599 or an interim one undici does not accept (`100 Continue` unasked, `101`), its headers were over the size limit, its body had a transfer coding other than `chunked`, or its length did not match `Content-Length`.",
   },
   upstream_connect_timeout: {
     status: 504,
@@ -197,6 +203,9 @@ const PROTOCOL_CODES = new Set(["UND_ERR_RES_CONTENT_LENGTH_MISMATCH", "UND_ERR_
  * Maps any error from the upstream exchange to a catalogue code, by `err.code` only. This is the one
  * place transport errors are interpreted.
  */
+/** The messages of undici's SocketError for an interim response it does not accept. */
+const UNTAKEN_INTERIM: ReadonlySet<string> = new Set(["bad response", "bad upgrade"]);
+
 export function codeForError(err: unknown): ErrorCode {
   const code = (err as { code?: unknown } | null)?.code;
   if (isCatalogueCode(code)) return code;
@@ -213,6 +222,9 @@ export function codeForError(err: unknown): ErrorCode {
     case "UND_ERR_ABORTED":
       return "client_closed_request";
   }
+  // undici ends the connection on a 1xx it cannot take (an unrequested `100 Continue`, a `101` without an
+  // upgrade): the upstream's answer, not a lost connection.
+  if (code === "UND_ERR_SOCKET" && UNTAKEN_INTERIM.has((err as Error).message)) return "upstream_protocol_error";
   if (CONNECT_CODES.has(code)) return "upstream_connect_failed";
   if (LOST_CODES.has(code)) return "upstream_connection_lost";
   if (TLS_CODES.has(code) || code.startsWith("ERR_TLS_") || code.startsWith("ERR_SSL_") || code.startsWith("UNABLE_TO_") || code.startsWith("CERT_")) {

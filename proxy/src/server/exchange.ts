@@ -228,6 +228,8 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
   /** The request's (then the response's) Transfer-Encoding names a coding other than `chunked`. */
   private otherCoding = false;
   private clientToken: string | undefined = undefined;
+  /** Host headers in the request. */
+  private hosts = 0;
   private status = 0;
   private errorCode: ErrorCode | null = null;
   private headWritten = false;
@@ -235,6 +237,8 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
   private pendingHeaders: string[] | null = null;
   /** The upstream's Content-Length, or -1 (chunked, or not known). */
   private responseLength = -1;
+  /** The response has a Content-Encoding (other than identity). */
+  private encoded = false;
   private tail: UsageReader | null = null;
   private bytesOut = 0;
   private tSent = 0;
@@ -278,6 +282,8 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
     const path = q < 0 ? url : url.slice(0, q);
     this.path = path;
     if (!isSafePath(path)) return this.fail("invalid_request_target");
+    // The upstream would echo a TRACE back, the key the proxy adds included (RFC 9110 section 9.3.8).
+    if (req.method === "TRACE") return this.fail("unsupported_method");
 
     if (state.clientKeyDigests !== null && !this.clientAuthorized(state.clientKeyDigests)) return this.fail("invalid_api_key");
 
@@ -292,6 +298,8 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
     this.upstreamPath = upstreamPathFor(target, entry, path, q < 0 ? "" : url.slice(q));
     const headers = this.forwardedHeaders(target);
     if (this.otherCoding) return this.fail("unsupported_transfer_coding");
+    // Which Host routed it would depend on who reads the request (RFC 9112 section 3.2: answer 400).
+    if (this.hosts > 1) return this.fail("malformed_request");
     if (route.deadlineMs > 0) this.timer = setTimeout(this.onDeadline, route.deadlineMs);
 
     const hasBody = this.contentLength !== undefined ? Number(this.contentLength) !== 0 : this.chunked;
@@ -382,6 +390,9 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
         case "connection":
           connection = connection === undefined ? raw[i + 1] : `${connection}, ${raw[i + 1]}`;
           continue;
+        case "host":
+          this.hosts++;
+          break;
       }
       if (drop.has(lower)) continue;
       out.push(name, raw[i + 1]!);
@@ -533,13 +544,24 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
 
   onError(err: Error): void {
     if (this.done) return;
+    // A 204 or 304 ends at its headers whatever its Content-Length says (RFC 9112 section 6.3); undici
+    // waits for that many bytes only for these two, and fails when the connection ends.
+    if ((this.status === 204 || this.status === 304) && this.bytesOut === 0 && (err as { code?: unknown }).code === "UND_ERR_RES_CONTENT_LENGTH_MISMATCH") {
+      return this.onComplete();
+    }
     const code = codeForError(err);
     if (code === "client_closed_request") return this.finish(code);
     if (code !== "request_too_large" && code !== "request_timeout") this.target?.backend.metrics.upstreamError(code);
     if (code === "internal_error") this.ctx.logger.error({ reqId: this.id, err: { name: err.name, code: (err as { code?: unknown }).code } }, "upstream exchange failed");
     if (!this.headWritten) return this.fail(code, err);
     this.errorCode = code;
-    if (this.sse) this.res.end(sseErrorEvent(code));
+    // The error event can follow only a stream framed by chunks and not compressed: after a body of
+    // declared length it would be read as the next response, and inside gzip it would corrupt it.
+    if (this.sse && this.responseLength < 0 && !this.encoded) this.res.end(sseErrorEvent(code));
+    // Reset, not closed: a body delimited by the connection's close (an HTTP/1.0 client) must not look
+    // complete. (A client that has not read the last bytes before the reset arrives still reads an end
+    // on Linux; one that has, reads the reset.)
+    else if (this.res.socket !== null) this.res.socket.resetAndDestroy();
     else this.res.destroy();
     this.finish(code);
   }
@@ -561,7 +583,6 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
     const drop = route.responseDrop;
     const out: string[] = [];
     let listed: Set<string> | null = null;
-    let encoded = false;
     for (let i = 0; i < raw.length; i += 2) {
       const name = raw[i]!.toString("latin1");
       const value = raw[i + 1]!.toString("latin1");
@@ -571,10 +592,11 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
           this.sse = value.length >= SSE_PREFIX.length && value.slice(0, SSE_PREFIX.length).toLowerCase() === SSE_PREFIX;
           break;
         case "content-length":
+          if (this.status === 204) continue; // a 204 has no body and must not say it has a length (RFC 9110 section 8.6)
           this.responseLength = Number(value);
           break;
         case "content-encoding":
-          encoded = value !== "identity";
+          this.encoded = value !== "identity";
           break;
         case "x-request-id":
           this.upstreamRequestId = value;
@@ -590,7 +612,7 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
       if (RESPONSE_HOP_BY_HOP.has(lower) || (drop !== null && drop.has(lower))) continue;
       out.push(name, value);
     }
-    if (this.status < 300 && !encoded) this.tail = this.sse ? new StreamUsageReader() : new TailBuffer();
+    if (this.status < 300 && !this.encoded) this.tail = this.sse ? new StreamUsageReader() : new TailBuffer();
     if (listed !== null) removeHeaders(out, listed);
     if (route.responseSet.length > 0) {
       removeHeaders(out, new Set(route.responseSet.map((h) => h.name.toLowerCase())));

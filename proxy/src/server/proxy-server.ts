@@ -123,6 +123,10 @@ export class ProxyServer extends EventEmitter {
     // ClientConnection), since Node.js's timer costs a new timer per response. The Keep-Alive header that
     // advertises the timeout is kept (handle).
     this.server = createServer({ keepAliveTimeout: 0, noDelay: true }, this.onRequest);
+    // Node.js keeps only the first 2,000 header lines of a request and drops the rest unsaid, Content-Length
+    // or Transfer-Encoding among them, and the body with them. The request's header size limit (16 KiB)
+    // still bounds them.
+    this.server.maxHeadersCount = 0;
     // `Expect: 100-continue`: the client is invited to send its body only once the request is known
     // to be routed, authorized and within the size limit (Exchange.start); otherwise it is answered at
     // once, without the upload.
