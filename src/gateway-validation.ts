@@ -41,15 +41,21 @@ export interface SharedRoute {
  * (its pods mount their Secrets), each with its own path prefix and Kubernetes name. Unknown values
  * are skipped; call again once they resolve.
  */
-export function checkSharedRoutes(routes: readonly SharedRoute[], gatewayNamespace: unknown): void {
+export function checkSharedRoutes(routes: readonly SharedRoute[], gatewayNamespace: unknown, secretArguments?: readonly string[]): void {
+    rules.withSecretArguments(secretArguments, () => checkKnownSharedRoutes(routes, gatewayNamespace));
+}
+
+function checkKnownSharedRoutes(routes: readonly SharedRoute[], gatewayNamespace: unknown): void {
     const byPrefix = new Map<string, string>();
     const byName = new Map<string, string>();
     for (const r of routes) {
         const at = `providers.${r.key}`;
         if (r.namespace !== undefined && known(r.namespace) && known(gatewayNamespace) && r.namespace !== (gatewayNamespace ?? "default")) {
+            const own = rules.isSecretArgument(`${at}.namespace`) ? undefined : quote(r.namespace);
+            const gateways = rules.isSecretArgument("namespace") ? "its namespace" : quote(gatewayNamespace ?? "default");
             throw new ProviderArgumentError(
                 `${at}.namespace`,
-                `\`${at}.namespace\` is ${quote(r.namespace)}, but the gateway's proxy runs in ${quote(gatewayNamespace ?? "default")} and a pod can only mount Secrets of its own namespace; remove \`${at}.namespace\` (it defaults to the gateway's \`namespace\`), or use a gateway in ${quote(r.namespace)}.`,
+                `\`${at}.namespace\` is ${own ?? "a Pulumi secret (its value is not shown)"}, but the gateway's proxy runs in ${gateways} and a pod can only mount Secrets of its own namespace; remove \`${at}.namespace\` (it defaults to the gateway's \`namespace\`), or use a gateway in ${own ?? "that namespace"}.`,
             );
         }
         if (known(r.kubernetesName) && typeof r.kubernetesName === "string") {
@@ -66,9 +72,11 @@ export function checkSharedRoutes(routes: readonly SharedRoute[], gatewayNamespa
             const prefix = normalizedPrefix(r.pathPrefix);
             const other = byPrefix.get(prefix);
             if (other !== undefined) {
+                // Equal prefixes: showing one shows the other.
+                const secret = rules.isSecretArgument(`${at}.route.pathPrefix`) || rules.isSecretArgument(`providers.${other}.route.pathPrefix`);
                 throw new ProviderArgumentError(
                     `${at}.route.pathPrefix`,
-                    `\`${at}\` and \`providers.${other}\` both route the path prefix ${quote(prefix)}, but one proxy sends each prefix to one provider; give each provider its own \`route.pathPrefix\` (for example ${quote(`/${r.key}`)}).`,
+                    `\`${at}\` and \`providers.${other}\` both route the path prefix${secret ? " (a Pulumi secret, not shown)" : ` ${quote(prefix)}`}, but one proxy sends each prefix to one provider; give each provider its own \`route.pathPrefix\` (for example ${quote(`/${r.key}`)}).`,
                 );
             }
             byPrefix.set(prefix, r.key);

@@ -7,6 +7,7 @@ import { OpenAICompatibleGatewayArgs } from "./gateway-args";
 import { checkSharedRoutes, validateGatewayArgs } from "./gateway-validation";
 import { OpenAICompatibleProvider } from "./openai-compatible-provider";
 import { createProxyResources, ProxyResources } from "./proxy-data-plane";
+import { secretArgumentPaths } from "./secret-arguments";
 import { attachToSharedProxy } from "./shared-proxy";
 
 type Labels = OpenAICompatibleGatewayArgs["labels"];
@@ -131,13 +132,16 @@ export class OpenAICompatibleGateway extends pulumi.ComponentResource {
         const entries = Object.entries(providers);
 
         // Values known only now (an Output prefix, say) are checked before the config is rendered.
+        // Values given as Pulumi secrets are checked without showing them.
+        const secretArguments = pulumi.output(secretArgumentPaths(args));
         const providerObjects = pulumi
-            .all([namespace, pulumi.all(entries.map(([key, p]) => pulumi.all([key, p.routePath, p.namespace, p.backendName, p.objects])))])
-            .apply(([ns, resolved]) => {
+            .all([namespace, pulumi.all(entries.map(([key, p]) => pulumi.all([key, p.routePath, p.namespace, p.backendName, p.objects]))), secretArguments])
+            .apply(([ns, resolved, secrets]) => {
                 try {
                     checkSharedRoutes(
                         resolved.map(([key, pathPrefix, providerNamespace, kubernetesName]) => ({ key, pathPrefix, namespace: providerNamespace, kubernetesName })),
                         ns,
+                        secrets,
                     );
                 } catch (err) {
                     throw asResourceError(err);

@@ -13,6 +13,7 @@ import { renderObjects } from "./render";
 import { createProxyResources, ProxyResources } from "./proxy-data-plane";
 import { DataPlane } from "./proxy-settings";
 import { routeToProxy } from "./render-proxy";
+import { secretArgumentPaths } from "./secret-arguments";
 import { peek, ProviderSettings, resolveSettings, validateArgs } from "./settings";
 import { sharedProxyOf } from "./shared-proxy";
 
@@ -178,11 +179,14 @@ export class OpenAICompatibleProvider extends pulumi.ComponentResource {
 
         // The key is left out of what is resolved, so that only the Secret's stringData is secret
         // in state: every other object stays readable in `pulumi preview` diffs.
+        // The arguments given as Pulumi secrets are checked like the others, but their values are
+        // left out of the messages.
         const { apiKey, ...rest } = args;
         const resolvable = { ...rest, apiKey: apiKey === undefined ? undefined : "(set)" };
-        const settings: pulumi.Output<ProviderSettings> = pulumi.output(resolvable).apply((resolved) => {
+        const secretArguments = pulumi.output(secretArgumentPaths(rest));
+        const settings: pulumi.Output<ProviderSettings> = pulumi.all([pulumi.output(resolvable), secretArguments]).apply(([resolved, secrets]) => {
             try {
-                return resolveSettings(name, resolved);
+                return resolveSettings(name, resolved, secrets);
             } catch (err) {
                 throw asResourceError(err);
             }

@@ -8,6 +8,7 @@ import { ProxyArgs } from "./proxy-args";
 import { RenderedProxyConfig, renderProxyConfig } from "./proxy-config";
 import { ProxySettings, resolveProxySettings } from "./proxy-settings";
 import { PROXY_HTTP_PORT, ProxyObjects, renderProxyObjects } from "./render-proxy";
+import { secretArgumentPaths } from "./secret-arguments";
 
 /** The Kubernetes and Pulumi resources of one deployed proxy. */
 export interface ProxyResources {
@@ -60,11 +61,13 @@ export function createProxyResources(parent: pulumi.Resource, name: string, inpu
     const opts: pulumi.CustomResourceOptions = { parent };
     const asResourceError = (err: unknown): unknown => (isProviderArgumentError(err) ? new pulumi.ResourceError(err.message, parent) : err);
 
+    // The proxy arguments given as Pulumi secrets are checked too, without showing their values.
+    const secretArguments = pulumi.output(secretArgumentPaths(input.proxy, input.proxyArgument));
     const settings: pulumi.Output<ProxySettings> = pulumi
-        .output({ proxy: input.proxy, namespace: input.namespace, labels: input.labels, annotations: input.annotations })
-        .apply(({ proxy, namespace, labels, annotations }) => {
+        .all([pulumi.output({ proxy: input.proxy, namespace: input.namespace, labels: input.labels, annotations: input.annotations }), secretArguments])
+        .apply(([{ proxy, namespace, labels, annotations }, secrets]) => {
             try {
-                return resolveProxySettings(proxy, { baseName: input.baseName, namespace, labels, annotations }, input.proxyArgument);
+                return resolveProxySettings(proxy, { baseName: input.baseName, namespace, labels, annotations }, input.proxyArgument, secrets);
             } catch (err) {
                 throw asResourceError(err);
             }

@@ -2,7 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { clone } from "./clone";
 import { ProviderArgumentError } from "./errors";
 import { ProxyArgs } from "./proxy-args";
-import { checkDns1123Label } from "./validation";
+import { checkDns1123Label, got, isSecretArgument, named, withSecretArguments } from "./validation";
 import { PROXY_IMAGE_REPOSITORY, PROXY_VERSION } from "./version";
 
 /** What serves a provider: our proxy (the default) or kgateway's own data plane. */
@@ -48,10 +48,6 @@ const TAG_ONLY = new RegExp(`^${TAG}$`);
 /** A Kubernetes quantity (k8s.io/apimachinery/pkg/api/resource, the serialized form). */
 const QUANTITY = /^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+|[KMGTPE]i|[numkMGTPE])?$/;
 
-function quote(value: unknown): string {
-    return JSON.stringify(value) ?? String(value);
-}
-
 function fail(argument: string, message: string): never {
     throw new ProviderArgumentError(argument, message);
 }
@@ -86,7 +82,7 @@ export function validateDataPlane(args: unknown, prefix = ""): DataPlane | undef
     if (dataPlane !== undefined && !(DATA_PLANES as readonly unknown[]).includes(dataPlane)) {
         fail(
             `${prefix}dataPlane`,
-            `\`${prefix}dataPlane\` must be "proxy" (deploy openai-compatible-proxy, the default) or "kgateway" (kgateway's own data plane behind the existing Gateway), got ${quote(dataPlane)}.`,
+            `\`${prefix}dataPlane\` must be "proxy" (deploy openai-compatible-proxy, the default) or "kgateway" (kgateway's own data plane behind the existing Gateway)${got(`${prefix}dataPlane`, dataPlane)}.`,
         );
     }
     if (dataPlane === "kgateway" && field(args, "proxy") !== undefined) {
@@ -104,60 +100,65 @@ export function validateDataPlane(args: unknown, prefix = ""): DataPlane | undef
  *
  * @param proxy the `proxy` argument, possibly holding unknown values
  * @param argument how the argument is named in messages: `proxy`
+ * @param secretArguments the arguments given as Pulumi secrets (`proxy.image`), whose values
+ *   messages never show
  */
-export function validateProxyArgs(proxy: unknown, argument = "proxy"): void {
+export function validateProxyArgs(proxy: unknown, argument = "proxy", secretArguments?: readonly string[]): void {
+    withSecretArguments(secretArguments, () => validateKnownProxyArgs(proxy, argument));
+}
+
+function validateKnownProxyArgs(proxy: unknown, argument: string): void {
     if (proxy === undefined || !isKnown(proxy)) return;
-    if (typeof proxy !== "object" || proxy === null || Array.isArray(proxy)) fail(argument, `\`${argument}\` must be an object, got ${quote(proxy)}.`);
+    if (typeof proxy !== "object" || proxy === null || Array.isArray(proxy)) fail(argument, `\`${argument}\` must be an object${got(argument, proxy)}.`);
     const a = proxy as Record<string, unknown>;
 
     const image = a.image;
     const tag = a.tag;
     if (tag !== undefined && isKnown(tag) && (typeof tag !== "string" || !TAG_ONLY.test(tag))) {
-        fail(`${argument}.tag`, `\`${argument}.tag\` must be an image tag (letters, digits, '_', '.' and '-', at most 128 characters, not starting with '.' or '-'), got ${quote(tag)}; for example \`${argument}.tag: "${PROXY_VERSION}"\`.`);
+        fail(`${argument}.tag`, `\`${argument}.tag\` must be an image tag (letters, digits, '_', '.' and '-', at most 128 characters, not starting with '.' or '-')${got(`${argument}.tag`, tag)}; for example \`${argument}.tag: "${PROXY_VERSION}"\`.`);
     }
     if (image !== undefined && isKnown(image)) {
         const parts = typeof image === "string" ? imageParts(image) : undefined;
+        const at = `${argument}.image`;
         if (!parts || typeof image !== "string") {
             fail(
-                `${argument}.image`,
-                `\`${argument}.image\` must be a container image reference (a lowercase repository such as "registry.example.com/llm/openai-compatible-proxy", then ":<tag>" or "@sha256:<digest>"), got ${quote(image)}.`,
+                at,
+                `\`${at}\` must be a container image reference (a lowercase repository such as "registry.example.com/llm/openai-compatible-proxy", then ":<tag>" or "@sha256:<digest>")${got(at, image)}.`,
             );
         }
         if (parts.tag === undefined && parts.digest === undefined && tag === undefined) {
-            fail(
-                `${argument}.image`,
-                `\`${argument}.image\` ${quote(image)} has no tag or digest, so each rollout could run a different proxy; write the tag into it (\`${argument}.image: ${quote(`${image}:${PROXY_VERSION}`)}\`) or set \`${argument}.tag\`.`,
-            );
+            const example = isSecretArgument(at) ? `\`${at}: "<repository>:${PROXY_VERSION}"\`` : `\`${at}: ${JSON.stringify(`${image}:${PROXY_VERSION}`)}\``;
+            fail(at, `${named(at, image)} has no tag or digest, so each rollout could run a different proxy; write the tag into it (${example}) or set \`${argument}.tag\`.`);
         }
         if ((parts.tag !== undefined || parts.digest !== undefined) && tag !== undefined) {
-            fail(`${argument}.tag`, `\`${argument}.tag\` is set, but \`${argument}.image\` ${quote(image)} already has a ${parts.digest !== undefined ? "digest" : "tag"}; remove one of them.`);
+            fail(`${argument}.tag`, `\`${argument}.tag\` is set, but ${named(at, image)} already has a ${parts.digest !== undefined ? "digest" : "tag"}; remove one of them.`);
         }
     }
 
     const policy = a.imagePullPolicy;
     if (policy !== undefined && isKnown(policy) && !PULL_POLICIES.includes(policy as string)) {
-        fail(`${argument}.imagePullPolicy`, `\`${argument}.imagePullPolicy\` must be one of ${PULL_POLICIES.join(", ")}, got ${quote(policy)}.`);
+        fail(`${argument}.imagePullPolicy`, `\`${argument}.imagePullPolicy\` must be one of ${PULL_POLICIES.join(", ")}${got(`${argument}.imagePullPolicy`, policy)}.`);
     }
 
     const replicas = a.replicas;
     if (replicas !== undefined) {
         if (!isKnown(replicas)) fail(`${argument}.replicas`, `\`${argument}.replicas\` must be a plain number, not an Output: it decides whether a PodDisruptionBudget is created.`);
         if (typeof replicas !== "number" || !Number.isInteger(replicas) || replicas < 1) {
-            fail(`${argument}.replicas`, `\`${argument}.replicas\` must be an integer of at least 1, got ${quote(replicas)}; use 1 for a single proxy pod, or 2 or more to keep serving while a pod is replaced.`);
+            fail(`${argument}.replicas`, `\`${argument}.replicas\` must be an integer of at least 1${got(`${argument}.replicas`, replicas)}; use 1 for a single proxy pod, or 2 or more to keep serving while a pod is replaced.`);
         }
     }
 
     const resources = a.resources;
     if (resources !== undefined && isKnown(resources)) {
-        if (typeof resources !== "object" || resources === null || Array.isArray(resources)) fail(`${argument}.resources`, `\`${argument}.resources\` must be an object with \`requests\` and/or \`limits\`, got ${quote(resources)}.`);
+        if (typeof resources !== "object" || resources === null || Array.isArray(resources)) fail(`${argument}.resources`, `\`${argument}.resources\` must be an object with \`requests\` and/or \`limits\`${got(`${argument}.resources`, resources)}.`);
         for (const [kind, quantities] of Object.entries(resources)) {
             const at = `${argument}.resources.${kind}`;
-            if (kind !== "requests" && kind !== "limits") fail(`${argument}.resources`, `\`${argument}.resources\` may only hold \`requests\` and \`limits\`, got ${quote(kind)}.`);
+            if (kind !== "requests" && kind !== "limits") fail(`${argument}.resources`, `\`${argument}.resources\` may only hold \`requests\` and \`limits\`${got(`${argument}.resources`, kind)}.`);
             if (quantities === undefined || !isKnown(quantities)) continue;
-            if (typeof quantities !== "object" || quantities === null || Array.isArray(quantities)) fail(at, `\`${at}\` must be a map of resource names to quantities, got ${quote(quantities)}.`);
+            if (typeof quantities !== "object" || quantities === null || Array.isArray(quantities)) fail(at, `\`${at}\` must be a map of resource names to quantities${got(at, quantities)}.`);
             for (const [name, q] of Object.entries(quantities as Record<string, unknown>)) {
                 if (isKnown(q) && (typeof q !== "string" || !QUANTITY.test(q))) {
-                    fail(`${at}.${name}`, `\`${at}.${name}\` must be a Kubernetes quantity such as "250m" or "256Mi", got ${quote(q)}.`);
+                    fail(`${at}.${name}`, `\`${at}.${name}\` must be a Kubernetes quantity such as "250m" or "256Mi"${got(`${at}.${name}`, q)}.`);
                 }
             }
         }
@@ -165,36 +166,36 @@ export function validateProxyArgs(proxy: unknown, argument = "proxy"): void {
 
     const clientKeys = a.clientKeys;
     if (clientKeys !== undefined) {
-        if (!Array.isArray(clientKeys)) fail(`${argument}.clientKeys`, `\`${argument}.clientKeys\` must be a plain list of \`{ name }\` objects, got ${quote(clientKeys)}.`);
+        if (!Array.isArray(clientKeys)) fail(`${argument}.clientKeys`, `\`${argument}.clientKeys\` must be a plain list of \`{ name }\` objects${got(`${argument}.clientKeys`, clientKeys)}.`);
         const seen = new Set<string>();
         clientKeys.forEach((key: unknown, i) => {
             const at = `${argument}.clientKeys[${i}]`;
             const name = field(key, "name");
             checkDns1123Label(`${at}.name`, name, 63);
-            if (seen.has(name)) fail(`${at}.name`, `\`${at}.name\` ${quote(name)} is used by another client key; give each key its own name.`);
+            if (seen.has(name)) fail(`${at}.name`, `${named(`${at}.name`, name)} is used by another client key; give each key its own name.`);
             seen.add(name);
             const rotation = field(key, "rotation");
             if (rotation !== undefined && isKnown(rotation) && (typeof rotation !== "number" || !Number.isInteger(rotation) || rotation < 0)) {
-                fail(`${at}.rotation`, `\`${at}.rotation\` must be a whole number of at least 0, got ${quote(rotation)}; increase it by one to rotate the key.`);
+                fail(`${at}.rotation`, `\`${at}.rotation\` must be a whole number of at least 0${got(`${at}.rotation`, rotation)}; increase it by one to rotate the key.`);
             }
             const length = field(key, "length");
             if (length !== undefined && (typeof length !== "number" || !Number.isInteger(length) || length < 32 || length > 128)) {
-                fail(`${at}.length`, `\`${at}.length\` must be an integer from 32 to 128, got ${quote(length)}.`);
+                fail(`${at}.length`, `\`${at}.length\` must be an integer from 32 to 128${got(`${at}.length`, length)}.`);
             }
         });
     }
 
     const restart = a.restartOnConfigChange;
     if (restart !== undefined && typeof restart !== "boolean") {
-        fail(`${argument}.restartOnConfigChange`, `\`${argument}.restartOnConfigChange\` must be a plain boolean, got ${quote(restart)}.`);
+        fail(`${argument}.restartOnConfigChange`, `\`${argument}.restartOnConfigChange\` must be a plain boolean${got(`${argument}.restartOnConfigChange`, restart)}.`);
     }
     const logLevel = a.logLevel;
     if (logLevel !== undefined && isKnown(logLevel) && !LOG_LEVELS.includes(logLevel as string)) {
-        fail(`${argument}.logLevel`, `\`${argument}.logLevel\` must be one of ${LOG_LEVELS.join(", ")}, got ${quote(logLevel)}.`);
+        fail(`${argument}.logLevel`, `\`${argument}.logLevel\` must be one of ${LOG_LEVELS.join(", ")}${got(`${argument}.logLevel`, logLevel)}.`);
     }
     const patch = a.deploymentPatch;
     if (patch !== undefined && isKnown(patch) && (typeof patch !== "object" || patch === null || Array.isArray(patch))) {
-        fail(`${argument}.deploymentPatch`, `\`${argument}.deploymentPatch\` must be an object in the shape of a Deployment, for example \`{ spec: { template: { spec: { nodeSelector: { pool: "system" } } } } }\`, got ${quote(patch)}.`);
+        fail(`${argument}.deploymentPatch`, `\`${argument}.deploymentPatch\` must be an object in the shape of a Deployment, for example \`{ spec: { template: { spec: { nodeSelector: { pool: "system" } } } } }\`${got(`${argument}.deploymentPatch`, patch)}.`);
     }
 }
 
@@ -209,13 +210,17 @@ export function proxyImage(image: string | undefined, tag: string | undefined): 
  *
  * @param proxy the resolved `proxy` argument
  * @param common the base name, namespace, labels and annotations of the proxy's objects
+ * @param argument how the argument is named in messages: `proxy`
+ * @param secretArguments the arguments given as Pulumi secrets (`proxy.image`), whose values
+ *   messages never show
  */
 export function resolveProxySettings(
     proxy: pulumi.Unwrap<ProxyArgs> | undefined,
     common: { baseName: string; namespace: string; labels?: Record<string, string>; annotations?: Record<string, string> },
     argument = "proxy",
+    secretArguments?: readonly string[],
 ): ProxySettings {
-    validateProxyArgs(proxy, argument);
+    validateProxyArgs(proxy, argument, secretArguments);
     const p = proxy ?? {};
     const settings: ProxySettings = {
         baseName: common.baseName,

@@ -76,9 +76,14 @@ function when<T>(value: unknown, rule: (v: unknown) => asserts v is T): void {
  *
  * @param componentName the component's name, the default `kubernetesName`
  * @param args the arguments, possibly holding {@link UNKNOWN}
+ * @param secretArguments the arguments given as Pulumi secrets (paths such as `host` or
+ *   `labels.team`, from `secretArgumentPaths`): messages never show their values
  */
-export function validateArgs(componentName: string, args: unknown): void {
-    const a = (args ?? {}) as Record<string, unknown>;
+export function validateArgs(componentName: string, args: unknown, secretArguments?: readonly string[]): void {
+    rules.withSecretArguments(secretArguments, () => validateKnownArgs(componentName, (args ?? {}) as Record<string, unknown>));
+}
+
+function validateKnownArgs(componentName: string, a: Record<string, unknown>): void {
 
     // Names first: every object name derives from `kubernetesName`. It must suit the proxy's
     // Service (`<name>-proxy`, a DNS-1035 label) whatever the data plane, so that changing
@@ -96,7 +101,7 @@ export function validateArgs(componentName: string, args: unknown): void {
         if (typeof preset !== "string" || findPreset(preset) === undefined) {
             throw new ProviderArgumentError(
                 "preset",
-                `\`preset\` ${JSON.stringify(preset)} is not a known preset; use one of ${PRESET_NAMES.join(", ")}, or leave \`preset\` unset and give \`host\`, \`port\` and \`path\`.`,
+                `${rules.named("preset", preset)} is not a known preset; use one of ${PRESET_NAMES.join(", ")}, or leave \`preset\` unset and give \`host\`, \`port\` and \`path\`.`,
             );
         }
     }
@@ -148,9 +153,12 @@ export function validateArgs(componentName: string, args: unknown): void {
     if (a.apiKey === "") {
         throw new ProviderArgumentError("apiKey", "`apiKey` is empty; pass the provider's API key, for example `config.requireSecret(\"apiKey\")`.");
     }
-    when(a.apiKeySecretName, (v) => rules.checkDns1123Subdomain("apiKeySecretName", v));
+    // A secret here is most likely the key itself, given to the wrong argument.
+    when(a.apiKeySecretName, (v) =>
+        rules.checkDns1123Subdomain("apiKeySecretName", v, "it takes the name of an existing Secret; if this is the API key itself, pass it as `apiKey` instead"),
+    );
     if (a.passthrough !== undefined && typeof a.passthrough !== "boolean") {
-        throw new ProviderArgumentError("passthrough", `\`passthrough\` must be a plain boolean, got ${JSON.stringify(a.passthrough)}.`);
+        throw new ProviderArgumentError("passthrough", `\`passthrough\` must be a plain boolean${rules.got("passthrough", a.passthrough)}.`);
     }
 
     // The route.
@@ -179,7 +187,7 @@ export function validateArgs(componentName: string, args: unknown): void {
     const tls = a.tls;
     const plaintext = field(tls, "insecurePlaintext");
     if (plaintext !== undefined && typeof plaintext !== "boolean") {
-        throw new ProviderArgumentError("tls.insecurePlaintext", `\`tls.insecurePlaintext\` must be a plain boolean, got ${JSON.stringify(plaintext)}.`);
+        throw new ProviderArgumentError("tls.insecurePlaintext", `\`tls.insecurePlaintext\` must be a plain boolean${rules.got("tls.insecurePlaintext", plaintext)}.`);
     }
     const caCertificate = field(tls, "caCertificate");
     if (plaintext === true && caCertificate !== undefined) {
@@ -211,10 +219,11 @@ export function validateArgs(componentName: string, args: unknown): void {
  *
  * @param componentName the component's name, the default `kubernetesName`
  * @param args the resolved arguments; `apiKey` only needs to be present, its value is not read
+ * @param secretArguments the arguments given as Pulumi secrets, whose values messages never show
  * @throws ProviderArgumentError naming the argument and the fix
  */
-export function resolveSettings(componentName: string, args: ResolvedArgs): ProviderSettings {
-    validateArgs(componentName, args);
+export function resolveSettings(componentName: string, args: ResolvedArgs, secretArguments?: readonly string[]): ProviderSettings {
+    validateArgs(componentName, args, secretArguments);
     const preset = args.preset !== undefined ? findPreset(args.preset) : undefined;
     const kubernetesName = args.kubernetesName ?? componentName;
     const namespace = args.namespace ?? "default";

@@ -45,6 +45,90 @@ function quote(value: unknown): string {
     return JSON.stringify(value) ?? String(value);
 }
 
+/*
+ * A value given as a Pulumi secret is never echoed, nor anything derived from it. While a
+ * validation runs (synchronously) the arguments given as secrets are listed here, by path as
+ * messages name them (`host`, `route.hostnames[0]`, `labels.team`); the message helpers below
+ * then leave those values out: "got <value>" becomes "got a Pulumi secret (its value is not
+ * shown)" and suggestions built from the value are dropped.
+ */
+let secretArguments: readonly string[] = [];
+
+/**
+ * Runs `run` with `paths` as the arguments given as Pulumi secrets (see `secretArgumentPaths`);
+ * `undefined` keeps those of an enclosing call.
+ */
+export function withSecretArguments<T>(paths: readonly string[] | undefined, run: () => T): T {
+    const outer = secretArguments;
+    secretArguments = paths ?? outer;
+    try {
+        return run();
+    } finally {
+        secretArguments = outer;
+    }
+}
+
+/** How messages name the entry `key` of the argument `parent`: `labels.team`, `route.hostnames[0]`. */
+export function argumentPath(parent: string, key: string | number): string {
+    if (typeof key === "number") return `${parent}[${key}]`;
+    return parent === "" ? key : `${parent}.${key}`;
+}
+
+function within(path: string, ancestor: string): boolean {
+    return ancestor === "" || path === ancestor || path.startsWith(`${ancestor}.`) || path.startsWith(`${ancestor}[`);
+}
+
+/** Whether `argument`, or an argument holding it, was given as a Pulumi secret. */
+export function isSecretArgument(argument: string): boolean {
+    return secretArguments.some((s) => within(argument, s));
+}
+
+/** Whether any part of `argument`'s value (itself, a holder or an entry) was given as a Pulumi secret. */
+function holdsSecret(argument: string): boolean {
+    return secretArguments.some((s) => within(argument, s) || within(s, argument));
+}
+
+/**
+ * `text` with the user information of a URL (`user:password@`, everything up to the last `@`)
+ * replaced by `<credentials>@`.
+ */
+export function maskUserinfo(text: string): string {
+    const at = text.lastIndexOf("@");
+    if (at < 0) return text;
+    const scheme = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.exec(text)?.[0] ?? "";
+    return `${scheme}<credentials>@${text.slice(at + 1)}`;
+}
+
+/** Whether `text`, read as a URL or a host, carries user information (`user:password@host`). */
+export function hasUserinfo(text: string): boolean {
+    const authority = text.replace(/^[A-Za-z][A-Za-z0-9+.-]*:\/\//, "").split(/[/?#]/)[0] ?? "";
+    return text.includes("@") && (authority.includes("@") || /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(text));
+}
+
+/**
+ * A value as messages quote it. A string that is or may be a URL (`url`, or holding `://`) has its
+ * user information masked.
+ */
+function shown(value: unknown, url = false): string {
+    if (typeof value === "string" && (url || value.includes("://"))) return quote(maskUserinfo(value));
+    return quote(value);
+}
+
+/** `, got <value>`, or `, got a Pulumi secret (its value is not shown)`. */
+export function got(argument: string, value: unknown, url = false): string {
+    return `, got ${holdsSecret(argument) ? "a Pulumi secret (its value is not shown)" : shown(value, url)}`;
+}
+
+/** The subject `` `argument` "value" ``, or `` `argument` (a Pulumi secret, not shown) ``. */
+export function named(argument: string, value: unknown, url = false): string {
+    return `\`${argument}\` ${holdsSecret(argument) ? "(a Pulumi secret, not shown)" : shown(value, url)}`;
+}
+
+/** `text`, which repeats or derives from `argument`'s value, or `otherwise` when that value is a secret. */
+export function unlessSecret(argument: string, text: string, otherwise = ""): string {
+    return holdsSecret(argument) ? otherwise : text;
+}
+
 function andList(items: string[]): string {
     if (items.length <= 1) return items.join("");
     return `${items.slice(0, -1).join(", ")} and ${items[items.length - 1]}`;
@@ -52,14 +136,14 @@ function andList(items: string[]): string {
 
 /** Checks that `value` is a string (arguments typed `Input<string>` can still be anything at run time). */
 export function checkString(argument: string, value: unknown): asserts value is string {
-    if (typeof value !== "string") fail(argument, `\`${argument}\` must be a string, got ${quote(value)}.`);
+    if (typeof value !== "string") fail(argument, `\`${argument}\` must be a string${got(argument, value)}.`);
 }
 
 /** Checks a non-empty string without surrounding whitespace. */
 export function checkNonEmpty(argument: string, value: unknown, fix: string): asserts value is string {
     checkString(argument, value);
     if (value.trim() === "" || value.trim() !== value) {
-        fail(argument, `\`${argument}\` must be a non-empty string without surrounding whitespace, got ${quote(value)}; ${fix}.`);
+        fail(argument, `\`${argument}\` must be a non-empty string without surrounding whitespace${got(argument, value)}; ${fix}.`);
     }
 }
 
@@ -98,7 +182,7 @@ export function checkDns1035Label(argument: string, value: unknown, maxLength = 
     if (!isDns1035Label(value, maxLength)) {
         fail(
             argument,
-            `\`${argument}\` must be ${DNS1035_RULE} of at most ${maxLength} characters, because the proxy's Service is named after it, got ${quote(value)}; for example \`${argument}: ${quote(suggestDns1035(value, maxLength))}\`.`,
+            `\`${argument}\` must be ${DNS1035_RULE} of at most ${maxLength} characters, because the proxy's Service is named after it${got(argument, value)}${unlessSecret(argument, `; for example \`${argument}: ${quote(suggestDns1035(value, maxLength))}\``)}.`,
         );
     }
 }
@@ -122,19 +206,20 @@ export function checkDns1123Label(argument: string, value: unknown, maxLength = 
     if (value.length > maxLength || !DNS1123_LABEL.test(value)) {
         fail(
             argument,
-            `\`${argument}\` must be a DNS-1123 label (lowercase letters, digits and '-', starting and ending with a letter or digit) of at most ${maxLength} characters, got ${quote(value)}; for example \`${argument}: ${quote(suggestDns1123(value, maxLength))}\`.`,
+            `\`${argument}\` must be a DNS-1123 label (lowercase letters, digits and '-', starting and ending with a letter or digit) of at most ${maxLength} characters${got(argument, value)}${unlessSecret(argument, `; for example \`${argument}: ${quote(suggestDns1123(value, maxLength))}\``)}.`,
         );
     }
 }
 
-/** A DNS-1123 subdomain (object names such as an existing Secret's or the Gateway's). */
-export function checkDns1123Subdomain(argument: string, value: unknown): asserts value is string {
+/**
+ * A DNS-1123 subdomain (object names such as an existing Secret's or the Gateway's). `secretFix`
+ * replaces the suggestion when the value is a Pulumi secret, and so cannot be shown or derived from.
+ */
+export function checkDns1123Subdomain(argument: string, value: unknown, secretFix?: string): asserts value is string {
     checkString(argument, value);
     if (value.length > 253 || !DNS1123_SUBDOMAIN.test(value)) {
-        fail(
-            argument,
-            `\`${argument}\` must be a DNS-1123 subdomain (lowercase letters, digits, '-' and '.', at most 253 characters), got ${quote(value)}; for example \`${argument}: ${quote(suggestDns1123(value))}\`.`,
-        );
+        const fix = unlessSecret(argument, `; for example \`${argument}: ${quote(suggestDns1123(value))}\``, secretFix === undefined ? "" : `; ${secretFix}`);
+        fail(argument, `\`${argument}\` must be a DNS-1123 subdomain (lowercase letters, digits, '-' and '.', at most 253 characters)${got(argument, value)}${fix}.`);
     }
 }
 
@@ -158,6 +243,9 @@ export function checkHost(value: unknown): asserts value is string {
     const trimmed = value.trim();
     const hasScheme = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(trimmed);
     const url = tryUrl(hasScheme ? trimmed : `https://${trimmed}`);
+    // A key written into the URL (`https://user:<key>@host`): never echoed, and said to be unsupported.
+    const credentials = hasUserinfo(trimmed);
+    const keyNote = credentials ? "; credentials in a URL are not supported: pass the key with `apiKey`" : "";
     if (url && url.hostname !== "" && DNS1123_SUBDOMAIN.test(url.hostname) && url.hostname.length <= 253) {
         const fixes = [`\`host: ${quote(url.hostname)}\``];
         if (url.port !== "") fixes.push(`\`port: ${url.port}\``);
@@ -165,20 +253,24 @@ export function checkHost(value: unknown): asserts value is string {
         if (path !== "") {
             fixes.push(`\`path: ${quote(path.endsWith("/chat/completions") ? path : `${path}/chat/completions`)}\``);
         }
-        const onlyCase = !hasScheme && url.port === "" && path === "" && url.hostname === trimmed.toLowerCase();
-        const problem = onlyCase ? "must be a lowercase DNS name" : "must be a DNS name without scheme, port or path";
-        fail("host", `\`host\` ${problem}, got ${quote(value)}; use ${andList(fixes)}.`);
+        const onlyCase = !hasScheme && !credentials && url.port === "" && path === "" && url.hostname === trimmed.toLowerCase();
+        const problem = onlyCase
+            ? "must be a lowercase DNS name"
+            : credentials
+              ? "must be a DNS name without scheme, credentials, port or path"
+              : "must be a DNS name without scheme, port or path";
+        fail("host", `\`host\` ${problem}${got("host", value, true)}${keyNote}${unlessSecret("host", `; use ${andList(fixes)}`)}.`);
     }
     fail(
         "host",
-        `\`host\` must be a DNS name (lowercase letters, digits, '-' and '.', at most 253 characters), got ${quote(value)}; for example \`host: "api.mistral.ai"\`.`,
+        `\`host\` must be a DNS name (lowercase letters, digits, '-' and '.', at most 253 characters)${got("host", value, true)}${keyNote}; for example \`host: "api.mistral.ai"\`.`,
     );
 }
 
 /** A TCP port. The Backend CRD only says int32; a port outside 1..65535 would fail at connect time. */
 export function checkPort(value: unknown): asserts value is number {
     if (typeof value !== "number" || !Number.isInteger(value) || value < 1 || value > 65535) {
-        fail("port", `\`port\` must be an integer from 1 to 65535, got ${quote(value)}; use 443 for an HTTPS provider.`);
+        fail("port", `\`port\` must be an integer from 1 to 65535${got("port", value)}; use 443 for an HTTPS provider.`);
     }
 }
 
@@ -188,17 +280,18 @@ export function checkPath(value: unknown): asserts value is string {
     if (!value.startsWith("/")) {
         const url = tryUrl(value);
         if (url && url.hostname !== "") {
+            const keyNote = hasUserinfo(value) ? "; credentials in a URL are not supported: pass the key with `apiKey`" : "";
             fail(
                 "path",
-                `\`path\` must be a path starting with "/", not a URL, got ${quote(value)}; use \`host: ${quote(url.hostname)}\` and \`path: ${quote(url.pathname)}\`.`,
+                `\`path\` must be a path starting with "/", not a URL${got("path", value, true)}${keyNote}${unlessSecret("path", `; use \`host: ${quote(url.hostname)}\` and \`path: ${quote(url.pathname)}\``)}.`,
             );
         }
-        fail("path", `\`path\` must be the full request path starting with "/", got ${quote(value)}; use \`path: ${quote(`/${value}`)}\`.`);
+        fail("path", `\`path\` must be the full request path starting with "/"${got("path", value, true)}${unlessSecret("path", `; use \`path: ${quote(`/${value}`)}\``)}.`);
     }
     if (!PATH_CHARACTERS.test(value)) {
         fail(
             "path",
-            `\`path\` may only hold URL path characters (RFC 3986: no query, fragment or whitespace), got ${quote(value)}; for example \`path: "/v1/chat/completions"\`.`,
+            `\`path\` may only hold URL path characters (RFC 3986: no query, fragment or whitespace)${got("path", value, true)}; for example \`path: "/v1/chat/completions"\`.`,
         );
     }
 }
@@ -211,7 +304,7 @@ export function checkPathPrefix(value: unknown): asserts value is string {
     const argument = "route.pathPrefix";
     checkString(argument, value);
     if (!value.startsWith("/")) {
-        fail(argument, `\`${argument}\` must start with "/", got ${quote(value)}; use \`${argument}: ${quote(`/${value}`)}\`.`);
+        fail(argument, `\`${argument}\` must start with "/"${got(argument, value)}${unlessSecret(argument, `; use \`${argument}: ${quote(`/${value}`)}\``)}.`);
     }
     const reasons: [boolean, string][] = [
         [value.length > 1024, "it must be at most 1024 characters"],
@@ -225,7 +318,7 @@ export function checkPathPrefix(value: unknown): asserts value is string {
     ];
     for (const [failed, reason] of reasons) {
         if (failed) {
-            fail(argument, `\`${argument}\` ${quote(value)} is not a valid Gateway API path prefix: ${reason}; use a plain prefix such as \`${argument}: "/mistral"\`.`);
+            fail(argument, `${named(argument, value)} is not a valid Gateway API path prefix: ${reason}; use a plain prefix such as \`${argument}: "/mistral"\`.`);
         }
     }
 }
@@ -233,14 +326,12 @@ export function checkPathPrefix(value: unknown): asserts value is string {
 /** HTTPRoute `spec.hostnames`: at most 16 Gateway API hostnames. */
 export function checkRouteHostnames(value: unknown): asserts value is string[] {
     const argument = "route.hostnames";
-    if (!Array.isArray(value)) fail(argument, `\`${argument}\` must be a list of hostnames, got ${quote(value)}.`);
+    if (!Array.isArray(value)) fail(argument, `\`${argument}\` must be a list of hostnames${got(argument, value, true)}.`);
     if (value.length > 16) fail(argument, `\`${argument}\` may hold at most 16 hostnames (the HTTPRoute limit), got ${value.length}; split the provider into several routes.`);
     value.forEach((hostname, i) => {
+        const at = argumentPath(argument, i);
         if (typeof hostname !== "string" || hostname.length > 253 || !ROUTE_HOSTNAME.test(hostname)) {
-            fail(
-                `${argument}[${i}]`,
-                `\`${argument}[${i}]\` must be a lowercase DNS name, optionally starting with "*.", got ${quote(hostname)}; for example "llm.example.com" or "*.example.com".`,
-            );
+            fail(at, `\`${at}\` must be a lowercase DNS name, optionally starting with "*."${got(at, hostname, true)}; for example "llm.example.com" or "*.example.com".`);
         }
     });
 }
@@ -259,7 +350,7 @@ export function durationMillis(duration: string): number {
 export function checkDuration(argument: string, value: unknown): asserts value is string {
     checkString(argument, value);
     if (!GATEWAY_DURATION.test(value)) {
-        fail(argument, `\`${argument}\` must be a Gateway API duration such as "30s", "5m" or "1m30s" (units h, m, s, ms), got ${quote(value)}.`);
+        fail(argument, `\`${argument}\` must be a Gateway API duration such as "30s", "5m" or "1m30s" (units h, m, s, ms)${got(argument, value)}.`);
     }
 }
 
@@ -269,7 +360,7 @@ export function checkTimeoutOrder(request: string, backendRequest: string): void
     if (req !== 0 && durationMillis(backendRequest) > req) {
         fail(
             "route.timeouts.backendRequest",
-            `\`route.timeouts.backendRequest\` (${quote(backendRequest)}) must not be longer than \`route.timeouts.request\` (${quote(request)}); lower it or raise \`route.timeouts.request\`.`,
+            `\`route.timeouts.backendRequest\`${unlessSecret("route.timeouts.backendRequest", ` (${quote(backendRequest)})`)} must not be longer than \`route.timeouts.request\`${unlessSecret("route.timeouts.request", ` (${quote(request)})`)}; lower it or raise \`route.timeouts.request\`.`,
         );
     }
 }
@@ -288,7 +379,7 @@ export function checkBaseUrl(value: unknown): asserts value is string {
         url.username !== "" ||
         url.password !== ""
     ) {
-        fail(argument, `\`${argument}\` must be an http or https URL with no path, query or credentials, got ${quote(value)}; for example \`${argument}: "http://localhost:8080"\`.`);
+        fail(argument, `\`${argument}\` must be an http or https URL with no path, query or credentials${got(argument, value, true)}; for example \`${argument}: "http://localhost:8080"\`.`);
     }
 }
 
@@ -297,7 +388,7 @@ export function checkHeaderName(value: unknown): asserts value is string {
     const argument = "authHeader.headerName";
     checkString(argument, value);
     if (!HTTP_TOKEN.test(value)) {
-        fail(argument, `\`${argument}\` must be an HTTP header name (RFC 9110 token characters, no spaces or ':'), got ${quote(value)}; for example \`headerName: "x-api-key"\`.`);
+        fail(argument, `\`${argument}\` must be an HTTP header name (RFC 9110 token characters, no spaces or ':')${got(argument, value)}; for example \`headerName: "x-api-key"\`.`);
     }
 }
 
@@ -326,7 +417,7 @@ function checkQualifiedKey(argument: string, key: string, what: string): void {
     if (!prefixOk || name.length > 63 || !QUALIFIED_NAME_PART.test(name)) {
         fail(
             argument,
-            `\`${argument}\` key ${quote(key)} is not a valid Kubernetes ${what} key (an optional DNS subdomain prefix and "/", then at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit); for example "team" or "example.com/team".`,
+            `\`${argument}\` key ${isSecretArgument(argument) ? "(a Pulumi secret, not shown)" : quote(key)} is not a valid Kubernetes ${what} key (an optional DNS subdomain prefix and "/", then at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit); for example "team" or "example.com/team".`,
         );
     }
 }
@@ -334,11 +425,13 @@ function checkQualifiedKey(argument: string, key: string, what: string): void {
 /** Kubernetes labels (k8s.io/apimachinery ValidateLabels). */
 export function checkLabels(value: unknown): asserts value is Record<string, string> {
     const argument = "labels";
-    if (typeof value !== "object" || value === null || Array.isArray(value)) fail(argument, `\`${argument}\` must be a map of strings, got ${quote(value)}.`);
+    if (typeof value !== "object" || value === null || Array.isArray(value)) fail(argument, `\`${argument}\` must be a map of strings${got(argument, value)}.`);
     for (const [key, v] of Object.entries(value)) {
         checkQualifiedKey(argument, key, "label");
         if (typeof v !== "string" || v.length > 63 || (v !== "" && !QUALIFIED_NAME_PART.test(v))) {
-            fail(argument, `\`${argument}\` value ${quote(v)} of ${quote(key)} is not a valid Kubernetes label value (at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit); put free text in \`annotations\` instead.`);
+            const shownValue = isSecretArgument(argumentPath(argument, key)) ? "(a Pulumi secret, not shown)" : quote(v);
+            const shownKey = isSecretArgument(argument) ? "a key not shown (a Pulumi secret)" : quote(key);
+            fail(argument, `\`${argument}\` value ${shownValue} of ${shownKey} is not a valid Kubernetes label value (at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit); put free text in \`annotations\` instead.`);
         }
     }
 }
@@ -346,11 +439,14 @@ export function checkLabels(value: unknown): asserts value is Record<string, str
 /** Kubernetes annotations (ValidateAnnotations: qualified keys, 256 KiB in total). */
 export function checkAnnotations(value: unknown): asserts value is Record<string, string> {
     const argument = "annotations";
-    if (typeof value !== "object" || value === null || Array.isArray(value)) fail(argument, `\`${argument}\` must be a map of strings, got ${quote(value)}.`);
+    if (typeof value !== "object" || value === null || Array.isArray(value)) fail(argument, `\`${argument}\` must be a map of strings${got(argument, value)}.`);
     let size = 0;
     for (const [key, v] of Object.entries(value)) {
         checkQualifiedKey(argument, key, "annotation");
-        if (typeof v !== "string") fail(argument, `\`${argument}\` value of ${quote(key)} must be a string, got ${quote(v)}.`);
+        if (typeof v !== "string") {
+            const shownKey = isSecretArgument(argument) ? "a key not shown (a Pulumi secret)" : quote(key);
+            fail(argument, `\`${argument}\` value of ${shownKey} must be a string${got(argumentPath(argument, key), v)}.`);
+        }
         size += key.length + v.length;
     }
     if (size > 256 * 1024) fail(argument, `\`${argument}\` hold ${size} bytes; Kubernetes allows at most 262144 in total, so move large values elsewhere.`);

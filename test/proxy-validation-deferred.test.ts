@@ -54,6 +54,30 @@ it("a provider namespace other than the shared proxy's, given as an Output", asy
     );
 });
 
+describe("values given as Pulumi secrets are checked when they resolve, and never shown", () => {
+    it.each([
+        [
+            "the key given as `apiKeySecretName`",
+            "secret-key-as-secret-name",
+            "`apiKeySecretName` must be a DNS-1123 subdomain (lowercase letters, digits, '-' and '.', at most 253 characters), got a Pulumi secret (its value is not shown); it takes the name of an existing Secret; if this is the API key itself, pass it as `apiKey` instead.",
+        ],
+        [
+            "a gateway provider's host, a URL holding the key",
+            "secret-host-in-gateway",
+            "`providers.mistral`: `host` must be a DNS name without scheme, credentials, port or path, got a Pulumi secret (its value is not shown); credentials in a URL are not supported: pass the key with `apiKey`.",
+        ],
+        [
+            "the shared proxy's image",
+            "secret-proxy-image",
+            '`proxy.image` (a Pulumi secret, not shown) has no tag or digest, so each rollout could run a different proxy; write the tag into it (`proxy.image: "<repository>:0.1.0"`) or set `proxy.tag`.',
+        ],
+    ])("%s", async (_name, previewCase, message) => {
+        const outcome = await preview(previewCase);
+        expect(outcome).toEqual(failed(message));
+        expect(JSON.stringify(outcome)).not.toMatch(/sk-live|abcdef0123456789/i);
+    });
+});
+
 it("a config the proxy would reject fails the preview with the proxy's own message", async () => {
     expect(await preview("proxy-rejects")).toEqual(
         failed(

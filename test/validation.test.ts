@@ -1,7 +1,8 @@
 import * as pulumi from "@pulumi/pulumi";
-import { AuthHeaderArgs, OpenAICompatibleProvider, OpenAICompatibleProviderArgs, renderObjects, ResolvedArgs, resolveSettings, validateArgs } from "../src";
+import { AuthHeaderArgs, OpenAICompatibleProvider, OpenAICompatibleProviderArgs, ProviderArgumentError, renderObjects, ResolvedArgs, resolveSettings, validateArgs } from "../src";
 import { peek } from "../src/settings";
 import { objectList } from "../src/kubernetes-objects";
+import { secretArgumentPaths } from "../src/secret-arguments";
 import { crdValidator } from "./support/crd-validator";
 import { settled, withRecordingMocks } from "./support/pulumi-mocks";
 import { TEST_CA_PEM } from "./support/scenarios";
@@ -36,12 +37,28 @@ const cases: Case[] = [
     ["host with a port", (a) => (a.host = "llm.example.com:8443"), '`host` must be a DNS name without scheme, port or path, got "llm.example.com:8443"; use `host: "llm.example.com"` and `port: 8443`.'],
     ["host with scheme, port and full path", (a) => (a.host = "http://vllm.local:8000/v1/chat/completions"), '`host` must be a DNS name without scheme, port or path, got "http://vllm.local:8000/v1/chat/completions"; use `host: "vllm.local"`, `port: 8000` and `path: "/v1/chat/completions"`.'],
     ["host in upper case", (a) => (a.host = "API.Mistral.ai"), '`host` must be a lowercase DNS name, got "API.Mistral.ai"; use `host: "api.mistral.ai"`.'],
+    // A key written into the URL is never echoed: the user information is masked, and said to be unsupported.
+    [
+        "host given as a URL with credentials",
+        (a) => (a.host = "https://user:sk-live-ABCdef0123456789@api.x.ai/v1"),
+        '`host` must be a DNS name without scheme, credentials, port or path, got "https://<credentials>@api.x.ai/v1"; credentials in a URL are not supported: pass the key with `apiKey`; use `host: "api.x.ai"` and `path: "/v1/chat/completions"`.',
+    ],
+    [
+        "host with credentials and no scheme",
+        (a) => (a.host = "sk-live-ABCdef0123456789@api.x.ai"),
+        '`host` must be a DNS name without scheme, credentials, port or path, got "<credentials>@api.x.ai"; credentials in a URL are not supported: pass the key with `apiKey`; use `host: "api.x.ai"`.',
+    ],
     ["host not a DNS name", (a) => (a.host = "my_llm"), '`host` must be a DNS name (lowercase letters, digits, \'-\' and \'.\', at most 253 characters), got "my_llm"; for example `host: "api.mistral.ai"`.'],
     ["port out of range", (a) => (a.port = 70000), "`port` must be an integer from 1 to 65535, got 70000; use 443 for an HTTPS provider."],
     ["port zero", (a) => (a.port = 0), "`port` must be an integer from 1 to 65535, got 0; use 443 for an HTTPS provider."],
     ["port not an integer", (a) => (a.port = 443.5), "`port` must be an integer from 1 to 65535, got 443.5; use 443 for an HTTPS provider."],
     ["relative path", (a) => (a.path = "v1/chat/completions"), '`path` must be the full request path starting with "/", got "v1/chat/completions"; use `path: "/v1/chat/completions"`.'],
     ["path given as a URL", (a) => (a.path = "https://api.x.ai/v1/chat/completions"), '`path` must be a path starting with "/", not a URL, got "https://api.x.ai/v1/chat/completions"; use `host: "api.x.ai"` and `path: "/v1/chat/completions"`.'],
+    [
+        "path given as a URL with credentials",
+        (a) => (a.path = "https://user:sk-live-ABCdef0123456789@api.x.ai/v1/chat/completions"),
+        '`path` must be a path starting with "/", not a URL, got "https://<credentials>@api.x.ai/v1/chat/completions"; credentials in a URL are not supported: pass the key with `apiKey`; use `host: "api.x.ai"` and `path: "/v1/chat/completions"`.',
+    ],
     ["path with a query", (a) => (a.path = "/v1/chat/completions?beta=true"), '`path` may only hold URL path characters (RFC 3986: no query, fragment or whitespace), got "/v1/chat/completions?beta=true"; for example `path: "/v1/chat/completions"`.'],
     ["empty model", (a) => (a.model = ""), '`model` must be a non-empty string without surrounding whitespace, got ""; leave `model` unset to take the model from each request.'],
     ["authHeader with neither field", (a) => (a.authHeader = {}), "`authHeader` needs `headerName` or `prefix` (or both); remove `authHeader` to send the key as `Authorization: Bearer <key>`."],
@@ -136,6 +153,94 @@ describe("values known only later are checked when they resolve, with the same m
         expect(result).toBe("https://api.mistral.ai:443/v1/chat/completions");
     });
 });
+
+describe("values given as Pulumi secrets are never shown in messages", () => {
+    // The component passes resolveSettings the paths of the arguments given as secrets
+    // (secretArgumentPaths); "" marks every argument as one.
+    const errorOf = (run: () => unknown): ProviderArgumentError => {
+        try {
+            run();
+        } catch (err) {
+            return err as ProviderArgumentError;
+        }
+        throw new Error("no error");
+    };
+    const without = (mutate: (a: OpenAICompatibleProviderArgs) => void): OpenAICompatibleProviderArgs => {
+        const args = base();
+        mutate(args);
+        return args;
+    };
+
+    it.each([
+        [
+            "the key given as `apiKeySecretName`",
+            ["apiKeySecretName"],
+            (a: OpenAICompatibleProviderArgs) => Object.assign(a, { apiKey: undefined, apiKeySecretName: "sk-live-ABCdef0123456789" }),
+            "`apiKeySecretName` must be a DNS-1123 subdomain (lowercase letters, digits, '-' and '.', at most 253 characters), got a Pulumi secret (its value is not shown); it takes the name of an existing Secret; if this is the API key itself, pass it as `apiKey` instead.",
+        ],
+        [
+            "a host URL holding the key",
+            ["host"],
+            (a: OpenAICompatibleProviderArgs) => (a.host = "https://user:sk-live-ABCdef0123456789@api.x.ai/v1"),
+            "`host` must be a DNS name without scheme, credentials, port or path, got a Pulumi secret (its value is not shown); credentials in a URL are not supported: pass the key with `apiKey`.",
+        ],
+        [
+            "the key given as `model`, with a space",
+            ["model"],
+            (a: OpenAICompatibleProviderArgs) => (a.model = " sk-live-ABCdef0123456789"),
+            "`model` must be a non-empty string without surrounding whitespace, got a Pulumi secret (its value is not shown); leave `model` unset to take the model from each request.",
+        ],
+        [
+            "a label value, by its own path",
+            ["labels.owner"],
+            (a: OpenAICompatibleProviderArgs) => (a.labels = { owner: "Bearer sk-live-ABCdef0123456789" }),
+            '`labels` value (a Pulumi secret, not shown) of "owner" is not a valid Kubernetes label value (at most 63 letters, digits, \'-\', \'_\' or \'.\', starting and ending with a letter or digit); put free text in `annotations` instead.',
+        ],
+        [
+            "a route prefix inside a secret `route`",
+            ["route"],
+            (a: OpenAICompatibleProviderArgs) => (a.route.pathPrefix = "/sk-live-ABCdef0123456789//x"),
+            '`route.pathPrefix` (a Pulumi secret, not shown) is not a valid Gateway API path prefix: it must not contain "//"; use a plain prefix such as `route.pathPrefix: "/mistral"`.',
+        ],
+    ])("%s", (_name, secrets, mutate, message) => {
+        const args = without(mutate) as ResolvedArgs;
+        expect(errorOf(() => resolveSettings("mistral", args, secrets)).message).toBe(message);
+    });
+
+    it.each(cases)("%s: with every argument a secret, the message shows none of the values given", (_name, mutate) => {
+        const args = without(mutate);
+        // Values of the base arguments, and those the messages use as fixed examples, may appear.
+        const given = new Set([...leaves(base()), "llm.example.com", "localhost:8080"]);
+        const values = leaves(args).filter((v) => !given.has(v) && v.length >= 4);
+        const plain = errorOf(() => resolveSettings("mistral", args as ResolvedArgs));
+        const secret = errorOf(() => resolveSettings("mistral", args as ResolvedArgs, [""]));
+        expect(secret.argument).toBe(plain.argument);
+        for (const v of values) expect(secret.message).not.toContain(v);
+    });
+
+    it("the component finds the arguments given as secrets, by the paths messages use", async () => {
+        const { result } = await withRecordingMocks({}, () =>
+            secretArgumentPaths({
+                ...base(),
+                host: pulumi.secret("api.x.ai"),
+                model: pulumi.output("m"),
+                labels: { team: pulumi.secret("a"), owner: "b" },
+                route: { gateway: { name: "agentgateway" }, hostnames: [pulumi.output("a.example.com"), pulumi.secret("b.example.com")] },
+                tls: pulumi.secret({ caCertificate: TEST_CA_PEM }) as never,
+            }),
+        );
+        expect(result.sort()).toEqual(["host", "labels.team", "route.hostnames[1]", "tls"]);
+    });
+});
+
+/** Every string and number in `value`, and the keys of `labels` and `annotations`, as text. */
+function leaves(value: unknown, key = ""): string[] {
+    if (Array.isArray(value)) return value.flatMap((v) => leaves(v));
+    if (typeof value === "object" && value !== null) {
+        return Object.entries(value).flatMap(([k, v]) => [...(key === "labels" || key === "annotations" ? [k] : []), ...leaves(v, k)]);
+    }
+    return typeof value === "string" || typeof value === "number" ? [String(value)] : [];
+}
 
 /** `args` with every Input-typed value wrapped in an Output, as if produced by other resources. */
 function deferAll(args: OpenAICompatibleProviderArgs): OpenAICompatibleProviderArgs {

@@ -32,6 +32,23 @@ export const PREVIEW_CASES: Record<string, () => { component: pulumi.Resource; o
         const g = new OpenAICompatibleGateway("llm", args);
         return { component: g, output: g.proxyConfig };
     },
+    "secret-key-as-secret-name": () => {
+        // The key given to the wrong argument, as a secret: checked, but never shown.
+        const c = new OpenAICompatibleProvider("mistral", { ...provider(), apiKey: undefined, apiKeySecretName: pulumi.secret("sk-live-ABCdef0123456789") });
+        return { component: c, output: c.secretName };
+    },
+    "secret-host-in-gateway": () => {
+        const args = gateway();
+        args.providers.mistral!.host = pulumi.secret("https://user:sk-live-ABCdef0123456789@api.mistral.ai/v1");
+        const g = new OpenAICompatibleGateway("llm", args);
+        return { component: g.providers.mistral!, output: g.providers.mistral!.upstreamUrl };
+    },
+    "secret-proxy-image": () => {
+        const args = gateway();
+        args.proxy = { image: pulumi.secret("registry.example.com/sk-live-abcdef0123456789") };
+        const g = new OpenAICompatibleGateway("llm", args);
+        return { component: g, output: g.proxyConfig };
+    },
     "proxy-rejects": () => {
         // Our rules and the Backend CRD accept a prefix with a line break inside; the proxy does not.
         const c = new OpenAICompatibleProvider("mistral", { ...provider(), authHeader: { headerName: "api-key", prefix: "Token\nX" } });
