@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { formatTranslationProblem, fromGatewayObjects, PROXY_CONFIG_API_VERSION, validateProxyConfig, type ProxyConfig } from "openai-compatible-proxy/translate";
+import { formatTranslationProblem, fromGatewayObjects, PROXY_CONFIG_API_VERSION, validateProxyConfig, type ProxyConfig, type TranslationProblem } from "openai-compatible-proxy/translate";
 import { ProviderArgumentError } from "./errors";
 import { API_KEY_SECRET_KEY, CA_CERTIFICATE_KEY, KubernetesObject, ProviderObjects } from "./kubernetes-objects";
 
@@ -59,18 +59,23 @@ export function servedObjects(objects: ProviderObjects): KubernetesObject[] {
  * @param providers the rendered objects of every provider the proxy serves
  * @param clientKeyNames the client keys (files in the client-keys Secret), or none
  * @param argument the argument named in errors (`dataPlane` for a provider, `providers` for a gateway)
+ * @param fromSecrets whether the objects derive from values given as Pulumi secrets: the problems
+ *   (errors and warnings) then name the object kind and field only, since the translation's
+ *   messages quote values (an `authHeader.prefix`, a namespace)
  * @throws ProviderArgumentError listing every problem the translation or the schema found
  * @example
  * const { text } = renderProxyConfig([renderObjects(resolveSettings("mistral", args))], []);
  */
-export function renderProxyConfig(providers: readonly ProviderObjects[], clientKeyNames: readonly string[], argument = "dataPlane"): RenderedProxyConfig {
+export function renderProxyConfig(providers: readonly ProviderObjects[], clientKeyNames: readonly string[], argument = "dataPlane", fromSecrets = false): RenderedProxyConfig {
+    const format = (p: TranslationProblem): string =>
+        fromSecrets ? `${p.severity}: ${p.kind}: \`${p.field}\` (details not shown: the arguments include Pulumi secrets)` : formatTranslationProblem(p);
     const objects = providers.flatMap(servedObjects);
     const result = fromGatewayObjects(objects, {
         secretsDir: PROXY_MOUNTS.providerKeysDir,
         configMapsDir: PROXY_MOUNTS.caBundlesDir,
         ...(clientKeyNames.length > 0 ? { clientAuth: { apiKeys: clientKeyNames.map((k) => ({ file: `${PROXY_MOUNTS.clientKeysDir}/${k}` })) } } : {}),
     });
-    const errors = result.problems.filter((p) => p.severity === "error").map((p) => formatTranslationProblem(p).replace(/^error: /, ""));
+    const errors = result.problems.filter((p) => p.severity === "error").map((p) => format(p).replace(/^error: /, ""));
     // The translation validates its output; validating the document as written is what the proxy
     // itself does when it reads the file, so do exactly that too.
     const text = `${JSON.stringify(result.config, null, 2)}\n`;
@@ -78,7 +83,7 @@ export function renderProxyConfig(providers: readonly ProviderObjects[], clientK
         const reread = validateProxyConfig(JSON.parse(text));
         // `=== false`, not `!`: without strictNullChecks (how Pulumi compiles a program that has no
         // tsconfig.json) a truthiness test does not narrow the result to its failure case.
-        if (reread.ok === false) errors.push(...reread.issues.map((i) => `ProxyConfig: \`${i.field}\` ${i.message}`));
+        if (reread.ok === false) errors.push(...reread.issues.map((i) => `ProxyConfig: \`${i.field}\` ${fromSecrets ? "(details not shown: the arguments include Pulumi secrets)" : i.message}`));
     }
     if (errors.length > 0) {
         throw new ProviderArgumentError(
@@ -98,7 +103,7 @@ export function renderProxyConfig(providers: readonly ProviderObjects[], clientK
         config: result.config,
         text,
         sha256: createHash("sha256").update(text).digest("hex"),
-        warnings: result.problems.filter((p) => p.severity === "warning").map(formatTranslationProblem),
+        warnings: result.problems.filter((p) => p.severity === "warning").map(format),
         secretNames: [...secretNames].sort(),
         caConfigMapNames: [...caNames].sort(),
     };

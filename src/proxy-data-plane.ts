@@ -72,10 +72,13 @@ export function createProxyResources(parent: pulumi.Resource, name: string, inpu
                 throw asResourceError(err);
             }
         });
-    const rendered: pulumi.Output<{ config: RenderedProxyConfig; objects: ProxyObjects }> = pulumi.all([settings, input.providers]).apply(([s, providers]) => {
+    // Objects rendered from secret arguments are secret Outputs; the translation's messages about
+    // them could quote those values, so they are then reported by kind and field only.
+    const fromSecrets = pulumi.output(pulumi.isSecret(input.providers));
+    const rendered: pulumi.Output<{ config: RenderedProxyConfig; objects: ProxyObjects }> = pulumi.all([settings, input.providers, fromSecrets]).apply(([s, providers, secret]) => {
         let config: RenderedProxyConfig;
         try {
-            config = renderProxyConfig(providers, s.clientKeyNames, input.configArgument);
+            config = renderProxyConfig(providers, s.clientKeyNames, input.configArgument, secret);
         } catch (err) {
             throw asResourceError(err);
         }

@@ -606,3 +606,37 @@ describe("pure helpers", () => {
         expect(servedObjects(objects).map((o) => o.kind)).toEqual(["Backend", "HTTPRoute", "BackendTLSPolicy"]);
     });
 });
+
+describe("the proxy translation's problems about values given as Pulumi secrets", () => {
+    /** The config warnings logged while `prefix` renders, prefix given plain or as a secret. */
+    async function warnings(prefix: pulumi.Input<string>): Promise<string[]> {
+        const warn = jest.spyOn(pulumi.log, "warn").mockImplementation(() => Promise.resolve());
+        try {
+            await withRecordingMocks({}, async () => {
+                const c = new OpenAICompatibleProvider("mistral", { preset: "mistral", apiKey: "k", route: { gateway: { name: "agentgateway" } }, authHeader: { headerName: "api-key", prefix } });
+                await settled(c.proxyConfig);
+            });
+            return warn.mock.calls.map(([message]) => message);
+        } finally {
+            warn.mockRestore();
+        }
+    }
+
+    it("are logged by object kind and field only, never quoting the value", async () => {
+        // The proxy warns about a prefix that ends with a letter, quoting it when short.
+        expect(await warnings("Tok3n")).toEqual([
+            "openai-compatible-proxy config: warning: Backend default/mistral: `spec.ai.llm.authHeader.prefix` is used verbatim, so the header is `api-key: Tok3n<key>`; end it with a space if the provider expects `Tok3n <key>`",
+        ]);
+        expect(await warnings(pulumi.secret("Tok3n"))).toEqual([
+            "openai-compatible-proxy config: warning: Backend: `spec.ai.llm.authHeader.prefix` (details not shown: the arguments include Pulumi secrets)",
+        ]);
+    });
+
+    it("make renderProxyConfig's errors name the kind and field only", () => {
+        const objects = renderObjects(resolveSettings("mistral", { preset: "mistral", apiKey: "k", namespace: "sk-live-abc", route: { gateway: { name: "agentgateway" } } }));
+        const broken = { ...objects, backend: { ...objects.backend, spec: { ...objects.backend.spec, ai: { llm: { ...objects.backend.spec.ai.llm, port: 70000 } } } } };
+        expect(() => renderProxyConfig([broken], [], "dataPlane", true)).toThrow(
+            "openai-compatible-proxy (openai-compatible-proxy/v1) would reject the config rendered from these objects, so its pods could not start: Backend: `spec.ai.llm.port` (details not shown: the arguments include Pulumi secrets); HTTPRoute: `spec.rules[0].backendRefs[0]` (details not shown: the arguments include Pulumi secrets). Fix the arguments that set these fields.",
+        );
+    });
+});
