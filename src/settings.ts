@@ -37,7 +37,7 @@ export interface ProviderSettings {
 export type ResolvedArgs = pulumi.Unwrap<OpenAICompatibleProviderArgs>;
 
 /** Stands for a value that is not known yet (an Output or a Promise) when validating at construction. */
-export const UNKNOWN: unique symbol = Symbol("unknown until the Output resolves");
+export const UNKNOWN = rules.UNKNOWN;
 type Unknown = typeof UNKNOWN;
 
 /**

@@ -37,6 +37,13 @@ const QUALIFIED_NAME_PART = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
  */
 export const MAX_KUBERNETES_NAME_LENGTH = 56;
 
+/**
+ * Stands for a value that is not known yet (an Output or a Promise) when validating at construction
+ * (`peek` in settings.ts). A rule skips it, whether it is the whole argument or one entry of a map
+ * or list; the rule runs again on the resolved value.
+ */
+export const UNKNOWN: unique symbol = Symbol("unknown until the Output resolves");
+
 function fail(argument: string, message: string): never {
     throw new ProviderArgumentError(argument, message);
 }
@@ -329,6 +336,7 @@ export function checkRouteHostnames(value: unknown): asserts value is string[] {
     if (!Array.isArray(value)) fail(argument, `\`${argument}\` must be a list of hostnames${got(argument, value, true)}.`);
     if (value.length > 16) fail(argument, `\`${argument}\` may hold at most 16 hostnames (the HTTPRoute limit), got ${value.length}; split the provider into several routes.`);
     value.forEach((hostname, i) => {
+        if (hostname === UNKNOWN) return;
         const at = argumentPath(argument, i);
         if (typeof hostname !== "string" || hostname.length > 253 || !ROUTE_HOSTNAME.test(hostname)) {
             fail(at, `\`${at}\` must be a lowercase DNS name, optionally starting with "*."${got(at, hostname, true)}; for example "llm.example.com" or "*.example.com".`);
@@ -428,6 +436,7 @@ export function checkLabels(value: unknown): asserts value is Record<string, str
     if (typeof value !== "object" || value === null || Array.isArray(value)) fail(argument, `\`${argument}\` must be a map of strings${got(argument, value)}.`);
     for (const [key, v] of Object.entries(value)) {
         checkQualifiedKey(argument, key, "label");
+        if (v === UNKNOWN) continue;
         if (typeof v !== "string" || v.length > 63 || (v !== "" && !QUALIFIED_NAME_PART.test(v))) {
             const shownValue = isSecretArgument(argumentPath(argument, key)) ? "(a Pulumi secret, not shown)" : quote(v);
             const shownKey = isSecretArgument(argument) ? "a key not shown (a Pulumi secret)" : quote(key);
@@ -443,6 +452,8 @@ export function checkAnnotations(value: unknown): asserts value is Record<string
     let size = 0;
     for (const [key, v] of Object.entries(value)) {
         checkQualifiedKey(argument, key, "annotation");
+        // Its size counts once it resolves.
+        if (v === UNKNOWN) continue;
         if (typeof v !== "string") {
             const shownKey = isSecretArgument(argument) ? "a key not shown (a Pulumi secret)" : quote(key);
             fail(argument, `\`${argument}\` value of ${shownKey} must be a string${got(argumentPath(argument, key), v)}.`);

@@ -54,6 +54,12 @@ it("a provider namespace other than the shared proxy's, given as an Output", asy
     );
 });
 
+it("an Output inside a gateway provider's route hostnames", async () => {
+    expect(await preview("hostname-entry-output")).toEqual(
+        failed('`providers.mistral`: `route.hostnames[1]` must be a lowercase DNS name, optionally starting with "*.", got "LLM.example.com"; for example "llm.example.com" or "*.example.com".'),
+    );
+});
+
 describe("values given as Pulumi secrets are checked when they resolve, and never shown", () => {
     it.each([
         [

@@ -1,10 +1,11 @@
 import * as pulumi from "@pulumi/pulumi";
-import { AuthHeaderArgs, OpenAICompatibleProvider, OpenAICompatibleProviderArgs, ProviderArgumentError, renderObjects, ResolvedArgs, resolveSettings, validateArgs } from "../src";
+import { AuthHeaderArgs, OpenAICompatibleGateway, OpenAICompatibleProvider, OpenAICompatibleProviderArgs, ProviderArgumentError, renderObjects, ResolvedArgs, resolveSettings, validateArgs } from "../src";
 import { peek } from "../src/settings";
 import { objectList } from "../src/kubernetes-objects";
 import { secretArgumentPaths } from "../src/secret-arguments";
 import { crdValidator } from "./support/crd-validator";
-import { settled, withRecordingMocks } from "./support/pulumi-mocks";
+import { gateway } from "./support/proxy-fixtures";
+import { RecordedResource, settled, unknownOutput, withRecordingMocks } from "./support/pulumi-mocks";
 import { TEST_CA_PEM } from "./support/scenarios";
 
 /** The `kubernetesName` rule: the proxy's Service, `<name>-proxy`, must be a DNS-1035 label of at most 63 characters. */
@@ -151,6 +152,68 @@ describe("values known only later are checked when they resolve, with the same m
             return settled(c.upstreamUrl);
         });
         expect(result).toBe("https://api.mistral.ai:443/v1/chat/completions");
+    });
+});
+
+describe("Outputs inside labels, annotations and route hostnames are checked once they resolve", () => {
+    // peek() turns each such entry into UNKNOWN; the rules skip it at construction and check the
+    // resolved value in resolveSettings.
+    type Entries = { label: pulumi.Output<string>; annotation: pulumi.Output<string>; hostname: pulumi.Output<string> };
+    const known = (): Entries => ({ label: pulumi.output("platform"), annotation: pulumi.output("x"), hostname: pulumi.output("a.example.com") });
+    const unknown = (): Entries => ({ label: unknownOutput(), annotation: unknownOutput(), hostname: unknownOutput() });
+    const providerArgs = (e: Entries): OpenAICompatibleProviderArgs => ({
+        ...base(),
+        labels: { team: e.label },
+        annotations: { note: e.annotation },
+        route: { gateway: { name: "agentgateway" }, hostnames: [e.hostname] },
+    });
+
+    async function construct(preview: boolean, build: () => void): Promise<{ err?: Error; resources: RecordedResource[] }> {
+        const { result, resources } = await withRecordingMocks({ preview }, () => {
+            try {
+                build();
+                return Promise.resolve(undefined);
+            } catch (err) {
+                return Promise.resolve(err as Error);
+            }
+        });
+        return { err: result, resources };
+    }
+
+    it.each([
+        ["known", false, known],
+        ["known, in preview", true, known],
+        ["unknown, in preview", true, unknown],
+    ])("a provider constructs with them %s", async (_name, preview, entries) => {
+        const { err, resources } = await construct(preview, () => new OpenAICompatibleProvider("mistral", providerArgs(entries())));
+        expect(err).toBeUndefined();
+        if (entries === known) {
+            const route = resources.find((r) => r.type === "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute")!;
+            expect(route.inputs).toMatchObject({ metadata: { labels: { team: "platform" }, annotations: { note: "x" } }, spec: { hostnames: ["a.example.com"] } });
+        }
+    });
+
+    it.each([
+        ["known", false, known],
+        ["unknown, in preview", true, unknown],
+    ])("a gateway constructs with them %s", async (_name, preview, entries) => {
+        const { err } = await construct(preview, () => {
+            const e = entries();
+            const args = gateway();
+            args.labels = { team: e.label };
+            args.annotations = { note: e.annotation };
+            args.providers.mistral!.route.hostnames = [e.hostname];
+            new OpenAICompatibleGateway("llm", args);
+        });
+        expect(err).toBeUndefined();
+    });
+
+    it("at construction the rules skip them; on the resolved values they apply", () => {
+        const late = providerArgs(known());
+        expect(() => validateArgs("mistral", peek(late))).not.toThrow();
+        const resolved = { ...base(), labels: { team: "Platform team" }, route: { gateway: { name: "agentgateway" }, hostnames: ["LLM.example.com"] } } as ResolvedArgs;
+        expect(() => resolveSettings("mistral", resolved)).toThrow("`route.hostnames[0]` must be a lowercase DNS name");
+        expect(() => resolveSettings("mistral", { ...resolved, route: { gateway: { name: "agentgateway" } } })).toThrow('`labels` value "Platform team" of "team"');
     });
 });
 

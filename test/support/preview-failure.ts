@@ -49,6 +49,13 @@ export const PREVIEW_CASES: Record<string, () => { component: pulumi.Resource; o
         const g = new OpenAICompatibleGateway("llm", args);
         return { component: g, output: g.proxyConfig };
     },
+    "hostname-entry-output": () => {
+        // An Output inside the list: skipped at construction, checked once resolved.
+        const args = gateway();
+        args.providers.mistral!.route.hostnames = ["llm.example.com", pulumi.output("LLM.example.com")];
+        const g = new OpenAICompatibleGateway("llm", args);
+        return { component: g.providers.mistral!, output: g.providers.mistral!.url };
+    },
     "proxy-rejects": () => {
         // Our rules and the Backend CRD accept a prefix with a line break inside; the proxy does not.
         const c = new OpenAICompatibleProvider("mistral", { ...provider(), authHeader: { headerName: "api-key", prefix: "Token\nX" } });

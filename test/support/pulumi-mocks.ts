@@ -141,3 +141,12 @@ export function isSecret(output: pulumi.Output<unknown>): Promise<boolean> {
     return (output as unknown as { isSecret: Promise<boolean> }).isSecret;
 }
 
+
+/**
+ * An Output whose value is unknown, as `pulumi preview` gives for a resource's output that only
+ * `pulumi up` will know. Built with the SDK's Output class itself (its constructor is internal).
+ */
+export function unknownOutput<T>(): pulumi.Output<T> {
+    const OutputImpl = pulumi.Output as unknown as new (...args: unknown[]) => pulumi.Output<T>;
+    return new OutputImpl(new Set(), Promise.resolve(undefined), Promise.resolve(false), Promise.resolve(false), Promise.resolve(new Set()));
+}
