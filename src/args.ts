@@ -203,7 +203,8 @@ export interface TlsArgs {
     /**
      * Connect to the provider in plaintext, with no BackendTLSPolicy: only for a server inside the
      * cluster (a self-hosted vLLM, say). Requests, keys and completions then cross the network
-     * unencrypted. A plain boolean because it decides whether the BackendTLSPolicy exists.
+     * unencrypted, so it is refused with a `preset` unless `host` names another server. A plain
+     * boolean because it decides whether the BackendTLSPolicy exists.
      */
     insecurePlaintext?: boolean;
 }

@@ -197,6 +197,13 @@ function validateKnownArgs(componentName: string, a: Record<string, unknown>): v
         );
     }
     when(caCertificate, rules.checkCaCertificate);
+    // Every preset is a public provider served over HTTPS on 443, whatever the preset's value.
+    if (plaintext === true && preset !== undefined && a.host === undefined) {
+        throw new ProviderArgumentError(
+            "tls.insecurePlaintext",
+            "`tls.insecurePlaintext` is set with `preset`, whose host is a public provider served over HTTPS: the API key and every request and completion would cross the internet in cleartext. It is only for a server inside the cluster; remove `tls.insecurePlaintext`, or, for an in-cluster server, remove `preset` and give its `host`, `port` and `path`.",
+        );
+    }
 
     when(a.labels, rules.checkLabels);
     when(a.annotations, rules.checkAnnotations);

@@ -98,6 +98,17 @@ const cases: Case[] = [
     ["baseUrl without scheme", (a) => (a.route.baseUrl = "localhost:8080"), '`route.baseUrl` must be an http or https URL with no path, query or credentials, got "localhost:8080"; for example `route.baseUrl: "http://localhost:8080"`.'],
     ["baseUrl with a path", (a) => (a.route.baseUrl = "https://llm.example.com/mistral"), '`route.baseUrl` must be an http or https URL with no path, query or credentials, got "https://llm.example.com/mistral"; for example `route.baseUrl: "http://localhost:8080"`.'],
     ["plaintext with a CA", (a) => (a.tls = { insecurePlaintext: true, caCertificate: TEST_CA_PEM }), "`tls.insecurePlaintext` and `tls.caCertificate` are both set; a CA bundle only applies to TLS, so remove one of them."],
+    // The key would cross the internet in cleartext, whatever serves the provider.
+    [
+        "plaintext with a preset",
+        (a) => (a.tls = { insecurePlaintext: true }),
+        "`tls.insecurePlaintext` is set with `preset`, whose host is a public provider served over HTTPS: the API key and every request and completion would cross the internet in cleartext. It is only for a server inside the cluster; remove `tls.insecurePlaintext`, or, for an in-cluster server, remove `preset` and give its `host`, `port` and `path`.",
+    ],
+    [
+        "plaintext with a preset, on kgateway's data plane",
+        (a) => Object.assign(a, { tls: { insecurePlaintext: true }, dataPlane: "kgateway" }),
+        "`tls.insecurePlaintext` is set with `preset`, whose host is a public provider served over HTTPS: the API key and every request and completion would cross the internet in cleartext. It is only for a server inside the cluster; remove `tls.insecurePlaintext`, or, for an in-cluster server, remove `preset` and give its `host`, `port` and `path`.",
+    ],
     ["CA that is not PEM", (a) => (a.tls = { caCertificate: "/etc/ssl/ca.crt" }), '`tls.caCertificate` must be PEM text holding at least one "-----BEGIN CERTIFICATE-----" block; pass the CA bundle\'s contents, for example `fs.readFileSync("ca.crt", "utf8")`.'],
     ["CA with a corrupt certificate", (a) => (a.tls = { caCertificate: `${TEST_CA_PEM}\n-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n` }), "`tls.caCertificate` certificate 2 of 2 is not a valid X.509 certificate; pass the CA bundle's PEM text unchanged."],
     ["label key invalid", (a) => (a.labels = { "team name": "ai" }), '`labels` key "team name" is not a valid Kubernetes label key (an optional DNS subdomain prefix and "/", then at most 63 letters, digits, \'-\', \'_\' or \'.\', starting and ending with a letter or digit); for example "team" or "example.com/team".'],
@@ -130,13 +141,19 @@ describe("bad arguments fail at construction with a ResourceError naming the arg
     it("the base arguments themselves are valid", async () => {
         expect(await constructionError(base())).toBeUndefined();
     });
+
+    it("plaintext is accepted for a host of one's own, with or without a preset", async () => {
+        const inCluster = { host: "vllm.models.svc.cluster.local", tls: { insecurePlaintext: true } };
+        expect(await constructionError({ ...base(), ...inCluster })).toBeUndefined();
+        expect(await constructionError({ ...base(), preset: undefined, ...inCluster })).toBeUndefined();
+    });
 });
 
 describe("values known only later are checked when they resolve, with the same message", () => {
     // The component validates peek(args) at construction, where Outputs are UNKNOWN and skipped,
     // and calls resolveSettings on the resolved args inside apply; a failure there rejects the
     // children's inputs, so `pulumi preview` fails once the value is known.
-    const deferrable = cases.filter(([name]) => !/credential|no route|no gateway name|apiKey|neither preset|kubernetesName|plaintext with a CA/.test(name));
+    const deferrable = cases.filter(([name]) => !/credential|no route|no gateway name|apiKey|neither preset|kubernetesName|plaintext with a/.test(name));
 
     it.each(deferrable)("%s: skipped while unknown, raised once resolved", (_name, mutate, message) => {
         const args = base();
