@@ -58,8 +58,9 @@ export interface OpenAICompatibleProviderArgs {
      * The provider API key. The component stores it in a Kubernetes Secret under the key
      * `Authorization` (the key kgateway reads; a leading `Bearer ` is stripped by kgateway), and the
      * Backend references that Secret. Pass a secret (`config.requireSecret(...)`); a plain string is
-     * wrapped with `pulumi.secret` so state holds it encrypted. Mutually exclusive with
-     * `apiKeySecretName` and `passthrough`.
+     * wrapped with `pulumi.secret` so state holds it encrypted. It must be sendable in a header as
+     * is: no surrounding whitespace, control characters or characters above U+00FF. Mutually
+     * exclusive with `apiKeySecretName` and `passthrough`.
      */
     apiKey?: pulumi.Input<string>;
 

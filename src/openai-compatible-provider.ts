@@ -1,7 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { OpenAICompatibleProviderArgs } from "./args";
-import { isProviderArgumentError, ProviderArgumentError } from "./errors";
+import { isProviderArgumentError } from "./errors";
 import {
     API_KEY_SECRET_KEY,
     BACKEND_API_VERSION,
@@ -16,6 +16,7 @@ import { routeToProxy } from "./render-proxy";
 import { secretArgumentPaths } from "./secret-arguments";
 import { peek, ProviderSettings, resolveSettings, validateArgs } from "./settings";
 import { sharedProxyOf } from "./shared-proxy";
+import { checkApiKey } from "./validation";
 
 /** The child resources of a provider (see the getters on {@link OpenAICompatibleProvider}). */
 interface ProviderChildren {
@@ -198,12 +199,12 @@ export class OpenAICompatibleProvider extends pulumi.ComponentResource {
 
         let secret: k8s.core.v1.Secret | undefined;
         if (apiKey !== undefined) {
+            // An Output key is checked once it resolves; the message never holds it.
             const key = pulumi.secret(apiKey).apply((k) => {
-                if (typeof k !== "string" || k === "") {
-                    throw new pulumi.ResourceError(
-                        new ProviderArgumentError("apiKey", "`apiKey` is empty; pass the provider's API key, for example `config.requireSecret(\"apiKey\")`.").message,
-                        this,
-                    );
+                try {
+                    checkApiKey(k);
+                } catch (err) {
+                    throw asResourceError(err);
                 }
                 return k;
             });

@@ -150,9 +150,7 @@ function validateKnownArgs(componentName: string, a: Record<string, unknown>): v
             `${credentials.join(" and ")} are both set; set exactly one of \`apiKey\`, \`apiKeySecretName\` or \`passthrough: true\`.`,
         );
     }
-    if (a.apiKey === "") {
-        throw new ProviderArgumentError("apiKey", "`apiKey` is empty; pass the provider's API key, for example `config.requireSecret(\"apiKey\")`.");
-    }
+    when(a.apiKey, rules.checkApiKey);
     // A secret here is most likely the key itself, given to the wrong argument.
     when(a.apiKeySecretName, (v) =>
         rules.checkDns1123Subdomain("apiKeySecretName", v, "it takes the name of an existing Secret; if this is the API key itself, pass it as `apiKey` instead"),

@@ -274,6 +274,32 @@ export function checkHost(value: unknown): asserts value is string {
     );
 }
 
+/** RFC 9110 field-value characters (tab, space, visible ASCII, U+0080 to U+00FF): what undici and Node.js send. */
+const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+
+/**
+ * The provider API key, sent upstream in a header: a string of header-value characters with no
+ * surrounding whitespace. The messages never show it, whatever is wrong with it.
+ */
+export function checkApiKey(value: unknown): asserts value is string {
+    const example = 'for example `config.requireSecret("apiKey")`';
+    if (typeof value !== "string") fail("apiKey", `\`apiKey\` must be a string, the provider's API key; ${example}.`);
+    if (value === "") fail("apiKey", `\`apiKey\` is empty; pass the provider's API key, ${example}.`);
+    if (value.trim() === "") fail("apiKey", `\`apiKey\` is only whitespace; pass the provider's API key, ${example}.`);
+    if (value.trim() !== value) {
+        fail(
+            "apiKey",
+            "`apiKey` starts or ends with whitespace (its value is not shown), most likely a line break or space copied along with the key, which would be sent as part of it; remove it, for example with `config.requireSecret(\"apiKey\").apply((k) => k.trim())`.",
+        );
+    }
+    if (!HEADER_VALUE.test(value)) {
+        fail(
+            "apiKey",
+            "`apiKey` holds a control character (a line break, a NUL, ...) or a character above U+00FF (its value is not shown), which an HTTP header cannot carry; pass the key exactly as the provider issued it.",
+        );
+    }
+}
+
 /** A TCP port. The Backend CRD only says int32; a port outside 1..65535 would fail at connect time. */
 export function checkPort(value: unknown): asserts value is number {
     if (typeof value !== "number" || !Number.isInteger(value) || value < 1 || value > 65535) {

@@ -82,6 +82,17 @@ describe("values given as Pulumi secrets are checked when they resolve, and neve
         expect(outcome).toEqual(failed(message));
         expect(JSON.stringify(outcome)).not.toMatch(/sk-live|abcdef0123456789/i);
     });
+
+    it("an API key with a trailing line break fails the Secret's registration", async () => {
+        const outcome = await preview("secret-key-with-line-break");
+        expect(outcome).toEqual({
+            value: null,
+            unhandled: [
+                'ResourceError: `apiKey` starts or ends with whitespace (its value is not shown), most likely a line break or space copied along with the key, which would be sent as part of it; remove it, for example with `config.requireSecret("apiKey").apply((k) => k.trim())`.',
+            ],
+        });
+        expect(JSON.stringify(outcome)).not.toMatch(/sk-live|abcdef0123456789/i);
+    });
 });
 
 it("a config the proxy would reject fails the preview with the proxy's own message", async () => {

@@ -69,6 +69,28 @@ const cases: Case[] = [
     ["two credentials", (a) => (a.passthrough = true), "`apiKey` and `passthrough: true` are both set; set exactly one of `apiKey`, `apiKeySecretName` or `passthrough: true`."],
     ["three credentials", (a) => Object.assign(a, { passthrough: true, apiKeySecretName: "k" }), "`apiKey` and `apiKeySecretName` and `passthrough: true` are both set; set exactly one of `apiKey`, `apiKeySecretName` or `passthrough: true`."],
     ["empty apiKey", (a) => (a.apiKey = ""), '`apiKey` is empty; pass the provider\'s API key, for example `config.requireSecret("apiKey")`.'],
+    // A key an HTTP header cannot carry as given; the value is never shown.
+    ["apiKey only whitespace", (a) => (a.apiKey = " \t "), '`apiKey` is only whitespace; pass the provider\'s API key, for example `config.requireSecret("apiKey")`.'],
+    [
+        "apiKey with a trailing line break",
+        (a) => (a.apiKey = "sk-live-ABCdef0123456789\n"),
+        '`apiKey` starts or ends with whitespace (its value is not shown), most likely a line break or space copied along with the key, which would be sent as part of it; remove it, for example with `config.requireSecret("apiKey").apply((k) => k.trim())`.',
+    ],
+    [
+        "apiKey with a leading space",
+        (a) => (a.apiKey = " sk-live-ABCdef0123456789"),
+        '`apiKey` starts or ends with whitespace (its value is not shown), most likely a line break or space copied along with the key, which would be sent as part of it; remove it, for example with `config.requireSecret("apiKey").apply((k) => k.trim())`.',
+    ],
+    [
+        "apiKey with a line break inside",
+        (a) => (a.apiKey = "sk-live-ABC\ndef0123456789"),
+        "`apiKey` holds a control character (a line break, a NUL, ...) or a character above U+00FF (its value is not shown), which an HTTP header cannot carry; pass the key exactly as the provider issued it.",
+    ],
+    [
+        "apiKey with a character above U+00FF",
+        (a) => (a.apiKey = "sk-live-ABC\u2013def0123456789"),
+        "`apiKey` holds a control character (a line break, a NUL, ...) or a character above U+00FF (its value is not shown), which an HTTP header cannot carry; pass the key exactly as the provider issued it.",
+    ],
     ["apiKeySecretName not a name", (a) => Object.assign(a, { apiKey: undefined, apiKeySecretName: "Mistral_Key" }), '`apiKeySecretName` must be a DNS-1123 subdomain (lowercase letters, digits, \'-\' and \'.\', at most 253 characters), got "Mistral_Key"; for example `apiKeySecretName: "mistral-key"`.'],
     ["kubernetesName not a label", (a) => (a.kubernetesName = "Mistral_Prod"), `\`kubernetesName\` ${NAME_RULE}, got "Mistral_Prod"; for example \`kubernetesName: "mistral-prod"\`.`],
     // A DNS-1123 label, fine for every other object, but the proxy's Service `1mistral-proxy` would be refused.

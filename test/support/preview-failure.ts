@@ -56,6 +56,13 @@ export const PREVIEW_CASES: Record<string, () => { component: pulumi.Resource; o
         const g = new OpenAICompatibleGateway("llm", args);
         return { component: g.providers.mistral!, output: g.providers.mistral!.url };
     },
+    "secret-key-with-line-break": () => {
+        // A secret key read with its trailing newline: refused once it resolves, never shown.
+        const c = new OpenAICompatibleProvider("mistral", { ...provider(), apiKey: pulumi.secret("sk-live-ABCdef0123456789\n") });
+        // Only the Secret's input holds the key, so nothing else settles with its error: the
+        // program fails through the Secret's registration, reported as unhandled.
+        return { component: c, output: pulumi.output(new Promise<null>((resolve) => setTimeout(() => resolve(null), 500))) };
+    },
     "proxy-rejects": () => {
         // Our rules and the Backend CRD accept a prefix with a line break inside; the proxy does not.
         const c = new OpenAICompatibleProvider("mistral", { ...provider(), authHeader: { headerName: "api-key", prefix: "Token\nX" } });
