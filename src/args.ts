@@ -24,7 +24,8 @@ export interface OpenAICompatibleProviderArgs {
      * The provider's DNS name, without scheme, port or path (`api.mistral.ai`, or
      * `vllm.models.svc.cluster.local` for an in-cluster server). Required when `preset` is unset.
      * It becomes the Backend's `ai.llm.host`, the HTTPRoute's `URLRewrite` hostname and the
-     * BackendTLSPolicy's `validation.hostname`.
+     * BackendTLSPolicy's `validation.hostname`. An IP address is refused, but for IPv4 with
+     * `tls.insecurePlaintext`: TLS sends the name as SNI and checks the certificate against it.
      */
     host?: pulumi.Input<string>;
 
@@ -156,7 +157,7 @@ export interface RouteArgs {
      */
     pathPrefix?: pulumi.Input<string>;
 
-    /** Hostnames the HTTPRoute matches (`llm.example.com`, `*.example.com`); at most 16. Default: any. */
+    /** Hostnames the HTTPRoute matches (`llm.example.com`, `*.example.com`), not IP addresses; at most 16. Default: any. */
     hostnames?: pulumi.Input<pulumi.Input<string>[]>;
 
     /**

@@ -195,6 +195,7 @@ function validateKnownArgs(componentName: string, a: Record<string, unknown>): v
         );
     }
     when(caCertificate, rules.checkCaCertificate);
+    if (plaintext !== true && typeof a.host === "string") rules.checkTlsHost(a.host);
     // Every preset is a public provider served over HTTPS on 443, whatever the preset's value.
     if (plaintext === true && preset !== undefined && a.host === undefined) {
         throw new ProviderArgumentError(

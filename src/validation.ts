@@ -1,4 +1,5 @@
 import { X509Certificate } from "node:crypto";
+import { isIPv6 } from "node:net";
 import { ProviderArgumentError } from "./errors";
 
 /*
@@ -230,6 +231,13 @@ export function checkDns1123Subdomain(argument: string, value: unknown, secretFi
     }
 }
 
+/** Whether `text` is an IP address: dotted IPv4, or IPv6 with or without brackets. */
+export function ipLiteral(text: string): "IPv4" | "IPv6" | undefined {
+    if (/^[0-9]+(\.[0-9]+){3}$/.test(text)) return "IPv4";
+    const inner = text.startsWith("[") && text.endsWith("]") ? text.slice(1, -1) : text;
+    return inner.includes(":") && isIPv6(inner) ? "IPv6" : undefined;
+}
+
 function tryUrl(text: string): URL | undefined {
     try {
         return new URL(text);
@@ -250,6 +258,12 @@ export function checkHost(value: unknown): asserts value is string {
     const trimmed = value.trim();
     const hasScheme = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(trimmed);
     const url = tryUrl(hasScheme ? trimmed : `https://${trimmed}`);
+    if (ipLiteral(trimmed) === "IPv6" || (url && ipLiteral(url.hostname) === "IPv6")) {
+        fail(
+            "host",
+            `\`host\` must be a DNS name, not an IPv6 address${got("host", value, true)}: it is also the HTTPRoute's URLRewrite hostname, which Gateway API only allows as a DNS name; for an in-cluster server use its Service's DNS name, for example \`host: "vllm.models.svc.cluster.local"\`.`,
+        );
+    }
     // A key written into the URL (`https://user:<key>@host`): never echoed, and said to be unsupported.
     const credentials = hasUserinfo(trimmed);
     const keyNote = credentials ? "; credentials in a URL are not supported: pass the key with `apiKey`" : "";
@@ -298,6 +312,18 @@ export function checkApiKey(value: unknown): asserts value is string {
             "`apiKey` holds a control character (a line break, a NUL, ...) or a character above U+00FF (its value is not shown), which an HTTP header cannot carry; pass the key exactly as the provider issued it.",
         );
     }
+}
+
+/**
+ * An IPv4 `host` with TLS: it would be the BackendTLSPolicy's `validation.hostname`, sent as SNI
+ * (RFC 6066 forbids IP addresses there) and matched against the certificate's DNS names.
+ */
+export function checkTlsHost(host: string): void {
+    if (ipLiteral(host) === undefined) return;
+    fail(
+        "host",
+        `${named("host", host)} is an IP address, but with TLS it is also the BackendTLSPolicy's \`validation.hostname\`, sent as SNI and matched against the server's certificate, which needs a DNS name (RFC 6066 forbids IP addresses in SNI); use the DNS name the certificate is issued for (for an in-cluster server, its Service's name such as "vllm.models.svc.cluster.local"), or set \`tls.insecurePlaintext: true\` for an in-cluster server without TLS.`,
+    );
 }
 
 /** A TCP port. The Backend CRD only says int32; a port outside 1..65535 would fail at connect time. */
@@ -364,6 +390,14 @@ export function checkRouteHostnames(value: unknown): asserts value is string[] {
     value.forEach((hostname, i) => {
         if (hostname === UNKNOWN) return;
         const at = argumentPath(argument, i);
+        if (typeof hostname === "string" && ipLiteral(hostname) !== undefined) {
+            // The CRD's description forbids IP addresses; its pattern lets IPv4 through, and such a
+            // route never matches.
+            fail(
+                at,
+                `\`${at}\` must be a DNS name, not an IP address${got(at, hostname, true)}: Gateway API does not allow IP addresses as HTTPRoute hostnames, and the route would match no request; use the DNS name clients call, or leave \`${argument}\` unset to match any host.`,
+            );
+        }
         if (typeof hostname !== "string" || hostname.length > 253 || !ROUTE_HOSTNAME.test(hostname)) {
             fail(at, `\`${at}\` must be a lowercase DNS name, optionally starting with "*."${got(at, hostname, true)}; for example "llm.example.com" or "*.example.com".`);
         }

@@ -49,6 +49,11 @@ const cases: Case[] = [
         (a) => (a.host = "sk-live-ABCdef0123456789@api.x.ai"),
         '`host` must be a DNS name without scheme, credentials, port or path, got "<credentials>@api.x.ai"; credentials in a URL are not supported: pass the key with `apiKey`; use `host: "api.x.ai"`.',
     ],
+    // IP addresses: no SNI or certificate name with TLS, and never a URLRewrite hostname for IPv6.
+    ["host an IPv4 address, with TLS", (a) => (a.host = "10.1.2.3"), "`host` \"10.1.2.3\" is an IP address, but with TLS it is also the BackendTLSPolicy's `validation.hostname`, sent as SNI and matched against the server's certificate, which needs a DNS name (RFC 6066 forbids IP addresses in SNI); use the DNS name the certificate is issued for (for an in-cluster server, its Service's name such as \"vllm.models.svc.cluster.local\"), or set `tls.insecurePlaintext: true` for an in-cluster server without TLS."],
+    ["host an IPv6 address", (a) => (a.host = "[::1]"), "`host` must be a DNS name, not an IPv6 address, got \"[::1]\": it is also the HTTPRoute's URLRewrite hostname, which Gateway API only allows as a DNS name; for an in-cluster server use its Service's DNS name, for example `host: \"vllm.models.svc.cluster.local\"`."],
+    ["host an IPv6 address without brackets", (a) => (a.host = "fd00::1"), "`host` must be a DNS name, not an IPv6 address, got \"fd00::1\": it is also the HTTPRoute's URLRewrite hostname, which Gateway API only allows as a DNS name; for an in-cluster server use its Service's DNS name, for example `host: \"vllm.models.svc.cluster.local\"`."],
+    ["host an IPv6 address with a port", (a) => (a.host = "http://[fd00::1]:8000"), "`host` must be a DNS name, not an IPv6 address, got \"http://[fd00::1]:8000\": it is also the HTTPRoute's URLRewrite hostname, which Gateway API only allows as a DNS name; for an in-cluster server use its Service's DNS name, for example `host: \"vllm.models.svc.cluster.local\"`."],
     ["host not a DNS name", (a) => (a.host = "my_llm"), '`host` must be a DNS name (lowercase letters, digits, \'-\' and \'.\', at most 253 characters), got "my_llm"; for example `host: "api.mistral.ai"`.'],
     ["port out of range", (a) => (a.port = 70000), "`port` must be an integer from 1 to 65535, got 70000; use 443 for an HTTPS provider."],
     ["port zero", (a) => (a.port = 0), "`port` must be an integer from 1 to 65535, got 0; use 443 for an HTTPS provider."],
@@ -114,6 +119,9 @@ const cases: Case[] = [
     ["pathPrefix with a space", (a) => (a.route.pathPrefix = "/mistral ai"), '`route.pathPrefix` "/mistral ai" is not a valid Gateway API path prefix: it may only hold URL path characters (RFC 3986); use a plain prefix such as `route.pathPrefix: "/mistral"`.'],
     ["pathPrefix too long", (a) => (a.route.pathPrefix = `/${"a".repeat(1024)}`), `\`route.pathPrefix\` "/${"a".repeat(1024)}" is not a valid Gateway API path prefix: it must be at most 1024 characters; use a plain prefix such as \`route.pathPrefix: "/mistral"\`.`],
     ["hostname in upper case", (a) => (a.route.hostnames = ["llm.example.com", "LLM.example.com"]), '`route.hostnames[1]` must be a lowercase DNS name, optionally starting with "*.", got "LLM.example.com"; for example "llm.example.com" or "*.example.com".'],
+    // Gateway API's hostname pattern lets an IPv4 address through, but such a route never matches.
+    ["hostname an IPv4 address", (a) => (a.route.hostnames = ["llm.example.com", "10.0.0.1"]), "`route.hostnames[1]` must be a DNS name, not an IP address, got \"10.0.0.1\": Gateway API does not allow IP addresses as HTTPRoute hostnames, and the route would match no request; use the DNS name clients call, or leave `route.hostnames` unset to match any host."],
+    ["hostname an IPv6 address", (a) => (a.route.hostnames = ["[::1]"]), "`route.hostnames[0]` must be a DNS name, not an IP address, got \"[::1]\": Gateway API does not allow IP addresses as HTTPRoute hostnames, and the route would match no request; use the DNS name clients call, or leave `route.hostnames` unset to match any host."],
     ["17 hostnames", (a) => (a.route.hostnames = Array.from({ length: 17 }, (_, i) => `h${i}.example.com`)), "`route.hostnames` may hold at most 16 hostnames (the HTTPRoute limit), got 17; split the provider into several routes."],
     ["timeout not a duration", (a) => (a.route.timeouts = { request: "30 seconds" }), '`route.timeouts.request` must be a Gateway API duration such as "30s", "5m" or "1m30s" (units h, m, s, ms), got "30 seconds".'],
     ["backendRequest longer than request", (a) => (a.route.timeouts = { request: "1m", backendRequest: "1m30s" }), '`route.timeouts.backendRequest` ("1m30s") must not be longer than `route.timeouts.request` ("1m"); lower it or raise `route.timeouts.request`.'],
@@ -162,6 +170,10 @@ describe("bad arguments fail at construction with a ResourceError naming the arg
 
     it("the base arguments themselves are valid", async () => {
         expect(await constructionError(base())).toBeUndefined();
+    });
+
+    it("an IPv4 host is accepted without TLS", async () => {
+        expect(await constructionError({ ...base(), preset: undefined, host: "10.1.2.3", port: 8000, tls: { insecurePlaintext: true } })).toBeUndefined();
     });
 
     it("plaintext is accepted for a host of one's own, with or without a preset", async () => {
