@@ -141,7 +141,10 @@ export interface OpenAICompatibleProviderArgs {
 export interface AuthHeaderArgs {
     /** The header name, an HTTP token such as `x-api-key`. kgateway's default is `Authorization`. */
     headerName?: pulumi.Input<string>;
-    /** The value prefix before the key, such as `Bearer`; at least one character. */
+    /**
+     * The value prefix before the key, such as `Bearer`; at least one character, all of them
+     * header-value characters (tab, space, visible ASCII, U+0080 to U+00FF).
+     */
     prefix?: pulumi.Input<string>;
 }
 
@@ -161,8 +164,9 @@ export interface RouteArgs {
     hostnames?: pulumi.Input<pulumi.Input<string>[]>;
 
     /**
-     * The HTTPRoute rule's timeouts, as Gateway API durations (`30s`, `1m30s`, `500ms`). Streaming
-     * completions can run for minutes: set generous values or none.
+     * The HTTPRoute rule's timeouts, as Gateway API durations (`30s`, `1m30s`, `500ms`) of at most
+     * `596h31m23s647ms` (2^31-1 ms). Streaming completions can run for minutes: set generous
+     * values or none.
      */
     timeouts?: RouteTimeoutsArgs;
 

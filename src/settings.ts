@@ -129,7 +129,10 @@ function validateKnownArgs(componentName: string, a: Record<string, unknown>): v
         }
         when(headerName, rules.checkHeaderName);
         // The Backend CRD: `prefix` has minLength 1.
-        when(prefix, (v) => rules.checkNonEmpty("authHeader.prefix", v, "omit `prefix` to keep kgateway's default"));
+        when(prefix, (v) => {
+            rules.checkNonEmpty("authHeader.prefix", v, "omit `prefix` to keep kgateway's default");
+            rules.checkHeaderValue("authHeader.prefix", v);
+        });
     }
 
     // Exactly one credential. Presence is known even when the value is an Output.

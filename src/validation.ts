@@ -231,6 +231,11 @@ export function checkDns1123Subdomain(argument: string, value: unknown, secretFi
     }
 }
 
+/** The first dot-separated label of `name` longer than DNS allows (63 characters), if any. */
+function longLabel(name: string): string | undefined {
+    return name.split(".").find((label) => label.length > 63);
+}
+
 /** Whether `text` is an IP address: dotted IPv4, or IPv6 with or without brackets. */
 export function ipLiteral(text: string): "IPv4" | "IPv6" | undefined {
     if (/^[0-9]+(\.[0-9]+){3}$/.test(text)) return "IPv4";
@@ -253,7 +258,11 @@ function tryUrl(text: string): URL | undefined {
  */
 export function checkHost(value: unknown): asserts value is string {
     checkString("host", value);
-    if (value.length <= 253 && DNS1123_SUBDOMAIN.test(value)) return;
+    if (value.length <= 253 && DNS1123_SUBDOMAIN.test(value)) {
+        const label = longLabel(value);
+        if (label === undefined) return;
+        fail("host", `\`host\` has a label of ${label.length} characters${got("host", value)}; each dot-separated part of a DNS name is at most 63 characters.`);
+    }
 
     const trimmed = value.trim();
     const hasScheme = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(trimmed);
@@ -267,7 +276,7 @@ export function checkHost(value: unknown): asserts value is string {
     // A key written into the URL (`https://user:<key>@host`): never echoed, and said to be unsupported.
     const credentials = hasUserinfo(trimmed);
     const keyNote = credentials ? "; credentials in a URL are not supported: pass the key with `apiKey`" : "";
-    if (url && url.hostname !== "" && DNS1123_SUBDOMAIN.test(url.hostname) && url.hostname.length <= 253) {
+    if (url && url.hostname !== "" && DNS1123_SUBDOMAIN.test(url.hostname) && url.hostname.length <= 253 && longLabel(url.hostname) === undefined) {
         const fixes = [`\`host: ${quote(url.hostname)}\``];
         if (url.port !== "") fixes.push(`\`port: ${url.port}\``);
         const path = url.pathname.replace(/\/+$/, "");
@@ -401,6 +410,10 @@ export function checkRouteHostnames(value: unknown): asserts value is string[] {
         if (typeof hostname !== "string" || hostname.length > 253 || !ROUTE_HOSTNAME.test(hostname)) {
             fail(at, `\`${at}\` must be a lowercase DNS name, optionally starting with "*."${got(at, hostname, true)}; for example "llm.example.com" or "*.example.com".`);
         }
+        const label = longLabel(hostname);
+        if (label !== undefined) {
+            fail(at, `\`${at}\` has a label of ${label.length} characters${got(at, hostname, true)}; each dot-separated part of a DNS name is at most 63 characters.`);
+        }
     });
 }
 
@@ -414,11 +427,17 @@ export function durationMillis(duration: string): number {
     return total;
 }
 
-/** A Gateway API duration (`30s`, `1m30s`, `500ms`). */
+/** The longest timeout: 2^31-1 ms, the proxy's limit (a Node.js timer's). */
+export const MAX_DURATION_MS = 2_147_483_647;
+
+/** A Gateway API duration (`30s`, `1m30s`, `500ms`) of at most {@link MAX_DURATION_MS}. */
 export function checkDuration(argument: string, value: unknown): asserts value is string {
     checkString(argument, value);
     if (!GATEWAY_DURATION.test(value)) {
         fail(argument, `\`${argument}\` must be a Gateway API duration such as "30s", "5m" or "1m30s" (units h, m, s, ms)${got(argument, value)}.`);
+    }
+    if (durationMillis(value) > MAX_DURATION_MS) {
+        fail(argument, `\`${argument}\` must be at most "596h31m23s647ms" (2147483647 ms, about 24.8 days)${got(argument, value)}; use a shorter duration, or "0s" for no timeout.`);
     }
 }
 
@@ -448,6 +467,19 @@ export function checkBaseUrl(value: unknown): asserts value is string {
         url.password !== ""
     ) {
         fail(argument, `\`${argument}\` must be an http or https URL with no path, query or credentials${got(argument, value, true)}; for example \`${argument}: "http://localhost:8080"\`.`);
+    }
+}
+
+/**
+ * `authHeader.prefix`: the start of a header value, so RFC 9110 field-value characters only
+ * (tab, space, visible ASCII, U+0080 to U+00FF), the rule undici, Node.js and the proxy apply.
+ */
+export function checkHeaderValue(argument: string, value: string): void {
+    if (!HEADER_VALUE.test(value)) {
+        fail(
+            argument,
+            `\`${argument}\` may only hold header-value characters: tab, space, visible ASCII or U+0080 to U+00FF, no control characters (CR, LF, NUL, ...) and nothing above U+00FF${got(argument, value)}; for example \`prefix: "Token"\`.`,
+        );
     }
 }
 

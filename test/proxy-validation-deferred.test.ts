@@ -98,11 +98,19 @@ describe("values given as Pulumi secrets are checked when they resolve, and neve
 it("a config the proxy would reject fails the preview with the proxy's own message", async () => {
     expect(await preview("proxy-rejects")).toEqual(
         failed(
-            "openai-compatible-proxy (openai-compatible-proxy/v1) would reject the config rendered from these objects, so its pods could not start: Backend llm/mistral: `spec.ai.llm.authHeader.prefix` must be a non-empty header value: tab, space, visible ASCII or U+0080 to U+00FF, no control characters (CR, LF, NUL, ...) and nothing above U+00FF; HTTPRoute llm/mistral: `spec.rules[0].backendRefs[0]` Backend llm/mistral cannot be served (see its own problems). Fix the arguments that set these fields.",
+            "openai-compatible-proxy (openai-compatible-proxy/v1) would reject the config rendered from these objects, so its pods could not start: Backend llm/mistral: `spec.ai.llm.port` must be an integer from 1 to 65535; HTTPRoute llm/mistral: `spec.rules[0].backendRefs[0]` Backend llm/mistral cannot be served (see its own problems). Fix the arguments that set these fields.",
         ),
     );
 });
 
-it("the same arguments with kgateway's data plane: no proxy config, nothing fails", async () => {
-    expect(await preview("kgateway-no-proxy-config")).toEqual({ value: null, unhandled: [] });
+// The proxy refused such a prefix late, naming `dataPlane`; kgateway's data plane took it.
+it.each([
+    ["the proxy's data plane", "prefix-not-a-header-value"],
+    ["kgateway's data plane", "prefix-not-a-header-value-kgateway"],
+])("an authHeader.prefix that is no header value, given as an Output, with %s", async (_name, previewCase) => {
+    expect(await preview(previewCase)).toEqual(
+        failed(
+            '`authHeader.prefix` may only hold header-value characters: tab, space, visible ASCII or U+0080 to U+00FF, no control characters (CR, LF, NUL, ...) and nothing above U+00FF, got "Token\\nX"; for example `prefix: "Token"`.',
+        ),
+    );
 });

@@ -54,6 +54,8 @@ const cases: Case[] = [
     ["host an IPv6 address", (a) => (a.host = "[::1]"), "`host` must be a DNS name, not an IPv6 address, got \"[::1]\": it is also the HTTPRoute's URLRewrite hostname, which Gateway API only allows as a DNS name; for an in-cluster server use its Service's DNS name, for example `host: \"vllm.models.svc.cluster.local\"`."],
     ["host an IPv6 address without brackets", (a) => (a.host = "fd00::1"), "`host` must be a DNS name, not an IPv6 address, got \"fd00::1\": it is also the HTTPRoute's URLRewrite hostname, which Gateway API only allows as a DNS name; for an in-cluster server use its Service's DNS name, for example `host: \"vllm.models.svc.cluster.local\"`."],
     ["host an IPv6 address with a port", (a) => (a.host = "http://[fd00::1]:8000"), "`host` must be a DNS name, not an IPv6 address, got \"http://[fd00::1]:8000\": it is also the HTTPRoute's URLRewrite hostname, which Gateway API only allows as a DNS name; for an in-cluster server use its Service's DNS name, for example `host: \"vllm.models.svc.cluster.local\"`."],
+    // Limits the proxy's schema would have caught late, naming `dataPlane`.
+    ["host with a label over 63 characters", (a) => (a.host = `${"a".repeat(64)}.example.com`), `\`host\` has a label of 64 characters, got "${"a".repeat(64)}.example.com"; each dot-separated part of a DNS name is at most 63 characters.`],
     ["host not a DNS name", (a) => (a.host = "my_llm"), '`host` must be a DNS name (lowercase letters, digits, \'-\' and \'.\', at most 253 characters), got "my_llm"; for example `host: "api.mistral.ai"`.'],
     ["port out of range", (a) => (a.port = 70000), "`port` must be an integer from 1 to 65535, got 70000; use 443 for an HTTPS provider."],
     ["port zero", (a) => (a.port = 0), "`port` must be an integer from 1 to 65535, got 0; use 443 for an HTTPS provider."],
@@ -70,6 +72,16 @@ const cases: Case[] = [
     ["authHeader with neither field", (a) => (a.authHeader = {}), "`authHeader` needs `headerName` or `prefix` (or both); remove `authHeader` to send the key as `Authorization: Bearer <key>`."],
     ["authHeader.headerName not a token", (a) => (a.authHeader = { headerName: "X Api Key" }), "`authHeader.headerName` must be an HTTP header name (RFC 9110 token characters, no spaces or ':'), got \"X Api Key\"; for example `headerName: \"x-api-key\"`."],
     ["authHeader.prefix empty", (a) => (a.authHeader = { prefix: "" }), '`authHeader.prefix` must be a non-empty string without surrounding whitespace, got ""; omit `prefix` to keep kgateway\'s default.'],
+    [
+        "authHeader.prefix with a line break",
+        (a) => (a.authHeader = { headerName: "api-key", prefix: "Token\r\nX-Injected: 1" }),
+        '`authHeader.prefix` may only hold header-value characters: tab, space, visible ASCII or U+0080 to U+00FF, no control characters (CR, LF, NUL, ...) and nothing above U+00FF, got "Token\\r\\nX-Injected: 1"; for example `prefix: "Token"`.',
+    ],
+    [
+        "authHeader.prefix with a character above U+00FF",
+        (a) => (a.authHeader = { prefix: "Bearer\u20ac" }),
+        '`authHeader.prefix` may only hold header-value characters: tab, space, visible ASCII or U+0080 to U+00FF, no control characters (CR, LF, NUL, ...) and nothing above U+00FF, got "Bearer\u20ac"; for example `prefix: "Token"`.',
+    ],
     ["no credential", (a) => delete a.apiKey, "No credential given; set exactly one of `apiKey` (the component creates the Secret), `apiKeySecretName` (an existing Secret holding the key under `Authorization`) or `passthrough: true` (forward each client's own token)."],
     ["two credentials", (a) => (a.passthrough = true), "`apiKey` and `passthrough: true` are both set; set exactly one of `apiKey`, `apiKeySecretName` or `passthrough: true`."],
     ["three credentials", (a) => Object.assign(a, { passthrough: true, apiKeySecretName: "k" }), "`apiKey` and `apiKeySecretName` and `passthrough: true` are both set; set exactly one of `apiKey`, `apiKeySecretName` or `passthrough: true`."],
@@ -122,8 +134,14 @@ const cases: Case[] = [
     // Gateway API's hostname pattern lets an IPv4 address through, but such a route never matches.
     ["hostname an IPv4 address", (a) => (a.route.hostnames = ["llm.example.com", "10.0.0.1"]), "`route.hostnames[1]` must be a DNS name, not an IP address, got \"10.0.0.1\": Gateway API does not allow IP addresses as HTTPRoute hostnames, and the route would match no request; use the DNS name clients call, or leave `route.hostnames` unset to match any host."],
     ["hostname an IPv6 address", (a) => (a.route.hostnames = ["[::1]"]), "`route.hostnames[0]` must be a DNS name, not an IP address, got \"[::1]\": Gateway API does not allow IP addresses as HTTPRoute hostnames, and the route would match no request; use the DNS name clients call, or leave `route.hostnames` unset to match any host."],
+    [
+        "hostname with a label over 63 characters",
+        (a) => (a.route.hostnames = [`*.${"b".repeat(64)}.example.com`]),
+        `\`route.hostnames[0]\` has a label of 64 characters, got "*.${"b".repeat(64)}.example.com"; each dot-separated part of a DNS name is at most 63 characters.`,
+    ],
     ["17 hostnames", (a) => (a.route.hostnames = Array.from({ length: 17 }, (_, i) => `h${i}.example.com`)), "`route.hostnames` may hold at most 16 hostnames (the HTTPRoute limit), got 17; split the provider into several routes."],
     ["timeout not a duration", (a) => (a.route.timeouts = { request: "30 seconds" }), '`route.timeouts.request` must be a Gateway API duration such as "30s", "5m" or "1m30s" (units h, m, s, ms), got "30 seconds".'],
+    ["timeout longer than 2^31-1 ms", (a) => (a.route.timeouts = { request: "99999h" }), '`route.timeouts.request` must be at most "596h31m23s647ms" (2147483647 ms, about 24.8 days), got "99999h"; use a shorter duration, or "0s" for no timeout.'],
     ["backendRequest longer than request", (a) => (a.route.timeouts = { request: "1m", backendRequest: "1m30s" }), '`route.timeouts.backendRequest` ("1m30s") must not be longer than `route.timeouts.request` ("1m"); lower it or raise `route.timeouts.request`.'],
     ["baseUrl without scheme", (a) => (a.route.baseUrl = "localhost:8080"), '`route.baseUrl` must be an http or https URL with no path, query or credentials, got "localhost:8080"; for example `route.baseUrl: "http://localhost:8080"`.'],
     ["baseUrl with a path", (a) => (a.route.baseUrl = "https://llm.example.com/mistral"), '`route.baseUrl` must be an http or https URL with no path, query or credentials, got "https://llm.example.com/mistral"; for example `route.baseUrl: "http://localhost:8080"`.'],
@@ -170,6 +188,14 @@ describe("bad arguments fail at construction with a ResourceError naming the arg
 
     it("the base arguments themselves are valid", async () => {
         expect(await constructionError(base())).toBeUndefined();
+    });
+
+    it("the longest label, timeout and Latin-1 prefix are accepted", async () => {
+        const args = base();
+        Object.assign(args, { host: `${"a".repeat(63)}.example.com`, authHeader: { prefix: "Cl\u00e9\ttoken" } });
+        args.route.timeouts = { request: "596h31m23s647ms", backendRequest: "0s" };
+        args.route.hostnames = [`*.${"b".repeat(63)}.example.com`];
+        expect(await constructionError(args)).toBeUndefined();
     });
 
     it("an IPv4 host is accepted without TLS", async () => {

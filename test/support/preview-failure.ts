@@ -10,7 +10,8 @@
  * Here the unhandled rejections are recorded and printed too, as the language host would report them.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { OpenAICompatibleGateway, OpenAICompatibleProvider } from "../../src";
+import { OpenAICompatibleGateway, OpenAICompatibleProvider, renderObjects, resolveSettings } from "../../src";
+import { createProxyResources } from "../../src/proxy-data-plane";
 import { gateway, provider } from "./proxy-fixtures";
 
 
@@ -64,13 +65,30 @@ export const PREVIEW_CASES: Record<string, () => { component: pulumi.Resource; o
         return { component: c, output: pulumi.output(new Promise<null>((resolve) => setTimeout(() => resolve(null), 500))) };
     },
     "proxy-rejects": () => {
-        // Our rules and the Backend CRD accept a prefix with a line break inside; the proxy does not.
-        const c = new OpenAICompatibleProvider("mistral", { ...provider(), authHeader: { headerName: "api-key", prefix: "Token\nX" } });
+        // The component's rules leave nothing the proxy would reject, so the proxy's resources are
+        // given objects edited by hand: a port the Backend CRD accepts (int32) and the proxy does not.
+        const parent = new pulumi.ComponentResource("test:index:Parent", "parent", {});
+        const objects = renderObjects(resolveSettings("mistral", { preset: "mistral", apiKey: "(set)", namespace: "llm", route: { gateway: { name: "agentgateway" } } }));
+        const broken = { ...objects, backend: { ...objects.backend, spec: { ...objects.backend.spec, ai: { llm: { ...objects.backend.spec.ai.llm, port: 70000 } } } } };
+        const proxy = createProxyResources(parent, "mistral", {
+            baseName: "mistral-proxy",
+            namespace: "llm",
+            proxy: undefined,
+            providers: pulumi.output([broken]),
+            mounted: [],
+            configArgument: "dataPlane",
+            proxyArgument: "proxy",
+        });
+        return { component: parent, output: proxy.proxyConfig };
+    },
+    "prefix-not-a-header-value": () => {
+        // The proxy would refuse it, and kgateway's data plane send a broken header: refused on both.
+        const c = new OpenAICompatibleProvider("mistral", { ...provider(), authHeader: { headerName: "api-key", prefix: pulumi.output("Token\nX") } });
         return { component: c, output: c.proxyConfig };
     },
-    "kgateway-no-proxy-config": () => {
-        const c = new OpenAICompatibleProvider("mistral", { ...provider(), dataPlane: "kgateway", authHeader: { headerName: "api-key", prefix: "Token\nX" } });
-        return { component: c, output: c.proxyConfig };
+    "prefix-not-a-header-value-kgateway": () => {
+        const c = new OpenAICompatibleProvider("mistral", { ...provider(), dataPlane: "kgateway", authHeader: { headerName: "api-key", prefix: pulumi.output("Token\nX") } });
+        return { component: c, output: c.upstreamUrl };
     },
 };
 
