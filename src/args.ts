@@ -172,8 +172,8 @@ export interface RouteArgs {
 
     /**
      * The URL at which clients reach the Gateway's listener (`http://localhost:8080` when
-     * port-forwarded, `https://llm.example.com`), without a path. Only used to compute the `url`
-     * output; without it `url` is the path prefix alone.
+     * port-forwarded, `https://llm.example.com`), without a path, query, fragment, credentials or
+     * whitespace. Only used to compute the `url` output; without it `url` is the path prefix alone.
      */
     baseUrl?: pulumi.Input<string>;
 }

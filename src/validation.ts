@@ -452,21 +452,31 @@ export function checkTimeoutOrder(request: string, backendRequest: string): void
     }
 }
 
-/** An HTTP(S) URL with no path, for the `url` output. */
+/**
+ * An HTTP(S) URL with no path, for the `url` output, which is this text followed by the path
+ * prefix. So the text itself is checked, not only what the URL parser makes of it: the parser drops
+ * surrounding whitespace, tabs and line breaks, an empty `?` or `#`, and reads `\\` as `/`.
+ */
 export function checkBaseUrl(value: unknown): asserts value is string {
     const argument = "route.baseUrl";
+    const example = `for example \`${argument}: "http://localhost:8080"\``;
     checkString(argument, value);
+    if (value.trim() !== value) fail(argument, `\`${argument}\` must not start or end with whitespace${got(argument, value, true)}; ${example}.`);
+    if ([...value].some((c) => c <= " " || c === "\x7f")) fail(argument, `\`${argument}\` must not hold whitespace or control characters${got(argument, value, true)}; ${example}.`);
+    if (hasUserinfo(value)) {
+        fail(
+            argument,
+            `\`${argument}\` must not hold credentials${got(argument, value, true)}: credentials in a URL are not supported, and the \`url\` output would show them to anyone reading the stack; ${example}.`,
+        );
+    }
     const url = tryUrl(value);
     if (
         !url ||
         (url.protocol !== "http:" && url.protocol !== "https:") ||
         (url.pathname !== "/" && url.pathname !== "") ||
-        url.search !== "" ||
-        url.hash !== "" ||
-        url.username !== "" ||
-        url.password !== ""
+        /[?#\\]/.test(value)
     ) {
-        fail(argument, `\`${argument}\` must be an http or https URL with no path, query or credentials${got(argument, value, true)}; for example \`${argument}: "http://localhost:8080"\`.`);
+        fail(argument, `\`${argument}\` must be an http or https URL with no path, query, fragment or credentials${got(argument, value, true)}; ${example}.`);
     }
 }
 

@@ -143,8 +143,19 @@ const cases: Case[] = [
     ["timeout not a duration", (a) => (a.route.timeouts = { request: "30 seconds" }), '`route.timeouts.request` must be a Gateway API duration such as "30s", "5m" or "1m30s" (units h, m, s, ms), got "30 seconds".'],
     ["timeout longer than 2^31-1 ms", (a) => (a.route.timeouts = { request: "99999h" }), '`route.timeouts.request` must be at most "596h31m23s647ms" (2147483647 ms, about 24.8 days), got "99999h"; use a shorter duration, or "0s" for no timeout.'],
     ["backendRequest longer than request", (a) => (a.route.timeouts = { request: "1m", backendRequest: "1m30s" }), '`route.timeouts.backendRequest` ("1m30s") must not be longer than `route.timeouts.request` ("1m"); lower it or raise `route.timeouts.request`.'],
-    ["baseUrl without scheme", (a) => (a.route.baseUrl = "localhost:8080"), '`route.baseUrl` must be an http or https URL with no path, query or credentials, got "localhost:8080"; for example `route.baseUrl: "http://localhost:8080"`.'],
-    ["baseUrl with a path", (a) => (a.route.baseUrl = "https://llm.example.com/mistral"), '`route.baseUrl` must be an http or https URL with no path, query or credentials, got "https://llm.example.com/mistral"; for example `route.baseUrl: "http://localhost:8080"`.'],
+    ["baseUrl without scheme", (a) => (a.route.baseUrl = "localhost:8080"), '`route.baseUrl` must be an http or https URL with no path, query, fragment or credentials, got "localhost:8080"; for example `route.baseUrl: "http://localhost:8080"`.'],
+    ["baseUrl with a path", (a) => (a.route.baseUrl = "https://llm.example.com/mistral"), '`route.baseUrl` must be an http or https URL with no path, query, fragment or credentials, got "https://llm.example.com/mistral"; for example `route.baseUrl: "http://localhost:8080"`.'],
+    // The `url` output is this text followed by the prefix: `http://localhost:8080/?/mistral` and the like.
+    ["baseUrl with an empty query", (a) => (a.route.baseUrl = "http://localhost:8080/?"), "`route.baseUrl` must be an http or https URL with no path, query, fragment or credentials, got \"http://localhost:8080/?\"; for example `route.baseUrl: \"http://localhost:8080\"`."],
+    ["baseUrl with an empty fragment", (a) => (a.route.baseUrl = "http://localhost:8080#"), "`route.baseUrl` must be an http or https URL with no path, query, fragment or credentials, got \"http://localhost:8080#\"; for example `route.baseUrl: \"http://localhost:8080\"`."],
+    ["baseUrl with a backslash", (a) => (a.route.baseUrl = "http://localhost:8080\\"), "`route.baseUrl` must be an http or https URL with no path, query, fragment or credentials, got \"http://localhost:8080\\\\\"; for example `route.baseUrl: \"http://localhost:8080\"`."],
+    ["baseUrl with surrounding whitespace", (a) => (a.route.baseUrl = " http://localhost:8080 "), "`route.baseUrl` must not start or end with whitespace, got \" http://localhost:8080 \"; for example `route.baseUrl: \"http://localhost:8080\"`."],
+    ["baseUrl with a line break inside", (a) => (a.route.baseUrl = "http://local\nhost:8080"), "`route.baseUrl` must not hold whitespace or control characters, got \"http://local\\nhost:8080\"; for example `route.baseUrl: \"http://localhost:8080\"`."],
+    [
+        "baseUrl with credentials",
+        (a) => (a.route.baseUrl = "https://team:sk-live-ABCdef0123456789@llm.example.com"),
+        "`route.baseUrl` must not hold credentials, got \"https://<credentials>@llm.example.com\": credentials in a URL are not supported, and the `url` output would show them to anyone reading the stack; for example `route.baseUrl: \"http://localhost:8080\"`.",
+    ],
     ["plaintext with a CA", (a) => (a.tls = { insecurePlaintext: true, caCertificate: TEST_CA_PEM }), "`tls.insecurePlaintext` and `tls.caCertificate` are both set; a CA bundle only applies to TLS, so remove one of them."],
     // The key would cross the internet in cleartext, whatever serves the provider.
     [
@@ -196,6 +207,15 @@ describe("bad arguments fail at construction with a ResourceError naming the arg
         args.route.timeouts = { request: "596h31m23s647ms", backendRequest: "0s" };
         args.route.hostnames = [`*.${"b".repeat(63)}.example.com`];
         expect(await constructionError(args)).toBeUndefined();
+    });
+
+    it.each([
+        ["http://localhost:8080", "http://localhost:8080/mistral"],
+        ["http://localhost:8080/", "http://localhost:8080/mistral"],
+        ["HTTPS://LLM.Example.com:8443", "HTTPS://LLM.Example.com:8443/mistral"],
+    ])("route.baseUrl %j gives the url %j", async (baseUrl, url) => {
+        const { result } = await withRecordingMocks({}, () => settled(new OpenAICompatibleProvider("mistral", { ...base(), route: { gateway: { name: "agentgateway" }, baseUrl } }).url));
+        expect(result).toBe(url);
     });
 
     it("an IPv4 host is accepted without TLS", async () => {
