@@ -139,7 +139,11 @@ export interface OpenAICompatibleProviderArgs {
 
 /** The Backend's `ai.llm.authHeader`: the header that carries the key upstream. */
 export interface AuthHeaderArgs {
-    /** The header name, an HTTP token such as `x-api-key`. kgateway's default is `Authorization`. */
+    /**
+     * The header name, an HTTP token such as `x-api-key`, but not one that frames or routes the
+     * request (`Host`, `Content-Length`, `Transfer-Encoding`, `Connection`, `TE`, `Upgrade`,
+     * `Keep-Alive`, `Proxy-*`). kgateway's default is `Authorization`.
+     */
     headerName?: pulumi.Input<string>;
     /**
      * The value prefix before the key, such as `Bearer`; at least one character, all of them

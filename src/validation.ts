@@ -493,12 +493,26 @@ export function checkHeaderValue(argument: string, value: string): void {
     }
 }
 
-/** An HTTP field name (RFC 9110 token), for `authHeader.headerName`. */
+/**
+ * Headers that frame, route or hop a request (RFC 9110 sections 7.2, 7.6.1 and 8.6, RFC 9112
+ * section 6.1): a key sent in one of them would become the request's Host, its length or its
+ * transfer coding, or be dropped at the next hop. Lowercase; `proxy-*` as a prefix.
+ */
+const FRAMING_HEADERS = ["host", "content-length", "transfer-encoding", "connection", "te", "upgrade", "keep-alive"];
+
+/** An HTTP field name (RFC 9110 token) that can carry a key, for `authHeader.headerName`. */
 export function checkHeaderName(value: unknown): asserts value is string {
     const argument = "authHeader.headerName";
     checkString(argument, value);
     if (!HTTP_TOKEN.test(value)) {
         fail(argument, `\`${argument}\` must be an HTTP header name (RFC 9110 token characters, no spaces or ':')${got(argument, value)}; for example \`headerName: "x-api-key"\`.`);
+    }
+    const lower = value.toLowerCase();
+    if (FRAMING_HEADERS.includes(lower) || lower.startsWith("proxy-")) {
+        fail(
+            argument,
+            `${named(argument, value)} cannot carry the key: it frames, routes or hops the request, so the key would become its Host, length or transfer coding, or be dropped (Host, Content-Length, Transfer-Encoding, Connection, TE, Upgrade, Keep-Alive and Proxy-* are refused); use the header the provider documents, for example \`headerName: "x-api-key"\`.`,
+        );
     }
 }
 

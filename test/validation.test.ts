@@ -71,6 +71,15 @@ const cases: Case[] = [
     ["empty model", (a) => (a.model = ""), '`model` must be a non-empty string without surrounding whitespace, got ""; leave `model` unset to take the model from each request.'],
     ["authHeader with neither field", (a) => (a.authHeader = {}), "`authHeader` needs `headerName` or `prefix` (or both); remove `authHeader` to send the key as `Authorization: Bearer <key>`."],
     ["authHeader.headerName not a token", (a) => (a.authHeader = { headerName: "X Api Key" }), "`authHeader.headerName` must be an HTTP header name (RFC 9110 token characters, no spaces or ':'), got \"X Api Key\"; for example `headerName: \"x-api-key\"`."],
+    // The key would become the request's framing or Host, or be dropped at the next hop.
+    ["authHeader.headerName Host", (a) => (a.authHeader = { headerName: "Host" }), "`authHeader.headerName` \"Host\" cannot carry the key: it frames, routes or hops the request, so the key would become its Host, length or transfer coding, or be dropped (Host, Content-Length, Transfer-Encoding, Connection, TE, Upgrade, Keep-Alive and Proxy-* are refused); use the header the provider documents, for example `headerName: \"x-api-key\"`."],
+    ["authHeader.headerName content-length", (a) => (a.authHeader = { headerName: "content-length" }), "`authHeader.headerName` \"content-length\" cannot carry the key: it frames, routes or hops the request, so the key would become its Host, length or transfer coding, or be dropped (Host, Content-Length, Transfer-Encoding, Connection, TE, Upgrade, Keep-Alive and Proxy-* are refused); use the header the provider documents, for example `headerName: \"x-api-key\"`."],
+    ["authHeader.headerName Transfer-Encoding", (a) => (a.authHeader = { headerName: "Transfer-Encoding" }), "`authHeader.headerName` \"Transfer-Encoding\" cannot carry the key: it frames, routes or hops the request, so the key would become its Host, length or transfer coding, or be dropped (Host, Content-Length, Transfer-Encoding, Connection, TE, Upgrade, Keep-Alive and Proxy-* are refused); use the header the provider documents, for example `headerName: \"x-api-key\"`."],
+    ["authHeader.headerName Connection", (a) => (a.authHeader = { headerName: "Connection" }), "`authHeader.headerName` \"Connection\" cannot carry the key: it frames, routes or hops the request, so the key would become its Host, length or transfer coding, or be dropped (Host, Content-Length, Transfer-Encoding, Connection, TE, Upgrade, Keep-Alive and Proxy-* are refused); use the header the provider documents, for example `headerName: \"x-api-key\"`."],
+    ["authHeader.headerName TE", (a) => (a.authHeader = { headerName: "TE" }), "`authHeader.headerName` \"TE\" cannot carry the key: it frames, routes or hops the request, so the key would become its Host, length or transfer coding, or be dropped (Host, Content-Length, Transfer-Encoding, Connection, TE, Upgrade, Keep-Alive and Proxy-* are refused); use the header the provider documents, for example `headerName: \"x-api-key\"`."],
+    ["authHeader.headerName Upgrade", (a) => (a.authHeader = { headerName: "Upgrade" }), "`authHeader.headerName` \"Upgrade\" cannot carry the key: it frames, routes or hops the request, so the key would become its Host, length or transfer coding, or be dropped (Host, Content-Length, Transfer-Encoding, Connection, TE, Upgrade, Keep-Alive and Proxy-* are refused); use the header the provider documents, for example `headerName: \"x-api-key\"`."],
+    ["authHeader.headerName Keep-Alive", (a) => (a.authHeader = { headerName: "Keep-Alive" }), "`authHeader.headerName` \"Keep-Alive\" cannot carry the key: it frames, routes or hops the request, so the key would become its Host, length or transfer coding, or be dropped (Host, Content-Length, Transfer-Encoding, Connection, TE, Upgrade, Keep-Alive and Proxy-* are refused); use the header the provider documents, for example `headerName: \"x-api-key\"`."],
+    ["authHeader.headerName Proxy-Authorization", (a) => (a.authHeader = { headerName: "Proxy-Authorization" }), "`authHeader.headerName` \"Proxy-Authorization\" cannot carry the key: it frames, routes or hops the request, so the key would become its Host, length or transfer coding, or be dropped (Host, Content-Length, Transfer-Encoding, Connection, TE, Upgrade, Keep-Alive and Proxy-* are refused); use the header the provider documents, for example `headerName: \"x-api-key\"`."],
     ["authHeader.prefix empty", (a) => (a.authHeader = { prefix: "" }), '`authHeader.prefix` must be a non-empty string without surrounding whitespace, got ""; omit `prefix` to keep kgateway\'s default.'],
     [
         "authHeader.prefix with a line break",
@@ -216,6 +225,10 @@ describe("bad arguments fail at construction with a ResourceError naming the arg
     ])("route.baseUrl %j gives the url %j", async (baseUrl, url) => {
         const { result } = await withRecordingMocks({}, () => settled(new OpenAICompatibleProvider("mistral", { ...base(), route: { gateway: { name: "agentgateway" }, baseUrl } }).url));
         expect(result).toBe(url);
+    });
+
+    it.each(["x-api-key", "api-key", "Authorization", "X-Goog-Api-Key", "Hostname", "TE-Key"])("authHeader.headerName %j is accepted", async (headerName) => {
+        expect(await constructionError({ ...base(), authHeader: { headerName } })).toBeUndefined();
     });
 
     it("an IPv4 host is accepted without TLS", async () => {
@@ -370,7 +383,7 @@ describe("values given as Pulumi secrets are never shown in messages", () => {
     it.each(cases)("%s: with every argument a secret, the message shows none of the values given", (_name, mutate) => {
         const args = without(mutate);
         // Values of the base arguments, and those the messages use as fixed examples, may appear.
-        const given = new Set([...leaves(base()), "llm.example.com", "localhost:8080"]);
+        const given = new Set([...leaves(base()), "llm.example.com", "localhost:8080", "Host", "Transfer-Encoding", "Connection", "Upgrade", "Keep-Alive"]);
         const values = leaves(args).filter((v) => !given.has(v) && v.length >= 4);
         const plain = errorOf(() => resolveSettings("mistral", args as ResolvedArgs));
         const secret = errorOf(() => resolveSettings("mistral", args as ResolvedArgs, [""]));
