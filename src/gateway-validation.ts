@@ -32,21 +32,59 @@ export interface SharedRoute {
     key: string;
     /** The path prefix, or a symbol when not known yet. */
     pathPrefix: unknown;
+    /** The route hostnames: undefined or empty for any host; a symbol, or holding one, when not known yet. */
+    hostnames?: unknown;
     kubernetesName: unknown;
     namespace: unknown;
 }
 
+/** Whether two Gateway API hostnames match a request in common (`*.example.com` matches `a.example.com`). */
+export function hostnamesMeet(a: string, b: string): boolean {
+    const x = a.toLowerCase();
+    const y = b.toLowerCase();
+    if (x === y) return true;
+    // `*.example.com` matches any name with at least one more label, not `example.com` itself.
+    const suffix = (h: string) => (h.startsWith("*.") ? h.slice(1) : undefined);
+    const sx = suffix(x);
+    const sy = suffix(y);
+    if (sx !== undefined && sy !== undefined) return sx.endsWith(sy) || sy.endsWith(sx);
+    if (sx !== undefined) return y.endsWith(sx);
+    if (sy !== undefined) return x.endsWith(sy);
+    return false;
+}
+
+/** The hostnames as a list ([] for any host), or undefined while any of them is unknown. */
+function knownHostnames(hostnames: unknown): string[] | undefined {
+    if (hostnames === undefined || hostnames === null) return [];
+    if (!Array.isArray(hostnames) || !hostnames.every((h) => typeof h === "string")) return undefined;
+    return hostnames;
+}
+
+/**
+ * Where two routes of one prefix meet: `[]` when either matches any host, the first pair of
+ * overlapping hostnames otherwise, undefined when they cannot meet or are not known yet.
+ */
+function meeting(a: unknown, b: unknown): string[] | undefined {
+    const ha = knownHostnames(a);
+    const hb = knownHostnames(b);
+    if (ha === undefined || hb === undefined) return undefined;
+    if (ha.length === 0 || hb.length === 0) return [];
+    for (const x of ha) for (const y of hb) if (hostnamesMeet(x, y)) return [x, y];
+    return undefined;
+}
+
 /**
  * Checks that the providers of one shared proxy can live together: each in the proxy's namespace
- * (its pods mount their Secrets), each with its own path prefix and Kubernetes name. Unknown values
- * are skipped; call again once they resolve.
+ * (its pods mount their Secrets), each with its own Kubernetes name, and no two with the same path
+ * prefix on hostnames that overlap (none given matches every host). Unknown values are skipped;
+ * call again once they resolve.
  */
 export function checkSharedRoutes(routes: readonly SharedRoute[], gatewayNamespace: unknown, secretArguments?: readonly string[]): void {
     rules.withSecretArguments(secretArguments, () => checkKnownSharedRoutes(routes, gatewayNamespace));
 }
 
 function checkKnownSharedRoutes(routes: readonly SharedRoute[], gatewayNamespace: unknown): void {
-    const byPrefix = new Map<string, string>();
+    const byPrefix = new Map<string, SharedRoute[]>();
     const byName = new Map<string, string>();
     for (const r of routes) {
         const at = `providers.${r.key}`;
@@ -70,16 +108,37 @@ function checkKnownSharedRoutes(routes: readonly SharedRoute[], gatewayNamespace
         }
         if (known(r.pathPrefix) && typeof r.pathPrefix === "string") {
             const prefix = normalizedPrefix(r.pathPrefix);
-            const other = byPrefix.get(prefix);
-            if (other !== undefined) {
+            const others = byPrefix.get(prefix) ?? [];
+            // One prefix may serve several providers on hostnames that do not overlap.
+            for (const o of others) {
+                const met = meeting(r.hostnames, o.hostnames);
+                if (met === undefined) continue;
+                const other = o.key;
                 // Equal prefixes: showing one shows the other.
                 const secret = rules.isSecretArgument(`${at}.route.pathPrefix`) || rules.isSecretArgument(`providers.${other}.route.pathPrefix`);
+                const shownPrefix = secret ? " (a Pulumi secret, not shown)" : ` ${quote(prefix)}`;
+                const fix = `give each provider its own \`route.pathPrefix\` (for example ${quote(`/${r.key}`)})`;
+                if (met.length === 0 && knownHostnames(r.hostnames)?.length === 0 && knownHostnames(o.hostnames)?.length === 0) {
+                    throw new ProviderArgumentError(
+                        `${at}.route.pathPrefix`,
+                        `\`${at}\` and \`providers.${other}\` both route the path prefix${shownPrefix}, but one proxy sends each prefix to one provider; ${fix}.`,
+                    );
+                }
+                let where: string;
+                if (met.length === 0) {
+                    const any = knownHostnames(r.hostnames)?.length === 0 ? at : `providers.${other}`;
+                    where = `every host (\`${any}\` has no \`route.hostnames\`)`;
+                } else if (rules.holdsSecret(`${at}.route.hostnames`) || rules.holdsSecret(`providers.${other}.route.hostnames`)) {
+                    where = "overlapping hostnames (Pulumi secrets, not shown)";
+                } else {
+                    where = met[0] === met[1] ? `the hostname ${quote(met[0])}` : `the hostnames ${quote(met[0])} and ${quote(met[1])}, which overlap`;
+                }
                 throw new ProviderArgumentError(
                     `${at}.route.pathPrefix`,
-                    `\`${at}\` and \`providers.${other}\` both route the path prefix${secret ? " (a Pulumi secret, not shown)" : ` ${quote(prefix)}`}, but one proxy sends each prefix to one provider; give each provider its own \`route.pathPrefix\` (for example ${quote(`/${r.key}`)}).`,
+                    `\`${at}\` and \`providers.${other}\` both route the path prefix${shownPrefix} for ${where}, but one proxy sends each prefix and host to one provider; ${fix}, or \`route.hostnames\` that do not overlap.`,
                 );
             }
-            byPrefix.set(prefix, r.key);
+            byPrefix.set(prefix, [...others, r]);
         }
     }
 }
@@ -145,6 +204,7 @@ export function validateGatewayArgs(name: string, args: unknown): void {
             key,
             kubernetesName: name,
             pathPrefix: prefix === undefined ? (typeof name === "string" ? `/${name}` : name) : prefix,
+            hostnames: field(route, "hostnames"),
             namespace: field(p, "namespace"),
         });
     }

@@ -139,7 +139,13 @@ export class OpenAICompatibleGateway extends pulumi.ComponentResource {
             .apply(([ns, resolved, secrets]) => {
                 try {
                     checkSharedRoutes(
-                        resolved.map(([key, pathPrefix, providerNamespace, kubernetesName]) => ({ key, pathPrefix, namespace: providerNamespace, kubernetesName })),
+                        resolved.map(([key, pathPrefix, providerNamespace, kubernetesName, objects]) => ({
+                            key,
+                            pathPrefix,
+                            hostnames: objects.httpRoute.spec.hostnames,
+                            namespace: providerNamespace,
+                            kubernetesName,
+                        })),
                         ns,
                         secrets,
                     );

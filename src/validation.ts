@@ -92,7 +92,7 @@ export function isSecretArgument(argument: string): boolean {
 }
 
 /** Whether any part of `argument`'s value (itself, a holder or an entry) was given as a Pulumi secret. */
-function holdsSecret(argument: string): boolean {
+export function holdsSecret(argument: string): boolean {
     return secretArguments.some((s) => within(argument, s) || within(s, argument));
 }
 

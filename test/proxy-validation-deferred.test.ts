@@ -46,6 +46,10 @@ it("a duplicate route prefix in a shared proxy, given as an Output", async () =>
     );
 });
 
+it("one route prefix for two providers on other hostnames, given as Outputs", async () => {
+    expect(await preview("same-prefix-other-hostnames")).toEqual({ value: [["a.example.com"], ["b.example.com"]], unhandled: [] });
+});
+
 it("a provider namespace other than the shared proxy's, given as an Output", async () => {
     expect(await preview("other-namespace")).toEqual(
         failed(

@@ -4,6 +4,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { OpenAICompatibleGateway, OpenAICompatibleGatewayArgs, OpenAICompatibleProvider, OpenAICompatibleProviderArgs } from "../src";
+import { hostnamesMeet } from "../src/gateway-validation";
 import { gateway, provider } from "./support/proxy-fixtures";
 import { withRecordingMocks } from "./support/pulumi-mocks";
 
@@ -102,6 +103,31 @@ const gatewayCases: Case<OpenAICompatibleGatewayArgs>[] = [
         "a prefix equal to another provider's default",
         (a) => (a.providers.deepseek!.route.pathPrefix = "/mistral/"),
         '`providers.deepseek` and `providers.mistral` both route the path prefix "/mistral", but one proxy sends each prefix to one provider; give each provider its own `route.pathPrefix` (for example "/deepseek").',
+    ],
+    // One prefix may serve several providers by hostname, as long as no host reaches two of them.
+    [
+        "one prefix on the same hostname",
+        (a) => {
+            a.providers.mistral!.route = { gateway: { name: "agentgateway" }, pathPrefix: "/v1", hostnames: ["a.example.com"] };
+            a.providers.deepseek!.route = { gateway: { name: "agentgateway" }, pathPrefix: "/v1/", hostnames: ["b.example.com", "a.example.com"] };
+        },
+        '`providers.deepseek` and `providers.mistral` both route the path prefix "/v1" for the hostname "a.example.com", but one proxy sends each prefix and host to one provider; give each provider its own `route.pathPrefix` (for example "/deepseek"), or `route.hostnames` that do not overlap.',
+    ],
+    [
+        "one prefix on a hostname and a wildcard covering it",
+        (a) => {
+            a.providers.mistral!.route = { gateway: { name: "agentgateway" }, pathPrefix: "/v1", hostnames: ["a.example.com"] };
+            a.providers.deepseek!.route = { gateway: { name: "agentgateway" }, pathPrefix: "/v1", hostnames: ["*.example.com"] };
+        },
+        '`providers.deepseek` and `providers.mistral` both route the path prefix "/v1" for the hostnames "*.example.com" and "a.example.com", which overlap, but one proxy sends each prefix and host to one provider; give each provider its own `route.pathPrefix` (for example "/deepseek"), or `route.hostnames` that do not overlap.',
+    ],
+    [
+        "one prefix with and without hostnames",
+        (a) => {
+            a.providers.mistral!.route = { gateway: { name: "agentgateway" }, pathPrefix: "/v1" };
+            a.providers.deepseek!.route = { gateway: { name: "agentgateway" }, pathPrefix: "/v1", hostnames: ["b.example.com"] };
+        },
+        '`providers.deepseek` and `providers.mistral` both route the path prefix "/v1" for every host (`providers.mistral` has no `route.hostnames`), but one proxy sends each prefix and host to one provider; give each provider its own `route.pathPrefix` (for example "/deepseek"), or `route.hostnames` that do not overlap.',
     ],
     [
         "two providers with one kubernetesName",
@@ -205,5 +231,30 @@ describe("bad arguments of OpenAICompatibleGateway fail at construction, naming 
 
     it("the base arguments are valid", async () => {
         expect(await constructionError(() => new OpenAICompatibleGateway("llm", gateway()))).toBeUndefined();
+    });
+
+    it.each([
+        [["a.example.com"], ["b.example.com"]],
+        [["*.a.example.com"], ["b.example.com", "*.b.example.com"]],
+        // A wildcard matches at least one more label, so not the name it is written on.
+        [["*.example.com"], ["example.com"]],
+    ])("one prefix on hostnames %j and %j that do not overlap is valid", async (mistral, deepseek) => {
+        const args = gateway();
+        args.providers.mistral!.route = { gateway: { name: "agentgateway" }, pathPrefix: "/v1", hostnames: mistral };
+        args.providers.deepseek!.route = { gateway: { name: "agentgateway" }, pathPrefix: "/v1", hostnames: deepseek };
+        expect(await constructionError(() => new OpenAICompatibleGateway("llm", args))).toBeUndefined();
+    });
+
+    it.each([
+        ["a.example.com", "A.example.com", true],
+        ["*.example.com", "a.b.example.com", true],
+        ["*.example.com", "*.b.example.com", true],
+        ["*.example.com", "example.com", false],
+        ["*.a.example.com", "*.b.example.com", false],
+        ["a.example.com", "b.example.com", false],
+        ["*.example.com", "a.example.org", false],
+    ])("hostnamesMeet(%j, %j) is %j, either way round", (a, b, meet) => {
+        expect(hostnamesMeet(a, b)).toBe(meet);
+        expect(hostnamesMeet(b, a)).toBe(meet);
     });
 });

@@ -27,6 +27,14 @@ export const PREVIEW_CASES: Record<string, () => { component: pulumi.Resource; o
         const g = new OpenAICompatibleGateway("llm", args);
         return { component: g, output: g.proxyConfig };
     },
+    "same-prefix-other-hostnames": () => {
+        // Known only once resolved: one prefix, hostnames that do not overlap.
+        const args = gateway();
+        args.providers.mistral!.route = { gateway: { name: "agentgateway" }, pathPrefix: pulumi.output("/v1"), hostnames: ["a.example.com"] };
+        args.providers.deepseek!.route = { gateway: { name: "agentgateway" }, pathPrefix: pulumi.output("/v1"), hostnames: [pulumi.output("b.example.com")] };
+        const g = new OpenAICompatibleGateway("llm", args);
+        return { component: g, output: g.proxyConfig.apply((c) => (JSON.parse(c) as { routes: { hostnames?: string[] }[] }).routes.map((r) => r.hostnames).sort()) };
+    },
     "other-namespace": () => {
         const args = gateway();
         args.providers.mistral!.namespace = pulumi.output("other");
