@@ -38,7 +38,8 @@ export interface ProxyArgs {
     replicas?: number;
 
     /**
-     * The proxy container's resource requests and limits (Kubernetes quantities). Defaults to
+     * The proxy container's resource requests and limits: Kubernetes resource names (`cpu`,
+     * `memory`, `nvidia.com/gpu`) to Kubernetes quantities. Defaults to
      * requests `cpu: 100m`, `memory: 128Mi` and limit `memory: 256Mi`; no CPU limit, so a busy
      * proxy is not throttled. Given, it replaces the default entirely.
      */

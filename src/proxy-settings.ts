@@ -2,7 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { clone } from "./clone";
 import { ProviderArgumentError } from "./errors";
 import { ProxyArgs } from "./proxy-args";
-import { checkDns1123Label, got, isSecretArgument, named, withSecretArguments } from "./validation";
+import { checkDns1123Label, got, isQualifiedName, isSecretArgument, named, withSecretArguments } from "./validation";
 import { PROXY_IMAGE_REPOSITORY, PROXY_VERSION } from "./version";
 
 /** What serves a provider: our proxy (the default) or kgateway's own data plane. */
@@ -157,6 +157,12 @@ function validateKnownProxyArgs(proxy: unknown, argument: string): void {
             if (quantities === undefined || !isKnown(quantities)) continue;
             if (typeof quantities !== "object" || quantities === null || Array.isArray(quantities)) fail(at, `\`${at}\` must be a map of resource names to quantities${got(at, quantities)}.`);
             for (const [name, q] of Object.entries(quantities as Record<string, unknown>)) {
+                if (!isQualifiedName(name)) {
+                    fail(
+                        at,
+                        `\`${at}\` key ${isSecretArgument(at) ? "(a Pulumi secret, not shown)" : JSON.stringify(name)} is not a Kubernetes resource name (a qualified name: an optional DNS subdomain prefix and "/", then at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit), such as "cpu", "memory", "ephemeral-storage" or "nvidia.com/gpu".`,
+                    );
+                }
                 if (isKnown(q) && (typeof q !== "string" || !QUANTITY.test(q))) {
                     fail(`${at}.${name}`, `\`${at}.${name}\` must be a Kubernetes quantity such as "250m" or "256Mi"${got(`${at}.${name}`, q)}.`);
                 }

@@ -362,6 +362,16 @@ export function checkPath(value: unknown): asserts value is string {
             `\`path\` may only hold URL path characters (RFC 3986: no query, fragment or whitespace)${got("path", value, true)}; for example \`path: "/v1/chat/completions"\`.`,
         );
     }
+    // Servers and proxies on the way resolve or merge these, so the request would reach another path.
+    if (value.includes("//")) {
+        fail("path", `\`path\` must not hold an empty segment ("//")${got("path", value, true)}; give the endpoint's path as the provider documents it, for example \`path: "/v1/chat/completions"\`.`);
+    }
+    if (value.split("/").some((segment) => [".", ".."].includes(segment.replace(/%2e/gi, ".")))) {
+        fail(
+            "path",
+            `\`path\` must not hold a "." or ".." segment, plain or percent-encoded ("%2e%2e"), which servers resolve to another path${got("path", value, true)}; give the endpoint's path as the provider documents it, for example \`path: "/v1/chat/completions"\`.`,
+        );
+    }
 }
 
 /**
@@ -533,12 +543,17 @@ export function checkCaCertificate(value: unknown): asserts value is string {
     });
 }
 
-function checkQualifiedKey(argument: string, key: string, what: string): void {
+/** A Kubernetes qualified name (k8s.io/apimachinery IsQualifiedName): label keys, resource names. */
+export function isQualifiedName(key: string): boolean {
     const slash = key.lastIndexOf("/");
     const prefix = slash >= 0 ? key.slice(0, slash) : undefined;
     const name = slash >= 0 ? key.slice(slash + 1) : key;
     const prefixOk = prefix === undefined || (prefix.length <= 253 && DNS1123_SUBDOMAIN.test(prefix));
-    if (!prefixOk || name.length > 63 || !QUALIFIED_NAME_PART.test(name)) {
+    return prefixOk && name.length <= 63 && QUALIFIED_NAME_PART.test(name);
+}
+
+function checkQualifiedKey(argument: string, key: string, what: string): void {
+    if (!isQualifiedName(key)) {
         fail(
             argument,
             `\`${argument}\` key ${isSecretArgument(argument) ? "(a Pulumi secret, not shown)" : quote(key)} is not a valid Kubernetes ${what} key (an optional DNS subdomain prefix and "/", then at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit); for example "team" or "example.com/team".`,

@@ -67,6 +67,11 @@ const providerCases: Case<OpenAICompatibleProviderArgs>[] = [
     ["resources with another key", (a) => (a.proxy = { resources: { request: { cpu: "1" } } as never }), '`proxy.resources` may only hold `requests` and `limits`, got "request".'],
     ["resources with a bad quantity", (a) => (a.proxy = { resources: { limits: { memory: "256 MB" } } }), '`proxy.resources.limits.memory` must be a Kubernetes quantity such as "250m" or "256Mi", got "256 MB".'],
     [
+        "resources with a name that is not a resource name",
+        (a) => (a.proxy = { resources: { limits: { "Bad Name": "1" } } }),
+        '`proxy.resources.limits` key "Bad Name" is not a Kubernetes resource name (a qualified name: an optional DNS subdomain prefix and "/", then at most 63 letters, digits, \'-\', \'_\' or \'.\', starting and ending with a letter or digit), such as "cpu", "memory", "ephemeral-storage" or "nvidia.com/gpu".',
+    ],
+    [
         "client key name not a label",
         (a) => (a.proxy = { clientKeys: [{ name: "Team A" }] }),
         "`proxy.clientKeys[0].name` must be a DNS-1123 label (lowercase letters, digits and '-', starting and ending with a letter or digit) of at most 63 characters, got \"Team A\"; for example `proxy.clientKeys[0].name: \"team-a\"`.",
@@ -204,6 +209,8 @@ describe("bad data-plane arguments of OpenAICompatibleProvider fail at construct
         expect(await constructionError(() => new OpenAICompatibleProvider("mistral", provider()))).toBeUndefined();
         expect(await constructionError(() => new OpenAICompatibleProvider("mistral", { ...provider(), dataPlane: "kgateway" }))).toBeUndefined();
         expect(await constructionError(() => new OpenAICompatibleProvider("mistral", { ...provider(), dataPlane: "proxy", proxy: { image: "ghcr.io/acme/p@sha256:" + "d".repeat(64) } }))).toBeUndefined();
+        const resources = { requests: { cpu: "100m", "ephemeral-storage": "1Gi" }, limits: { memory: "256Mi", "hugepages-2Mi": "64Mi", "nvidia.com/gpu": "1" } };
+        expect(await constructionError(() => new OpenAICompatibleProvider("mistral", { ...provider(), proxy: { resources } }))).toBeUndefined();
     });
 });
 

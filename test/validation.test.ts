@@ -68,6 +68,11 @@ const cases: Case[] = [
         '`path` must be a path starting with "/", not a URL, got "https://<credentials>@api.x.ai/v1/chat/completions"; credentials in a URL are not supported: pass the key with `apiKey`; use `host: "api.x.ai"` and `path: "/v1/chat/completions"`.',
     ],
     ["path with a query", (a) => (a.path = "/v1/chat/completions?beta=true"), '`path` may only hold URL path characters (RFC 3986: no query, fragment or whitespace), got "/v1/chat/completions?beta=true"; for example `path: "/v1/chat/completions"`.'],
+    // Another path than the one written: servers resolve dot segments and may merge "//".
+    ["path with a .. segment", (a) => (a.path = "/v1/../admin"), "`path` must not hold a \".\" or \"..\" segment, plain or percent-encoded (\"%2e%2e\"), which servers resolve to another path, got \"/v1/../admin\"; give the endpoint's path as the provider documents it, for example `path: \"/v1/chat/completions\"`."],
+    ["path with a percent-encoded .. segment", (a) => (a.path = "/v1/%2e%2E/x"), "`path` must not hold a \".\" or \"..\" segment, plain or percent-encoded (\"%2e%2e\"), which servers resolve to another path, got \"/v1/%2e%2E/x\"; give the endpoint's path as the provider documents it, for example `path: \"/v1/chat/completions\"`."],
+    ["path with a half-encoded . segment at the end", (a) => (a.path = "/v1/chat/%2E"), "`path` must not hold a \".\" or \"..\" segment, plain or percent-encoded (\"%2e%2e\"), which servers resolve to another path, got \"/v1/chat/%2E\"; give the endpoint's path as the provider documents it, for example `path: \"/v1/chat/completions\"`."],
+    ["path with empty segments", (a) => (a.path = "//v1//chat"), "`path` must not hold an empty segment (\"//\"), got \"//v1//chat\"; give the endpoint's path as the provider documents it, for example `path: \"/v1/chat/completions\"`."],
     ["empty model", (a) => (a.model = ""), '`model` must be a non-empty string without surrounding whitespace, got ""; leave `model` unset to take the model from each request.'],
     ["authHeader with neither field", (a) => (a.authHeader = {}), "`authHeader` needs `headerName` or `prefix` (or both); remove `authHeader` to send the key as `Authorization: Bearer <key>`."],
     ["authHeader.headerName not a token", (a) => (a.authHeader = { headerName: "X Api Key" }), "`authHeader.headerName` must be an HTTP header name (RFC 9110 token characters, no spaces or ':'), got \"X Api Key\"; for example `headerName: \"x-api-key\"`."],
@@ -229,6 +234,10 @@ describe("bad arguments fail at construction with a ResourceError naming the arg
 
     it.each(["x-api-key", "api-key", "Authorization", "X-Goog-Api-Key", "Hostname", "TE-Key"])("authHeader.headerName %j is accepted", async (headerName) => {
         expect(await constructionError({ ...base(), authHeader: { headerName } })).toBeUndefined();
+    });
+
+    it.each(["/v1/chat/completions/", "/v1/..x/chat", "/v1/.well-known/chat", "/openai/v1/chat/completions", "/"])("path %j is accepted", async (path) => {
+        expect(await constructionError({ ...base(), path })).toBeUndefined();
     });
 
     it("an IPv4 host is accepted without TLS", async () => {
