@@ -114,11 +114,21 @@ export function hasUserinfo(text: string): boolean {
 }
 
 /**
- * A value as messages quote it. A string that is or may be a URL (`url`, or holding `://`) has its
- * user information masked.
+ * `text` with a non-empty query replaced by `?<query not shown>`, or else a non-empty fragment by
+ * `#<fragment not shown>`: either may hold a key (`?api_key=sk-...`, `#access_token=...`).
+ */
+export function maskQuery(text: string): string {
+    const at = text.search(/[?#]/);
+    if (at < 0 || at === text.length - 1) return text;
+    return `${text.slice(0, at)}${text[at] === "?" ? "?<query not shown>" : "#<fragment not shown>"}`;
+}
+
+/**
+ * A value as messages quote it. A string that is or may be a URL or path (`url`, or holding `://`)
+ * has its query or fragment and its user information masked.
  */
 function shown(value: unknown, url = false): string {
-    if (typeof value === "string" && (url || value.includes("://"))) return quote(maskUserinfo(value));
+    if (typeof value === "string" && (url || value.includes("://"))) return quote(maskUserinfo(maskQuery(value)));
     return quote(value);
 }
 
@@ -243,6 +253,11 @@ export function ipLiteral(text: string): "IPv4" | "IPv6" | undefined {
     return inner.includes(":") && isIPv6(inner) ? "IPv6" : undefined;
 }
 
+/** `text` up to its query or fragment, for a suggested fix that must not repeat them. */
+function withoutQuery(text: string): string {
+    return text.split(/[?#]/)[0] ?? "";
+}
+
 function tryUrl(text: string): URL | undefined {
     try {
         return new URL(text);
@@ -284,11 +299,8 @@ export function checkHost(value: unknown): asserts value is string {
             fixes.push(`\`path: ${quote(path.endsWith("/chat/completions") ? path : `${path}/chat/completions`)}\``);
         }
         const onlyCase = !hasScheme && !credentials && url.port === "" && path === "" && url.hostname === trimmed.toLowerCase();
-        const problem = onlyCase
-            ? "must be a lowercase DNS name"
-            : credentials
-              ? "must be a DNS name without scheme, credentials, port or path"
-              : "must be a DNS name without scheme, port or path";
+        const parts = ["scheme", ...(credentials ? ["credentials"] : []), "port", "path", ...(/[?#]/.test(trimmed) ? ["query"] : [])];
+        const problem = onlyCase ? "must be a lowercase DNS name" : `must be a DNS name without ${parts.slice(0, -1).join(", ")} or ${parts[parts.length - 1]}`;
         fail("host", `\`host\` ${problem}${got("host", value, true)}${keyNote}${unlessSecret("host", `; use ${andList(fixes)}`)}.`);
     }
     fail(
@@ -354,7 +366,7 @@ export function checkPath(value: unknown): asserts value is string {
                 `\`path\` must be a path starting with "/", not a URL${got("path", value, true)}${keyNote}${unlessSecret("path", `; use \`host: ${quote(url.hostname)}\` and \`path: ${quote(url.pathname)}\``)}.`,
             );
         }
-        fail("path", `\`path\` must be the full request path starting with "/"${got("path", value, true)}${unlessSecret("path", `; use \`path: ${quote(`/${value}`)}\``)}.`);
+        fail("path", `\`path\` must be the full request path starting with "/"${got("path", value, true)}${unlessSecret("path", `; use \`path: ${quote(`/${withoutQuery(value)}`)}\``)}.`);
     }
     if (!PATH_CHARACTERS.test(value)) {
         fail(
@@ -382,7 +394,7 @@ export function checkPathPrefix(value: unknown): asserts value is string {
     const argument = "route.pathPrefix";
     checkString(argument, value);
     if (!value.startsWith("/")) {
-        fail(argument, `\`${argument}\` must start with "/"${got(argument, value)}${unlessSecret(argument, `; use \`${argument}: ${quote(`/${value}`)}\``)}.`);
+        fail(argument, `\`${argument}\` must start with "/"${got(argument, value, true)}${unlessSecret(argument, `; use \`${argument}: ${quote(`/${withoutQuery(value)}`)}\``)}.`);
     }
     const reasons: [boolean, string][] = [
         [value.length > 1024, "it must be at most 1024 characters"],
@@ -396,7 +408,7 @@ export function checkPathPrefix(value: unknown): asserts value is string {
     ];
     for (const [failed, reason] of reasons) {
         if (failed) {
-            fail(argument, `${named(argument, value)} is not a valid Gateway API path prefix: ${reason}; use a plain prefix such as \`${argument}: "/mistral"\`.`);
+            fail(argument, `${named(argument, value, true)} is not a valid Gateway API path prefix: ${reason}; use a plain prefix such as \`${argument}: "/mistral"\`.`);
         }
     }
 }

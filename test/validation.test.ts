@@ -67,7 +67,7 @@ const cases: Case[] = [
         (a) => (a.path = "https://user:sk-live-ABCdef0123456789@api.x.ai/v1/chat/completions"),
         '`path` must be a path starting with "/", not a URL, got "https://<credentials>@api.x.ai/v1/chat/completions"; credentials in a URL are not supported: pass the key with `apiKey`; use `host: "api.x.ai"` and `path: "/v1/chat/completions"`.',
     ],
-    ["path with a query", (a) => (a.path = "/v1/chat/completions?beta=true"), '`path` may only hold URL path characters (RFC 3986: no query, fragment or whitespace), got "/v1/chat/completions?beta=true"; for example `path: "/v1/chat/completions"`.'],
+    ["path with a query", (a) => (a.path = "/v1/chat/completions?beta=true"), '`path` may only hold URL path characters (RFC 3986: no query, fragment or whitespace), got "/v1/chat/completions?<query not shown>"; for example `path: "/v1/chat/completions"`.'],
     // Another path than the one written: servers resolve dot segments and may merge "//".
     ["path with a .. segment", (a) => (a.path = "/v1/../admin"), "`path` must not hold a \".\" or \"..\" segment, plain or percent-encoded (\"%2e%2e\"), which servers resolve to another path, got \"/v1/../admin\"; give the endpoint's path as the provider documents it, for example `path: \"/v1/chat/completions\"`."],
     ["path with a percent-encoded .. segment", (a) => (a.path = "/v1/%2e%2E/x"), "`path` must not hold a \".\" or \"..\" segment, plain or percent-encoded (\"%2e%2e\"), which servers resolve to another path, got \"/v1/%2e%2E/x\"; give the endpoint's path as the provider documents it, for example `path: \"/v1/chat/completions\"`."],
@@ -140,7 +140,7 @@ const cases: Case[] = [
     ["pathPrefix with /./", (a) => (a.route.pathPrefix = "/llm/./mistral"), '`route.pathPrefix` "/llm/./mistral" is not a valid Gateway API path prefix: it must not contain "/./"; use a plain prefix such as `route.pathPrefix: "/mistral"`.'],
     ["pathPrefix with /../", (a) => (a.route.pathPrefix = "/llm/../mistral"), '`route.pathPrefix` "/llm/../mistral" is not a valid Gateway API path prefix: it must not contain "/../"; use a plain prefix such as `route.pathPrefix: "/mistral"`.'],
     ["pathPrefix with %2f", (a) => (a.route.pathPrefix = "/llm%2fmistral"), '`route.pathPrefix` "/llm%2fmistral" is not a valid Gateway API path prefix: it must not contain an encoded "/" ("%2f"); use a plain prefix such as `route.pathPrefix: "/mistral"`.'],
-    ["pathPrefix with #", (a) => (a.route.pathPrefix = "/mistral#v1"), '`route.pathPrefix` "/mistral#v1" is not a valid Gateway API path prefix: it must not contain "#"; use a plain prefix such as `route.pathPrefix: "/mistral"`.'],
+    ["pathPrefix with #", (a) => (a.route.pathPrefix = "/mistral#v1"), '`route.pathPrefix` "/mistral#<fragment not shown>" is not a valid Gateway API path prefix: it must not contain "#"; use a plain prefix such as `route.pathPrefix: "/mistral"`.'],
     ["pathPrefix ending in /..", (a) => (a.route.pathPrefix = "/mistral/.."), '`route.pathPrefix` "/mistral/.." is not a valid Gateway API path prefix: it must not end with "/." or "/.."; use a plain prefix such as `route.pathPrefix: "/mistral"`.'],
     ["pathPrefix with a space", (a) => (a.route.pathPrefix = "/mistral ai"), '`route.pathPrefix` "/mistral ai" is not a valid Gateway API path prefix: it may only hold URL path characters (RFC 3986); use a plain prefix such as `route.pathPrefix: "/mistral"`.'],
     ["pathPrefix too long", (a) => (a.route.pathPrefix = `/${"a".repeat(1024)}`), `\`route.pathPrefix\` "/${"a".repeat(1024)}" is not a valid Gateway API path prefix: it must be at most 1024 characters; use a plain prefix such as \`route.pathPrefix: "/mistral"\`.`],
@@ -170,6 +170,29 @@ const cases: Case[] = [
         (a) => (a.route.baseUrl = "https://team:sk-live-ABCdef0123456789@llm.example.com"),
         "`route.baseUrl` must not hold credentials, got \"https://<credentials>@llm.example.com\": credentials in a URL are not supported, and the `url` output would show them to anyone reading the stack; for example `route.baseUrl: \"http://localhost:8080\"`.",
     ],
+    // A query or fragment may hold a key (`?api_key=sk-...`): refused as before, but never echoed.
+    [
+        "host given as a URL with a key in the query",
+        (a) => (a.host = "https://api.x.ai/v1?api_key=sk-live-ABCdef0123456789"),
+        '`host` must be a DNS name without scheme, port, path or query, got "https://api.x.ai/v1?<query not shown>"; use `host: "api.x.ai"` and `path: "/v1/chat/completions"`.',
+    ],
+    ["host with a key in the query and no scheme", (a) => (a.host = "api.x.ai?key=sk-live-ABCdef0123456789"), '`host` must be a DNS name without scheme, port, path or query, got "api.x.ai?<query not shown>"; use `host: "api.x.ai"`.'],
+    [
+        "host with credentials and a key in the query",
+        (a) => (a.host = "https://user:sk-live-ABCdef0123456789@api.x.ai/v1?key=sk-live-ABCdef0123456789"),
+        '`host` must be a DNS name without scheme, credentials, port, path or query, got "https://<credentials>@api.x.ai/v1?<query not shown>"; credentials in a URL are not supported: pass the key with `apiKey`; use `host: "api.x.ai"` and `path: "/v1/chat/completions"`.',
+    ],
+    ["path with a key in the query", (a) => (a.path = "/v1/chat/completions?key=sk-live-ABCdef0123456789"), '`path` may only hold URL path characters (RFC 3986: no query, fragment or whitespace), got "/v1/chat/completions?<query not shown>"; for example `path: "/v1/chat/completions"`.'],
+    ["path with a token in the fragment", (a) => (a.path = "/v1/chat/completions#access_token=sk-live-ABCdef0123456789"), '`path` may only hold URL path characters (RFC 3986: no query, fragment or whitespace), got "/v1/chat/completions#<fragment not shown>"; for example `path: "/v1/chat/completions"`.'],
+    ["relative path with a key in the query", (a) => (a.path = "v1/chat/completions?api_key=sk-live-ABCdef0123456789"), '`path` must be the full request path starting with "/", got "v1/chat/completions?<query not shown>"; use `path: "/v1/chat/completions"`.'],
+    [
+        "path given as a URL with a key in the query",
+        (a) => (a.path = "https://api.x.ai/v1/chat/completions?api_key=sk-live-ABCdef0123456789"),
+        '`path` must be a path starting with "/", not a URL, got "https://api.x.ai/v1/chat/completions?<query not shown>"; use `host: "api.x.ai"` and `path: "/v1/chat/completions"`.',
+    ],
+    ["baseUrl with a key in the query", (a) => (a.route.baseUrl = "http://localhost:8080/?api_key=sk-live-ABCdef0123456789"), "`route.baseUrl` must be an http or https URL with no path, query, fragment or credentials, got \"http://localhost:8080/?<query not shown>\"; for example `route.baseUrl: \"http://localhost:8080\"`."],
+    ["pathPrefix with a key in the query", (a) => (a.route.pathPrefix = "/mistral?key=sk-live-ABCdef0123456789"), '`route.pathPrefix` "/mistral?<query not shown>" is not a valid Gateway API path prefix: it may only hold URL path characters (RFC 3986); use a plain prefix such as `route.pathPrefix: "/mistral"`.'],
+    ["relative pathPrefix with a key in the query", (a) => (a.route.pathPrefix = "mistral?key=sk-live-ABCdef0123456789"), '`route.pathPrefix` must start with "/", got "mistral?<query not shown>"; use `route.pathPrefix: "/mistral"`.'],
     ["plaintext with a CA", (a) => (a.tls = { insecurePlaintext: true, caCertificate: TEST_CA_PEM }), "`tls.insecurePlaintext` and `tls.caCertificate` are both set; a CA bundle only applies to TLS, so remove one of them."],
     // The key would cross the internet in cleartext, whatever serves the provider.
     [
