@@ -37,7 +37,7 @@ export interface OpenAICompatibleProviderArgs {
 
     /**
      * The full upstream request path of the chat-completions endpoint, starting with `/`
-     * (`/v1/chat/completions`), without `.`, `..` (plain or percent-encoded) or empty segments. Emitted as the Backend's `ai.llm.path.full`, because with a custom
+     * (`/v1/chat/completions`), without `.`, `..` (plain or percent-encoded, alone or before a `;` parameter such as `..;x`) or empty segments. Emitted as the Backend's `ai.llm.path.full`, because with a custom
      * host kgateway would otherwise forward the client's path (`/mistral`) unchanged. Defaults to
      * the preset's path, else `/v1/chat/completions`.
      */

@@ -354,7 +354,10 @@ export function checkPort(value: unknown): asserts value is number {
     }
 }
 
-/** The upstream request path (`ai.llm.path.full`): absolute, and only characters a URL path may hold. */
+/**
+ * The upstream request path (`ai.llm.path.full`): absolute, only characters a URL path may hold,
+ * and no segment that servers resolve or merge (empty, `.`, `..`, or either before a `;`).
+ */
 export function checkPath(value: unknown): asserts value is string {
     checkString("path", value);
     if (!value.startsWith("/")) {
@@ -378,10 +381,14 @@ export function checkPath(value: unknown): asserts value is string {
     if (value.includes("//")) {
         fail("path", `\`path\` must not hold an empty segment ("//")${got("path", value, true)}; give the endpoint's path as the provider documents it, for example \`path: "/v1/chat/completions"\`.`);
     }
-    if (value.split("/").some((segment) => [".", ".."].includes(segment.replace(/%2e/gi, ".")))) {
+    // A dot segment up to a `;` parameter (`..;x`, `%2e%2e%3b`) counts too: servlet containers
+    // (Tomcat, Jetty, Spring) strip the parameter, then resolve the dots; the proxy refuses these
+    // on incoming requests (isSafePath).
+    const decoded = value.replace(/%2e/gi, ".").replace(/%3b/gi, ";");
+    if (decoded.split("/").some((segment) => [".", ".."].includes(segment.split(";")[0] ?? ""))) {
         fail(
             "path",
-            `\`path\` must not hold a "." or ".." segment, plain or percent-encoded ("%2e%2e"), which servers resolve to another path${got("path", value, true)}; give the endpoint's path as the provider documents it, for example \`path: "/v1/chat/completions"\`.`,
+            `\`path\` must not hold a "." or ".." segment, plain or percent-encoded ("%2e%2e"), nor one followed by a ";" parameter ("..;x", "%2e%2e%3b"), which servers resolve to another path${got("path", value, true)}; give the endpoint's path as the provider documents it, for example \`path: "/v1/chat/completions"\`.`,
         );
     }
 }
