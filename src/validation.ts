@@ -517,7 +517,7 @@ export function checkHeaderValue(argument: string, value: string): void {
     if (!HEADER_VALUE.test(value)) {
         fail(
             argument,
-            `\`${argument}\` may only hold header-value characters: tab, space, visible ASCII or U+0080 to U+00FF, no control characters (CR, LF, NUL, ...) and nothing above U+00FF${got(argument, value)}; for example \`prefix: "Token"\`.`,
+            `\`${argument}\` may only hold header-value characters: tab, space, visible ASCII or U+0080 to U+00FF, no control characters (CR, LF, NUL, ...) and nothing above U+00FF${got(argument, value)}; for example \`prefix: "Token "\` (the key follows it as written).`,
         );
     }
 }

@@ -114,7 +114,7 @@ it.each([
 ])("an authHeader.prefix that is no header value, given as an Output, with %s", async (_name, previewCase) => {
     expect(await preview(previewCase)).toEqual(
         failed(
-            '`authHeader.prefix` may only hold header-value characters: tab, space, visible ASCII or U+0080 to U+00FF, no control characters (CR, LF, NUL, ...) and nothing above U+00FF, got "Token\\nX"; for example `prefix: "Token"`.',
+            '`authHeader.prefix` may only hold header-value characters: tab, space, visible ASCII or U+0080 to U+00FF, no control characters (CR, LF, NUL, ...) and nothing above U+00FF, got "Token\\nX"; for example `prefix: "Token "` (the key follows it as written).',
         ),
     );
 });

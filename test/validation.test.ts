@@ -93,12 +93,12 @@ const cases: Case[] = [
     [
         "authHeader.prefix with a line break",
         (a) => (a.authHeader = { headerName: "api-key", prefix: "Token\r\nX-Injected: 1" }),
-        '`authHeader.prefix` may only hold header-value characters: tab, space, visible ASCII or U+0080 to U+00FF, no control characters (CR, LF, NUL, ...) and nothing above U+00FF, got "Token\\r\\nX-Injected: 1"; for example `prefix: "Token"`.',
+        '`authHeader.prefix` may only hold header-value characters: tab, space, visible ASCII or U+0080 to U+00FF, no control characters (CR, LF, NUL, ...) and nothing above U+00FF, got "Token\\r\\nX-Injected: 1"; for example `prefix: "Token "` (the key follows it as written).',
     ],
     [
         "authHeader.prefix with a character above U+00FF",
         (a) => (a.authHeader = { prefix: "Bearer\u20ac" }),
-        '`authHeader.prefix` may only hold header-value characters: tab, space, visible ASCII or U+0080 to U+00FF, no control characters (CR, LF, NUL, ...) and nothing above U+00FF, got "Bearer\u20ac"; for example `prefix: "Token"`.',
+        '`authHeader.prefix` may only hold header-value characters: tab, space, visible ASCII or U+0080 to U+00FF, no control characters (CR, LF, NUL, ...) and nothing above U+00FF, got "Bearer\u20ac"; for example `prefix: "Token "` (the key follows it as written).',
     ],
     ["no credential", (a) => delete a.apiKey, "No credential given; set exactly one of `apiKey` (the component creates the Secret), `apiKeySecretName` (an existing Secret holding the key under `Authorization`) or `passthrough: true` (forward each client's own token)."],
     ["two credentials", (a) => (a.passthrough = true), "`apiKey` and `passthrough: true` are both set; set exactly one of `apiKey`, `apiKeySecretName` or `passthrough: true`."],
