@@ -1,6 +1,7 @@
 import { X509Certificate } from "node:crypto";
 import { isIPv6 } from "node:net";
 import { ProviderArgumentError } from "./errors";
+import { HEADER_VALUE } from "openai-compatible-proxy/translate";
 
 /*
  * Single-value rules. Each throws a ProviderArgumentError naming the argument and the fix. Where a
@@ -308,9 +309,6 @@ export function checkHost(value: unknown): asserts value is string {
         `\`host\` must be a DNS name (lowercase letters, digits, '-' and '.', at most 253 characters)${got("host", value, true)}${keyNote}; for example \`host: "api.mistral.ai"\`.`,
     );
 }
-
-/** RFC 9110 field-value characters (tab, space, visible ASCII, U+0080 to U+00FF): what undici and Node.js send. */
-const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 
 /**
  * The provider API key, sent upstream in a header: a string of header-value characters with no

@@ -5,7 +5,7 @@
  */
 import { X509Certificate, createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
-import type { CredentialSource, ProxyConfig } from "./schema";
+import { HEADER_VALUE, type CredentialSource, type ProxyConfig } from "./schema";
 import { ManifestValues, normalizeKey, type CredentialOrigin } from "../translate/manifest-values";
 import { formatTranslationProblem } from "../translate/format-problem";
 import { ConfigLoadError } from "./config-load-error";
@@ -72,7 +72,7 @@ export function resolveCredentials(config: ProxyConfig, values: ManifestValues |
       if (raw !== undefined) {
         const key = normalizeKey(raw);
         if (key === "") report(`backends[${i}].auth.key`, "the key is empty", origin);
-        else if (/[^\t\x20-\x7e\x80-\xff]/.test(key)) report(`backends[${i}].auth.key`, "the key contains characters not allowed in a header", origin);
+        else if (!HEADER_VALUE.test(key)) report(`backends[${i}].auth.key`, "the key contains characters not allowed in a header", origin);
         else backendKeys.set(b.name, key);
       }
     }

@@ -19,14 +19,18 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 // RFC 1123 hostname, or an IPv4 address. IPv6 literals are accepted without brackets.
 const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
 const IPV6 = /^[0-9A-Fa-f:.]+$/;
-// RFC 9110 section 5.5 field-value characters: tab, space, visible ASCII and obs-text (U+0080 to U+00FF),
-// which is what undici (request headers) and Node.js (response headers) accept; anything else fails every request.
-const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+/**
+ * RFC 9110 section 5.5 field-value characters: tab, space, visible ASCII and obs-text (U+0080 to U+00FF),
+ * which is what undici (request headers) and Node.js (response headers) accept; anything else fails every
+ * request. The one rule for header values from config, manifests, keys and the component's arguments.
+ */
+export const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+export const HEADER_VALUE_RULE = "tab, space, visible ASCII or U+0080 to U+00FF, no control characters (CR, LF, NUL, ...) and nothing above U+00FF";
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 const name = z.string().min(1).max(253);
 const headerName = z.string().regex(TOKEN, "must be an HTTP header name (RFC 9110 token)");
-const headerValue = z.string().regex(HEADER_VALUE, "must be a header value: tab, space, visible ASCII or U+0080 to U+00FF, no control characters (CR, LF, NUL, ...) and nothing above U+00FF");
+const headerValue = z.string().regex(HEADER_VALUE, `must be a header value: ${HEADER_VALUE_RULE}`);
 const hostname = z
   .string()
   .refine((h) => HOSTNAME.test(h) || (h.includes(":") && IPV6.test(h)), "must be a DNS name or an IP address, without scheme, port or path");

@@ -3,8 +3,8 @@
  * own defaults: `api.openai.com:443` over TLS and `/v1/chat/completions` without `host`, the header
  * `Authorization` and prefix `Bearer ` unless `authHeader` overrides them field by field.
  */
-import type { CredentialSource, ProxyConfigInput } from "../config/schema";
-import { HEADER_VALUE, HEADER_VALUE_RULE, HOSTNAME, TOKEN, isObj, joinPath, readDataKey, str, type KubeObject, type Translation } from "./kube-objects";
+import { HEADER_VALUE, HEADER_VALUE_RULE, type CredentialSource, type ProxyConfigInput } from "../config/schema";
+import { HOSTNAME, TOKEN, isObj, joinPath, readDataKey, str, type KubeObject, type Translation } from "./kube-objects";
 import { normalizeKey } from "./manifest-values";
 import type { TlsSettings } from "./tls-policies";
 
@@ -108,11 +108,13 @@ export function translateBackend(t: Translation, obj: KubeObject, tls: TlsSettin
       if (!p || !HEADER_VALUE.test(p)) fail("spec.ai.llm.authHeader.prefix", `must be a non-empty header value: ${HEADER_VALUE_RULE}`);
       else {
         prefix = p;
-        // A prefix is printed only when short: a long one may be the key itself, written into the prefix.
-        if (/[A-Za-z0-9]$/.test(p) && p.length < 20) {
-          t.report("warning", obj, "spec.ai.llm.authHeader.prefix", `is used verbatim, so the header is \`${headerName}: ${p}<key>\`; end it with a space if the provider expects \`${p} <key>\``);
-        } else if (/[A-Za-z0-9]$/.test(p)) {
-          t.report("warning", obj, "spec.ai.llm.authHeader.prefix", "is used verbatim and ends with a letter or digit, so the key follows it without a space; end it with a space if the provider expects one (the prefix is not printed: this long, it may hold a key)");
+        if (/[A-Za-z0-9]$/.test(p)) {
+          // A prefix is printed only when short: a long one may be the key itself, written into the prefix.
+          const message =
+            p.length < 20
+              ? `is used verbatim, so the header is \`${headerName}: ${p}<key>\`; end it with a space if the provider expects \`${p} <key>\``
+              : "is used verbatim and ends with a letter or digit, so the key follows it without a space; end it with a space if the provider expects one (the prefix is not printed: this long, it may hold a key)";
+          t.report("warning", obj, "spec.ai.llm.authHeader.prefix", message);
         }
       }
     }

@@ -4,9 +4,9 @@
  * to Backends of the route's namespace, and `timeouts`.
  * https://gateway-api.sigs.k8s.io/reference/spec/#httproute
  */
-import type { ProxyConfigInput } from "../config/schema";
+import { HEADER_VALUE, HEADER_VALUE_RULE, type ProxyConfigInput } from "../config/schema";
 import { parseGatewayDuration } from "./gateway-duration";
-import { GATEWAY_GROUP, HEADER_VALUE, HEADER_VALUE_RULE, HOSTNAME, KGATEWAY_GROUP, TOKEN, arr, isObj, str, type KubeObject, type Translation } from "./kube-objects";
+import { GATEWAY_GROUP, HOSTNAME, KGATEWAY_GROUP, TOKEN, arr, isObj, str, type KubeObject, type Translation } from "./kube-objects";
 
 export type RouteInput = NonNullable<ProxyConfigInput["routes"]>[number];
 type MatchInput = NonNullable<RouteInput["matches"]>[number];

@@ -14,6 +14,7 @@ export {
   BackendSchema,
   CredentialSourceSchema,
   DEFAULT_MAX_REQUEST_BODY_BYTES,
+  HEADER_VALUE,
   PROXY_CONFIG_API_VERSION,
   ProxyConfigError,
   ProxyConfigSchema,

@@ -8,9 +8,6 @@ import { ManifestValues } from "./manifest-values";
 export const KGATEWAY_GROUP = "gateway.kgateway.dev";
 export const GATEWAY_GROUP = "gateway.networking.k8s.io";
 export const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-/** RFC 9110 field-value characters, as undici and Node.js check them (the schema's rule). */
-export const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
-export const HEADER_VALUE_RULE = "tab, space, visible ASCII or U+0080 to U+00FF, no control characters (CR, LF, NUL, ...) and nothing above U+00FF";
 export const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 
 export type Obj = Record<string, unknown>;
