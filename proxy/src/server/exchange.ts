@@ -97,6 +97,12 @@ export function isSafePath(path: string): boolean {
   return true;
 }
 
+/** A request target up to its query. */
+function pathOf(url: string): string {
+  const q = url.indexOf("?");
+  return q < 0 ? url : url.slice(0, q);
+}
+
 /** The `scheme://` or `//` that starts an absolute-form or network-path target. */
 const AUTHORITY_PREFIX = /^(?:[a-zA-Z][a-zA-Z0-9+.-]*:)?\/\//;
 
@@ -107,9 +113,7 @@ const AUTHORITY_PREFIX = /^(?:[a-zA-Z][a-zA-Z0-9+.-]*:)?\/\//;
  * since a `?` can hide inside user information (`http://u:key?@host/`). Such targets are refused
  * (`isSafePath`) but still logged.
  */
-export function loggedTarget(url: string): string {
-  const q = url.indexOf("?");
-  const path = q < 0 ? url : url.slice(0, q);
+export function loggedTarget(url: string, path = pathOf(url)): string {
   if (path.charCodeAt(0) === 47 /* / */ && path.charCodeAt(1) !== 47) return path; // origin-form: no authority
   const at = url.lastIndexOf("@");
   if (at < 0) return path;
@@ -759,7 +763,7 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
       {
         reqId: this.id,
         method: this.req.method ?? "",
-        path: loggedTarget(this.req.url ?? ""),
+        path: loggedTarget(this.req.url ?? "", this.path),
         route: route?.name,
         backend: backend?.name,
         status: this.status,
