@@ -1,7 +1,7 @@
 import { X509Certificate } from "node:crypto";
 import { isIPv6 } from "node:net";
 import { ProviderArgumentError } from "./errors";
-import { HEADER_VALUE } from "openai-compatible-proxy/translate";
+import { HEADER_VALUE, hasDotSegment } from "openai-compatible-proxy/translate";
 
 /*
  * Single-value rules. Each throws a ProviderArgumentError naming the argument and the fix. Where a
@@ -380,10 +380,9 @@ export function checkPath(value: unknown): asserts value is string {
         fail("path", `\`path\` must not hold an empty segment ("//")${got("path", value, true)}; give the endpoint's path as the provider documents it, for example \`path: "/v1/chat/completions"\`.`);
     }
     // A dot segment up to a `;` parameter (`..;x`, `%2e%2e%3b`) counts too: servlet containers
-    // (Tomcat, Jetty, Spring) strip the parameter, then resolve the dots; the proxy refuses these
-    // on incoming requests (isSafePath).
-    const decoded = value.replace(/%2e/gi, ".").replace(/%3b/gi, ";");
-    if (decoded.split("/").some((segment) => [".", ".."].includes(segment.split(";")[0] ?? ""))) {
+    // (Tomcat, Jetty, Spring) strip the parameter, then resolve the dots. The proxy's own rule, which it
+    // applies to incoming requests.
+    if (hasDotSegment(value)) {
         fail(
             "path",
             `\`path\` must not hold a "." or ".." segment, plain or percent-encoded ("%2e%2e"), nor one followed by a ";" parameter ("..;x", "%2e%2e%3b"), which servers resolve to another path${got("path", value, true)}; give the endpoint's path as the provider documents it, for example \`path: "/v1/chat/completions"\`.`,

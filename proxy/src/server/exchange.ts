@@ -22,6 +22,7 @@ import type { Dispatcher } from "undici";
 import { ERROR_CATALOGUE, ProxyError, codeForError, errorBody, sseErrorEvent, type ErrorCode } from "./errors";
 import { parseJsonObject, replaceModelBytes } from "./model-rewrite";
 import { RESPONSE_HOP_BY_HOP, findRoute, upstreamPathFor, type CompiledRoute, type MatchEntry, type RequestDetails, type RoutingTable, type Target } from "./routing-table";
+import { hasDotSegment } from "../translate/path-segments";
 import { StreamUsageReader, TailBuffer, type UsageReader } from "./token-usage";
 import { digestKey } from "../config/resolve-credentials";
 import { logRequest, type Logger, type RequestRecord } from "./logger";
@@ -74,27 +75,17 @@ const JSON_HEADERS = { "content-type": "application/json" } as const;
 const BODY_METHODS: ReadonlySet<string> = new Set(["POST", "PUT", "PATCH"]);
 const SSE_PREFIX = "text/event-stream";
 const ENCODED_SEPARATOR = /%(?:2f|5c)/i;
-const ENCODED_DOT = /%2e/gi;
-const ENCODED_SEMICOLON = /%3b/gi;
 
 /**
  * A request target is accepted only as an origin-form absolute path (RFC 9112 section 3.2.1) without dot
  * segments, encoded slashes or backslashes, so the path that reaches the upstream is exactly the one
  * routed (no `..` climbing out of a prefix rewrite, no `%2F` read as a separator by the upstream).
- * A segment that is a dot segment up to a `;` (`..;/`, `.;x`, `%2e%2e%3b`) counts as one too: servlet
- * containers (Tomcat, Jetty, Spring) strip such path parameters and then resolve the dots.
+ * Dot segments include `..;/`-style ones ({@link hasDotSegment}).
  */
 export function isSafePath(path: string): boolean {
   if (path.charCodeAt(0) !== 47 /* / */) return false;
   if (path.indexOf("%") < 0 && path.indexOf("\\") < 0 && path.indexOf("/.") < 0) return true;
-  if (ENCODED_SEPARATOR.test(path) || path.includes("\\")) return false;
-  const decoded = path.replace(ENCODED_DOT, ".").replace(ENCODED_SEMICOLON, ";");
-  for (const segment of decoded.split("/")) {
-    const semicolon = segment.indexOf(";");
-    const name = semicolon < 0 ? segment : segment.slice(0, semicolon);
-    if (name === "." || name === "..") return false;
-  }
-  return true;
+  return !ENCODED_SEPARATOR.test(path) && !path.includes("\\") && !hasDotSegment(path);
 }
 
 /** A request target up to its query. */

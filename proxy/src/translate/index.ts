@@ -10,6 +10,7 @@ export {
 export { formatTranslationProblem } from "./format-problem";
 export { ManifestValues, type CredentialOrigin } from "./manifest-values";
 export { parseGatewayDuration } from "./gateway-duration";
+export { hasDotSegment } from "./path-segments";
 export {
   BackendSchema,
   CredentialSourceSchema,
