@@ -12,10 +12,11 @@ export interface OpenAICompatibleGatewayArgs {
      * `OpenAICompatibleProvider` and becomes a child `OpenAICompatibleProvider` named
      * `<gateway name>-<key>`, whose Kubernetes objects are named `<key>` unless it sets
      * `kubernetesName` (so the key is then a `kubernetesName`, a DNS-1035 label of at most 56
-     * characters, and its path prefix defaults to `/<key>`). Every provider needs its own path
-     * prefix: two with the same prefix are an error, since one proxy routes each prefix to one
-     * provider. `dataPlane` and `proxy` belong to the gateway and must not be set per provider. A
-     * plain map because each entry is a child resource.
+     * characters, and its path prefix defaults to `/<key>`). Two providers with the same path
+     * prefix on hostnames that overlap (no `route.hostnames` matches every host) are an error,
+     * since one proxy routes each prefix and host to one provider. `dataPlane` and `proxy` belong
+     * to the gateway and must not be set per provider. A plain map because each entry is a child
+     * resource.
      */
     providers: { [key: string]: OpenAICompatibleProviderArgs };
 
