@@ -585,4 +585,17 @@ describe("the catalogue", () => {
     const expected = Object.entries(ERROR_CATALOGUE).map(([code, spec]) => ({ code, status: spec.status, type: spec.type, message: spec.message, when: spec.when }));
     expect(rows).toEqual(expected);
   });
+
+  it("is summed up, status by status, in the repository README's Errors paragraph", () => {
+    const readme = readFileSync(join(__dirname, "..", "..", "README.md"), "utf8");
+    const start = readme.indexOf("**Errors.**");
+    const summary = readme.slice(start, readme.indexOf("After an SSE stream started", start)).replace(/\s+/g, " ");
+    // `400 `a`, `b`; 401 `c`; ...`: each status with the codes that follow it.
+    const listed = [...summary.matchAll(/(\d{3}) ((?:`[a-z_]+`(?:, )?)+)/g)].flatMap(([, status, codes]) =>
+      [...codes!.matchAll(/`([a-z_]+)`/g)].map(([, code]) => `${code} ${status}`),
+    );
+    // 499 is never sent: the client is gone.
+    const answered = Object.entries(ERROR_CATALOGUE).filter(([code]) => code !== "client_closed_request");
+    expect(listed.sort()).toEqual(answered.map(([code, spec]) => `${code} ${spec.status}`).sort());
+  });
 });
