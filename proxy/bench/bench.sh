@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `npm run bench` (repository root) and `npm run bench -w proxy` run this:
+# `npm run bench` (repository root; the proxy package has no `bench` script) runs this:
 # install the peers (idempotent), build the proxy, run the benchmark.
 # Options are environment variables; see README.md (e.g. BENCH_DURATION=3s BENCH_ONLY=direct,ours).
 set -euo pipefail
