@@ -116,7 +116,7 @@ export const BackendSchema = z.strictObject({
     description: "Without `model`: parse the JSON body and answer 400 `model_required` when it has no non-empty `model`. Off by default, so bodies stream through untouched.",
   }),
   auth: AuthSchema,
-  provider: z.string().min(1).optional().meta({ description: "`gen_ai.provider.name` in metrics (for example `mistral_ai`). Omitted: the host." }),
+  provider: z.string().min(1).optional().meta({ description: "`gen_ai.provider.name` in metrics (for example `mistral_ai`). Omitted: `tls.serverName`, else the host." }),
   timeouts: UpstreamTimeoutsSchema.optional().meta({ description: "Overrides `upstream` defaults for this backend." }),
   maxConnections: z.number().int().min(1).optional().meta({ description: "Upper bound of open connections to this upstream. Omitted: `upstream.maxConnections`." }),
 });
@@ -201,7 +201,7 @@ export const ProxyConfigSchema = z
       .meta({ description: "Defaults for every backend." }),
     clientAuth: z
       .strictObject({
-        apiKeys: z.array(CredentialSourceSchema).min(1).meta({ description: "Each source holds one or more keys, one per line. Clients send `Authorization: Bearer <key>`." }),
+        apiKeys: z.array(CredentialSourceSchema).min(1).meta({ description: "Each source holds one or more keys, one per line or separated by commas; lines starting with `#` are skipped. Clients send `Authorization: Bearer <key>`." }),
       })
       .optional()
       .meta({ description: "Require clients to present one of these keys (401 `invalid_api_key` otherwise). The client's key never goes upstream." }),
