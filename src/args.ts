@@ -2,7 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { ProxyArgs } from "./proxy-args";
 
 /**
- * Arguments of {@link OpenAICompatibleProvider}.
+ * Arguments of `OpenAICompatibleProvider`.
  *
  * Every field is an interface field, a plain value or a `pulumi.Input`, with no unions and no
  * callbacks, so that `pulumi package add` can generate SDKs for other languages from

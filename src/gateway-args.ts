@@ -3,7 +3,7 @@ import { OpenAICompatibleProviderArgs } from "./args";
 import { ProxyArgs } from "./proxy-args";
 
 /**
- * Arguments of {@link OpenAICompatibleGateway}: one `openai-compatible-proxy` Deployment shared by
+ * Arguments of `OpenAICompatibleGateway`: one `openai-compatible-proxy` Deployment shared by
  * several providers. Interfaces only, with no unions or callbacks, so SDKs can be generated.
  */
 export interface OpenAICompatibleGatewayArgs {

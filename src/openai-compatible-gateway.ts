@@ -19,9 +19,23 @@ function underOwn(gateway: Labels, own: Labels): Labels {
     return pulumi.all([gateway, own]).apply(([g, o]) => ({ ...g, ...o }));
 }
 
+interface GatewayChildren {
+    providers: { [key: string]: OpenAICompatibleProvider };
+    proxy: ProxyResources;
+}
+
+const children = new WeakMap<OpenAICompatibleGateway, GatewayChildren>();
+
+function childrenOf(gateway: OpenAICompatibleGateway): GatewayChildren {
+    const found = children.get(gateway);
+    // Set in the constructor, before anything can read it.
+    if (!found) throw new Error("internal: OpenAICompatibleGateway children read before construction finished");
+    return found;
+}
+
 /**
  * One `openai-compatible-proxy` Deployment shared by several OpenAI-compatible providers: each
- * provider is a child {@link OpenAICompatibleProvider} whose HTTPRoute sends its path prefix to
+ * provider is a child `OpenAICompatibleProvider` whose HTTPRoute sends its path prefix to
  * the shared proxy's Service, and the proxy's one ConfigMap holds the config the proxy package
  * translates from all their objects. Optional client keys (`proxy.clientKeys`) guard every
  * provider behind it.
@@ -41,20 +55,6 @@ function underOwn(gateway: Labels, own: Labels): Labels {
  * });
  * export const clientKeys = llm.clientKeys;
  */
-interface GatewayChildren {
-    providers: { [key: string]: OpenAICompatibleProvider };
-    proxy: ProxyResources;
-}
-
-const children = new WeakMap<OpenAICompatibleGateway, GatewayChildren>();
-
-function childrenOf(gateway: OpenAICompatibleGateway): GatewayChildren {
-    const found = children.get(gateway);
-    // Set in the constructor, before anything can read it.
-    if (!found) throw new Error("internal: OpenAICompatibleGateway children read before construction finished");
-    return found;
-}
-
 export class OpenAICompatibleGateway extends pulumi.ComponentResource {
     /** The Pulumi type token, also the schema name for SDKs generated from `PulumiPlugin.yaml`. */
     static readonly type = "openai-compatible:index:OpenAICompatibleGateway";

@@ -49,7 +49,7 @@ function childrenOf(provider: OpenAICompatibleProvider): ProviderChildren {
  * the key's Secret, a Service (the HTTPRoute's backend) and, with more than one replica, a
  * PodDisruptionBudget. With `dataPlane: "kgateway"` the four objects alone are served by
  * kgateway's data plane behind the existing Gateway. Several providers can share one proxy through
- * {@link OpenAICompatibleGateway}.
+ * `OpenAICompatibleGateway`.
  *
  * Bad arguments raise a `pulumi.ResourceError` naming the argument and the fix: at construction
  * for every value already known, and when an Output resolves for the rest, so `pulumi preview`

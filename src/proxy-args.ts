@@ -5,8 +5,8 @@ import * as pulumi from "@pulumi/pulumi";
  * Service, a ConfigMap holding the proxy's config, a PodDisruptionBudget with more than one
  * replica, and optionally a Secret of client keys).
  *
- * Used as `proxy` on {@link OpenAICompatibleProviderArgs} (a proxy of its own) and on
- * {@link OpenAICompatibleGatewayArgs} (one proxy shared by several providers). Only meaningful with
+ * Used as `proxy` on `OpenAICompatibleProviderArgs` (a proxy of its own) and on
+ * `OpenAICompatibleGatewayArgs` (one proxy shared by several providers). Only meaningful with
  * the proxy data plane: with `dataPlane: "kgateway"` setting it is an error.
  */
 export interface ProxyArgs {

@@ -30,17 +30,26 @@ function analyze(component: string): AnalyzeResult {
     return result;
 }
 
-/** Every property, nested types included, must carry its JSDoc into the schema. */
+/**
+ * Every component and property, nested types included, must carry its JSDoc into the schema as
+ * text. The analyzer joins a comment holding `{@link X}` as "[object Object],...", so such a
+ * comment counts as missing.
+ */
 function undocumented(result: AnalyzeResult): string[] {
     const missing: string[] = [];
+    const documented = (description: string | undefined) => !!description && !description.includes("[object Object]");
     const check = (where: string, props: Record<string, PropertyDefinition> | undefined) => {
-        for (const [name, prop] of Object.entries(props ?? {})) if (!prop.description) missing.push(`${where}.${name}`);
+        for (const [name, prop] of Object.entries(props ?? {})) if (!documented(prop.description)) missing.push(`${where}.${name}`);
     };
     for (const c of Object.values(result.components)) {
+        if (!documented(c.description)) missing.push(c.name);
         check(`${c.name} input`, c.inputs);
         check(`${c.name} output`, c.outputs);
     }
-    for (const [name, t] of Object.entries(result.typeDefinitions)) check(name, t.properties);
+    for (const [name, t] of Object.entries(result.typeDefinitions)) {
+        if (t.description !== undefined && !documented(t.description)) missing.push(name);
+        check(name, t.properties);
+    }
     return missing;
 }
 
