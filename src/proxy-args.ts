@@ -92,8 +92,9 @@ export interface ProxyResourcesArgs {
 /** One client key of the proxy. */
 export interface ClientKeyArgs {
     /**
-     * The key's name, a DNS-1123 label unique among the keys (`team-a`, `ci`): the name of its
-     * `RandomPassword`, its key in the client-keys Secret and in the `clientKeys` output.
+     * The key's name, a DNS-1123 label unique among the keys (`team-a`, `ci`): its key in the
+     * client-keys Secret and in the `clientKeys` output; its `RandomPassword` is named
+     * `<component>-client-key-<name>`.
      */
     name: string;
 

@@ -9,6 +9,9 @@
 //   node proxy/bench/pair.mjs A/dist/cli.js B/dist/cli.js [rounds=3] [duration=8s] [connections=50] [json|sse]
 //
 // `sse` sends the docs' streaming request instead (the upstream answers 20 events).
+// BENCH_PAIR_A_ARGS and BENCH_PAIR_B_ARGS add node flags to one build only (after
+// the image's and BENCH_OURS_NODE_ARGS), to compare a flag against its absence:
+//   BENCH_PAIR_B_ARGS=--single-threaded-gc node proxy/bench/pair.mjs proxy/dist/cli.js proxy/dist/cli.js 4
 //
 // Each build is started as the harness starts ours (the image's node flags;
 // without the memory cgroup, so both share one limit-free setting), with
@@ -34,6 +37,8 @@ if (!a || !b) {
   process.exit(2);
 }
 const rounds = Number(roundsArg ?? 3);
+const baseNodeArgs = process.env.BENCH_OURS_NODE_ARGS ?? "";
+const buildNodeArgs = [process.env.BENCH_PAIR_A_ARGS ?? "", process.env.BENCH_PAIR_B_ARGS ?? ""];
 const pin = (pid, cpu) => execFileSync("taskset", ["-a", "-p", "-c", String(cpu), String(pid)], { stdio: "ignore" });
 
 const dir = mkdtempSync(join(tmpdir(), "ocp-pair-"));
@@ -64,6 +69,7 @@ async function main() {
       if (build !== "floor") {
         process.env.BENCH_OURS_CLI = resolve(build);
         process.env.BENCH_OURS_CGROUP = "0";
+        process.env.BENCH_OURS_NODE_ARGS = `${baseNodeArgs} ${buildNodeArgs[i]}`;
         target = ours;
       }
       const started = await target.start(ctx);
@@ -87,7 +93,8 @@ async function main() {
   const mid = sorted.length / 2;
   const median = sorted.length % 2 ? sorted[Math.floor(mid)] : (sorted[mid - 1] + sorted[mid]) / 2;
   const geomean = Math.exp(ratios.reduce((sum, r) => sum + Math.log(r), 0) / ratios.length);
-  console.log(`B/A median ${median.toFixed(3)}, geometric mean ${geomean.toFixed(3)} over ${rounds} rounds (A = ${a}, B = ${b})`);
+  const flags = (i) => (buildNodeArgs[i] ? ` ${buildNodeArgs[i]}` : "");
+  console.log(`B/A median ${median.toFixed(3)}, geometric mean ${geomean.toFixed(3)} over ${rounds} rounds (A = ${a}${flags(0)}, B = ${b}${flags(1)})`);
 }
 
 runMain(main);

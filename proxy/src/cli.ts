@@ -23,7 +23,7 @@ Serves OpenAI-compatible providers as kgateway Backends and HTTPRoutes describe 
                            ConfigMap, Backend, HTTPRoute, BackendTLSPolicy
   --listen HOST:PORT       Data-path address (default ${DEFAULT_LISTEN.host}:${DEFAULT_LISTEN.port})
   --admin-listen HOST:PORT /healthz, /readyz, /metrics (default ${DEFAULT_ADMIN_LISTEN.host}:${DEFAULT_ADMIN_LISTEN.port})
-  --log-level LEVEL        fatal, error, warn, info, debug or trace (default info)
+  --log-level LEVEL        fatal, error, warn, info, debug, trace or silent (default info)
   --shutdown-grace-ms MS   How long SIGTERM waits for requests in flight (default 25000)
   --secrets-dir DIR        With --manifests: read Secret keys from DIR/<secret>/Authorization
                            instead of from the Secret objects

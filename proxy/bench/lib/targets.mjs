@@ -277,7 +277,7 @@ export const targets = [
 
 /** `node <the image's flags> floor.mjs MODE ARGS...`, logged as `floor-MODE`. */
 function floorProcess(ctx, mode, args, env) {
-  return start(`floor-${mode}`, process.execPath, [...imageNodeFlags(), join(BENCH_DIR, "floor.mjs"), mode, ...args], { logDir: ctx.dir, env });
+  return start(`floor-${mode}`, process.execPath, [...imageNodeFlags(), ...(process.env.BENCH_FLOOR_NODE_ARGS ?? "").split(" ").filter(Boolean), join(BENCH_DIR, "floor.mjs"), mode, ...args], { logDir: ctx.dir, env });
 }
 
 /** A floor server on a free port (its first argument), ready when `ready.path` answers `ready.status`. */
