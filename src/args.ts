@@ -67,8 +67,10 @@ export interface OpenAICompatibleProviderArgs {
 
     /**
      * The name of an existing Secret in `namespace` that holds the provider key under the key
-     * `Authorization`; the component creates no Secret. kgateway silently sends no key if the Secret
-     * or the key is missing. Mutually exclusive with `apiKey` and `passthrough`.
+     * `Authorization`; the component creates no Secret. With the proxy data plane (the default) the
+     * proxy's pods mount it, so a missing Secret or key keeps them from starting and `pulumi up`
+     * waits on the Deployment until it times out; with `dataPlane: "kgateway"`, kgateway silently
+     * sends no key. Mutually exclusive with `apiKey` and `passthrough`.
      */
     apiKeySecretName?: pulumi.Input<string>;
 
