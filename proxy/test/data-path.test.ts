@@ -445,6 +445,26 @@ describe("client connections", () => {
     expect(upstream.requests).toHaveLength(0);
   });
 
+  it("logs and counts what Node.js's parser refused, with the parser's code and nothing of what was read", async () => {
+    proxy = await startProxy(simpleConfig(upstream.port), { env: providerEnv });
+    const key = "sk-PARSER-REFUSED-1";
+    await rawExchange(proxy.url, `POST /mistral HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${key}\r\nX-A: a\0b\r\n\r\n`);
+    await rawExchange(proxy.url, `POST /mistral HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${key}\r\nX-Big: ${"a".repeat(20_000)}\r\n\r\n`);
+    const refused = async (status: number) => (await proxy!.waitForLog((l) => l.msg === "request" && l.status === status));
+    const bad = await refused(400);
+    const big = await refused(431);
+    expect([bad.method, bad.path, bad.error, bad.route, big.method, big.path, big.error]).toEqual(["", "", "HPE_INVALID_HEADER_TOKEN", undefined, "", "", "HPE_HEADER_OVERFLOW"]);
+    expect(bad.reqId).not.toBe(big.reqId);
+    expect(proxy.rawLogs.join("\n")).not.toContain("PARSER-REFUSED");
+    const metrics = (await send(proxy.adminUrl, "/metrics")).body;
+    for (const status of ["400", "431"]) {
+      expect(metrics).toMatch(new RegExp(`^http_server_requests_total\\{http_route="",http_response_status_code="${status}"\\} 1$`, "m"));
+    }
+    expect(upstream.requests).toHaveLength(0);
+    // The proxy still serves.
+    expect((await postJson(proxy.url, "/mistral", { model: "m", messages: [] })).status).toBe(200);
+  });
+
   it("closes, rather than answer 400, when a malformed request comes pipelined behind one being answered", async () => {
     let answer: () => void = () => {};
     upstream.handler = (_req, res) => (answer = () => res.writeHead(200, { "content-type": "application/json" }).end("{}"));

@@ -799,13 +799,23 @@ export function refuseTunnel(ctx: ExchangeContext, req: IncomingMessage, socket:
     const cutOff = setTimeout(() => socket.destroy(), TUNNEL_CLOSE_GRACE_MS).unref();
     socket.once("close", () => clearTimeout(cutOff));
   }
+  logRefused(ctx, req.method ?? "CONNECT", loggedTarget(req.url ?? ""), status, code);
+}
+
+/**
+ * Counts (under no route) and logs a request the proxy answered before it became an exchange: a
+ * CONNECT, or one Node.js's parser rejected (`error` is then the parser's code, and the method and
+ * path are empty, since what was read of them is not known to be a request line; its raw bytes are
+ * never logged, as they may hold a key).
+ */
+export function logRefused(ctx: ExchangeContext, method: string, path: string, status: number, error: string): void {
   ctx.unmatched.observe(status, 0);
   logRequest(
     ctx.logger,
     {
       reqId: nextRequestId(),
-      method: req.method ?? "CONNECT",
-      path: loggedTarget(req.url ?? ""),
+      method,
+      path,
       route: undefined,
       backend: undefined,
       status,
@@ -813,7 +823,7 @@ export function refuseTunnel(ctx: ExchangeContext, req: IncomingMessage, socket:
       ttfbMs: undefined,
       stream: false,
       bytesOut: 0,
-      error: code,
+      error,
       inputTokens: undefined,
       outputTokens: undefined,
       upstreamRequestId: undefined,

@@ -5,7 +5,7 @@
 import { createHash } from "node:crypto";
 import { statSync } from "node:fs";
 import { EventEmitter } from "node:events";
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { STATUS_CODES, createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { ConfigLoadError } from "../config/config-load-error";
 import { ConfigWatcher } from "../config/config-watcher";
@@ -15,7 +15,7 @@ import { formatFieldPath, ProxyConfigSchema, type ProxyConfigInput } from "../co
 import type { FromGatewayObjectsOptions } from "../translate/from-gateway-objects";
 import type { ManifestValues } from "../translate/manifest-values";
 import { ERROR_CATALOGUE, errorBody } from "./errors";
-import { Exchange, answeringEarlierRequests, exchangeReading, refuseTunnel, type ExchangeContext, type RuntimeState } from "./exchange";
+import { Exchange, answeringEarlierRequests, exchangeReading, logRefused, refuseTunnel, type ExchangeContext, type RuntimeState } from "./exchange";
 import { TimeoutWatch } from "./timeout-watch";
 import { createLogger, flushLogger, flushRequestLines, type Logger } from "./logger";
 import { ProxyMetrics } from "./metrics";
@@ -309,14 +309,18 @@ export class ProxyServer extends EventEmitter {
    * answers 400 (431, 413, 408) whenever no response on the connection has started; when the bad request
    * was pipelined behind requests still being answered, that status line would read as the answer to
    * the first of them, so the connection is closed instead. When the request being read goes bad in its
-   * body, its exchange answers 400 `malformed_request` itself. Otherwise it answers as Node.js does.
+   * body, its exchange answers 400 `malformed_request` itself. Otherwise it answers as Node.js does,
+   * and, unlike Node.js, logs the answer as a request line (the parser's code as its `error`) and
+   * counts it under no route, so a client sending oversized headers shows in the logs and metrics.
    */
   private readonly onClientError = (err: NodeJS.ErrnoException, socket: Socket): void => {
     // The request being read went bad in its body: it is answered (and logged) as the proxy's own 400.
     if (err.code?.startsWith("HPE_") && exchangeReading(socket)?.malformedRequest()) return;
     const inFlight = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
     if (socket.writable && (!inFlight || !inFlight.headersSent) && !answeringEarlierRequests(socket)) {
-      socket.write(CLIENT_ERROR_RESPONSES[err.code ?? ""] ?? BAD_REQUEST_RESPONSE);
+      const status = CLIENT_ERROR_STATUS[err.code ?? ""] ?? 400;
+      socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\n\r\n`);
+      logRefused(this.ctx, "", "", status, err.code ?? "bad_request");
     }
     socket.destroy(err);
   };
@@ -383,12 +387,11 @@ export class ProxyServer extends EventEmitter {
   }
 }
 
-/** What Node.js's own `clientError` handler answers, by error code. */
-const BAD_REQUEST_RESPONSE = "HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n";
-const CLIENT_ERROR_RESPONSES: Readonly<Record<string, string>> = {
-  HPE_HEADER_OVERFLOW: "HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\n\r\n",
-  HPE_CHUNK_EXTENSIONS_OVERFLOW: "HTTP/1.1 413 Payload Too Large\r\nConnection: close\r\n\r\n",
-  ERR_HTTP_REQUEST_TIMEOUT: "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n",
+/** The status Node.js's own `clientError` handler answers, by error code (400 for any other). */
+const CLIENT_ERROR_STATUS: Readonly<Record<string, number>> = {
+  HPE_HEADER_OVERFLOW: 431,
+  HPE_CHUNK_EXTENSIONS_OVERFLOW: 413,
+  ERR_HTTP_REQUEST_TIMEOUT: 408,
 };
 
 /**
