@@ -14,6 +14,16 @@ export const PROXY_ADMIN_PORT = 9901;
  * read its files; 65532 is the usual "nonroot" id of distroless images.
  */
 export const PROXY_UID = 65532;
+/**
+ * How long a terminating proxy pod keeps serving new requests after SIGTERM, `/readyz` answering 503
+ * (the proxy's `--shutdown-delay-ms`): the Service's endpoints and the Gateway learn that a pod is
+ * terminating seconds after the pod does, and connections they open meanwhile must not be refused.
+ */
+export const PROXY_SHUTDOWN_DELAY_MS = 5_000;
+/** How long the proxy then lets requests and streams in flight finish (its `--shutdown-grace-ms`). */
+export const PROXY_SHUTDOWN_GRACE_MS = 25_000;
+/** The pod's `terminationGracePeriodSeconds`: the delay, the grace, and 5 s to close, before SIGKILL. */
+export const PROXY_TERMINATION_GRACE_SECONDS = (PROXY_SHUTDOWN_DELAY_MS + PROXY_SHUTDOWN_GRACE_MS) / 1000 + 5;
 /** The name of the proxy container, for `proxy.deploymentPatch`. */
 export const PROXY_CONTAINER_NAME = "proxy";
 
@@ -120,7 +130,9 @@ const KEY_FILE_MODE = 0o440;
  *
  * The pod needs no Kubernetes API access (`automountServiceAccountToken: false`), runs as a
  * non-root user with a read-only root filesystem, no capabilities and the runtime's default
- * seccomp profile, and is probed on the admin port. Keys and CA bundles are mounted one object per
+ * seccomp profile, and is probed on the admin port. On termination it keeps serving for
+ * `PROXY_SHUTDOWN_DELAY_MS` while its endpoints are removed, then drains for up to
+ * `PROXY_SHUTDOWN_GRACE_MS`, within the pod's termination grace period. Keys and CA bundles are mounted one object per
  * volume, readable by the pod's group only; the proxy reloads them, and its config, when Kubernetes
  * updates the mounted files.
  *
@@ -167,6 +179,7 @@ export function renderProxyObjects(settings: ProxySettings, config: RenderedProx
         spec: {
             automountServiceAccountToken: false,
             enableServiceLinks: false,
+            terminationGracePeriodSeconds: PROXY_TERMINATION_GRACE_SECONDS,
             securityContext: {
                 runAsNonRoot: true,
                 runAsUser: PROXY_UID,
@@ -188,6 +201,10 @@ export function renderProxyObjects(settings: ProxySettings, config: RenderedProx
                         `0.0.0.0:${PROXY_ADMIN_PORT}`,
                         "--log-level",
                         settings.logLevel,
+                        "--shutdown-delay-ms",
+                        String(PROXY_SHUTDOWN_DELAY_MS),
+                        "--shutdown-grace-ms",
+                        String(PROXY_SHUTDOWN_GRACE_MS),
                     ],
                     ports: [
                         { name: "http", containerPort: PROXY_HTTP_PORT, protocol: "TCP" },

@@ -211,7 +211,21 @@ it("serves the rendered stack from its mounted files, and picks up a new model a
     // The proxy, started as the Deployment starts it, listening on loopback.
     const container = podSpec(deploymentOf(first)).containers[0]!;
     const args = container.args.map((a) => (a.startsWith("/") ? path.join(pod.root, a) : a.startsWith("0.0.0.0:") ? "127.0.0.1:0" : a));
-    expect(args).toEqual(["--config", path.join(pod.root, CONFIG_MOUNT, "config.json"), "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--log-level", "info"]);
+    expect(args).toEqual([
+        "--config",
+        path.join(pod.root, CONFIG_MOUNT, "config.json"),
+        "--listen",
+        "127.0.0.1:0",
+        "--admin-listen",
+        "127.0.0.1:0",
+        "--log-level",
+        "info",
+        "--shutdown-delay-ms",
+        "5000",
+        "--shutdown-grace-ms",
+        "25000",
+    ]);
+    expect(podSpec(deploymentOf(first)).terminationGracePeriodSeconds).toBe(35);
     proxy = await startCli(args);
     const pid = proxy.child.pid;
     const teamA = first.clientKeys["team-a"]!;
@@ -288,6 +302,15 @@ it("serves the rendered stack from its mounted files, and picks up a new model a
     const logs = proxy.rawOutput.join("\n");
     for (const key of [MISTRAL_KEY, DEEPSEEK_KEY, teamA, teamB, second.clientKeys["team-a"]!]) expect(logs).not.toContain(key);
 
-    expect(await proxy.stop()).toBe(0);
+    // Terminated as kubelet terminates the pod: it stops being ready at once, but keeps serving new
+    // requests (each closing its connection) while the endpoints catch up, then exits 0.
+    const terminating = proxy.waitFor((l) => l.msg === "not ready; still serving until the delay ends", "the shutdown delay");
+    proxy.child.kill("SIGTERM");
+    expect(await terminating).toMatchObject({ delayMs: 5000 });
+    expect((await send(proxy.adminUrl, "/readyz")).status).toBe(503);
+    const late = await send(proxy.url, "/mistral/v1/chat/completions", { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${second.clientKeys["team-a"]!}` }, body: JSON.stringify({ model: "m", messages: [] }) });
+    expect([late.status, late.headers.connection]).toEqual([200, "close"]);
+    expect(proxy.lines.some((l) => l.msg === "shutting down")).toBe(false);
+    expect(await proxy.exited).toBe(0);
     proxy = undefined;
 });

@@ -68,13 +68,27 @@ function deployment(e: DeploymentExpectation): PlainObject {
                 spec: {
                     automountServiceAccountToken: false,
                     enableServiceLinks: false,
+                    terminationGracePeriodSeconds: 35,
                     securityContext: { runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532, fsGroup: 65532, seccompProfile: { type: "RuntimeDefault" } },
                     containers: [
                         {
                             name: "proxy",
                             image: e.image ?? IMAGE,
                             imagePullPolicy: e.imagePullPolicy ?? "IfNotPresent",
-                            args: ["--config", "/etc/openai-compatible-proxy/config/config.json", "--listen", "0.0.0.0:8080", "--admin-listen", "0.0.0.0:9901", "--log-level", e.logLevel ?? "info"],
+                            args: [
+                                "--config",
+                                "/etc/openai-compatible-proxy/config/config.json",
+                                "--listen",
+                                "0.0.0.0:8080",
+                                "--admin-listen",
+                                "0.0.0.0:9901",
+                                "--log-level",
+                                e.logLevel ?? "info",
+                                "--shutdown-delay-ms",
+                                "5000",
+                                "--shutdown-grace-ms",
+                                "25000",
+                            ],
                             ports: [
                                 { name: "http", containerPort: 8080, protocol: "TCP" },
                                 { name: "admin", containerPort: 9901, protocol: "TCP" },

@@ -25,6 +25,8 @@ Serves OpenAI-compatible providers as kgateway Backends and HTTPRoutes describe 
   --admin-listen HOST:PORT /healthz, /readyz, /metrics (default ${DEFAULT_ADMIN_LISTEN.host}:${DEFAULT_ADMIN_LISTEN.port})
   --log-level LEVEL        fatal, error, warn, info, debug, trace or silent (default info)
   --shutdown-grace-ms MS   How long SIGTERM waits for requests in flight (default 25000)
+  --shutdown-delay-ms MS   How long SIGTERM keeps serving new requests, /readyz answering 503, before
+                           it stops listening (default 0; SIGINT skips it)
   --secrets-dir DIR        With --manifests: read Secret keys from DIR/<secret>/Authorization
                            instead of from the Secret objects
   --no-watch               Do not reload when the config or the files it points to change
@@ -33,7 +35,8 @@ Serves OpenAI-compatible providers as kgateway Backends and HTTPRoutes describe 
 
 Every option can also be set in the environment: ${ENV_PREFIX}CONFIG, ${ENV_PREFIX}MANIFESTS
 (paths separated by commas), ${ENV_PREFIX}LISTEN, ${ENV_PREFIX}ADMIN_LISTEN, ${ENV_PREFIX}LOG_LEVEL,
-${ENV_PREFIX}SHUTDOWN_GRACE_MS, ${ENV_PREFIX}SECRETS_DIR, ${ENV_PREFIX}WATCH=false. Flags win.
+${ENV_PREFIX}SHUTDOWN_GRACE_MS, ${ENV_PREFIX}SHUTDOWN_DELAY_MS, ${ENV_PREFIX}SECRETS_DIR,
+${ENV_PREFIX}WATCH=false. Flags win.
 `;
 
 export class UsageError extends Error {
@@ -46,7 +49,15 @@ export interface CliOptions {
   adminListen: ListenAddress;
   logLevel: string;
   shutdownGraceMs: number;
+  shutdownDelayMs: number;
   watch: boolean;
+}
+
+/** A whole number of milliseconds, at most 2^31-1 (what a Node.js timer can wait). */
+function millisOption(text: string, flag: string): number {
+  const ms = Number(text);
+  if (!/^\d+$/.test(text) || ms > 2 ** 31 - 1) throw new UsageError(`${flag}: \`${text}\` is not a number of milliseconds (0 to 2147483647)`);
+  return ms;
 }
 
 /** Parses `HOST:PORT`, `:PORT`, `PORT` or `[IPv6]:PORT`. */
@@ -73,6 +84,7 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliOp
         "admin-listen": { type: "string" },
         "log-level": { type: "string" },
         "shutdown-grace-ms": { type: "string" },
+        "shutdown-delay-ms": { type: "string" },
         "secrets-dir": { type: "string" },
         "no-watch": { type: "boolean" },
         help: { type: "boolean", short: "h" },
@@ -103,9 +115,8 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliOp
     ? { manifests, ...(secretsDir ? { translate: { secretsDir } } : {}) }
     : { configFile: config! };
 
-  const graceText = values["shutdown-grace-ms"] ?? env[`${ENV_PREFIX}SHUTDOWN_GRACE_MS`] ?? "25000";
-  const shutdownGraceMs = Number(graceText);
-  if (!Number.isInteger(shutdownGraceMs) || shutdownGraceMs < 0) throw new UsageError(`--shutdown-grace-ms: \`${graceText}\` is not a number of milliseconds`);
+  const shutdownGraceMs = millisOption(values["shutdown-grace-ms"] ?? env[`${ENV_PREFIX}SHUTDOWN_GRACE_MS`] ?? "25000", "--shutdown-grace-ms");
+  const shutdownDelayMs = millisOption(values["shutdown-delay-ms"] ?? env[`${ENV_PREFIX}SHUTDOWN_DELAY_MS`] ?? "0", "--shutdown-delay-ms");
   const logLevel = values["log-level"] ?? env[`${ENV_PREFIX}LOG_LEVEL`] ?? "info";
   if (!["fatal", "error", "warn", "info", "debug", "trace", "silent"].includes(logLevel)) throw new UsageError(`--log-level: \`${logLevel}\` is not a level`);
   const listenText = values.listen ?? env[`${ENV_PREFIX}LISTEN`];
@@ -116,6 +127,7 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliOp
     adminListen: adminText ? parseListen(adminText, "--admin-listen") : DEFAULT_ADMIN_LISTEN,
     logLevel,
     shutdownGraceMs,
+    shutdownDelayMs,
     watch: !values["no-watch"] && env[`${ENV_PREFIX}WATCH`] !== "false",
   };
 }
@@ -143,7 +155,10 @@ export async function main(): Promise<void> {
   const logger = createLogger({ level: options.logLevel });
   let proxy: ProxyServer | undefined;
   let signals = 0;
-  const shutdown = (p: ProxyServer): void => void p.shutdown().then(() => process.exit(0));
+  // Ctrl-C (SIGINT) skips the shutdown delay: it is for a pod's endpoints, not for a terminal.
+  const shutdown = (p: ProxyServer, signal: NodeJS.Signals | undefined): void =>
+    void p.shutdown(undefined, signal === "SIGINT" ? 0 : undefined).then(() => process.exit(0));
+  let signalled: NodeJS.Signals | undefined;
   // Registered before starting, so a SIGTERM that arrives during start-up still ends in a clean exit.
   const stop = (signal: NodeJS.Signals): void => {
     signals++;
@@ -153,7 +168,8 @@ export async function main(): Promise<void> {
       process.exit(1);
     }
     logger.info({ signal }, "signal received");
-    if (proxy) shutdown(proxy);
+    signalled = signal;
+    if (proxy) shutdown(proxy, signal);
   };
   process.on("SIGTERM", stop);
   process.on("SIGINT", stop);
@@ -166,6 +182,7 @@ export async function main(): Promise<void> {
       logger,
       watch: options.watch,
       shutdownGraceMs: options.shutdownGraceMs,
+      shutdownDelayMs: options.shutdownDelayMs,
     });
   } catch (err) {
     const invalid = err instanceof ConfigLoadError;
@@ -175,7 +192,7 @@ export async function main(): Promise<void> {
     process.stderr.write(`openai-compatible-proxy: ${invalid ? "invalid configuration, not started" : "cannot start"}:\n${lines.map((l) => `  ${l}`).join("\n")}\n`);
     process.exit(1);
   }
-  if (signals > 0) shutdown(proxy);
+  if (signals > 0) shutdown(proxy, signalled);
 }
 
 if (require.main === module) void main();

@@ -217,6 +217,17 @@ describe("invalid configuration", () => {
     expect(() => parseCli([], env)).toThrow("are both set");
   });
 
+  it("reads the shutdown delay and grace from flags or the environment, refusing what is not whole milliseconds", () => {
+    const base = ["--config", "/c.yaml"];
+    expect(parseCli(base, {})).toMatchObject({ shutdownDelayMs: 0, shutdownGraceMs: 25_000 });
+    expect(parseCli([...base, "--shutdown-delay-ms", "5000"], { OPENAI_COMPATIBLE_PROXY_SHUTDOWN_DELAY_MS: "1" })).toMatchObject({ shutdownDelayMs: 5000 });
+    expect(parseCli(base, { OPENAI_COMPATIBLE_PROXY_SHUTDOWN_DELAY_MS: "750" })).toMatchObject({ shutdownDelayMs: 750 });
+    for (const text of ["-1", "1.5", "5s", "", " 5", "1e3", "2147483648"]) {
+      expect(() => parseCli([...base, `--shutdown-delay-ms=${text}`], {})).toThrow(`--shutdown-delay-ms: \`${text}\` is not a number of milliseconds (0 to 2147483647)`);
+      expect(() => parseCli(base, { OPENAI_COMPATIBLE_PROXY_SHUTDOWN_GRACE_MS: text })).toThrow(`--shutdown-grace-ms: \`${text}\` is not a number of milliseconds (0 to 2147483647)`);
+    }
+  });
+
   it("prints help and version", async () => {
     const help = await cli(["--help"], {}, { waitListening: false });
     expect(await help.exited).toBe(0);
@@ -335,6 +346,34 @@ describe("SIGTERM", () => {
     await once(res, "end");
     expect(text()).toMatch(/tok0[\s\S]*"usage":\{"prompt_tokens":11[\s\S]*data: \[DONE\]\n\n$/);
     expect(await proxy.exited).toBe(0);
+    expect(proxy.lines.find((l) => l.msg === "stopped")).toMatchObject({ drained: true });
+  });
+
+  it("with --shutdown-delay-ms, stops being ready at once but serves new requests until the delay ends, then stops listening and exits 0", async () => {
+    const dir = docsManifests(join(work, "delay"));
+    const proxy = await cli(["--manifests", dir, ...listenArgs, "--shutdown-delay-ms", "1500"]);
+    const delaying = proxy.waitFor((l) => l.msg === "not ready; still serving until the delay ends", "the shutdown delay");
+    const signalled = performance.now();
+    proxy.child.kill("SIGTERM");
+    expect(await delaying).toMatchObject({ delayMs: 1500, inflight: 0 });
+    expect((await send(proxy.adminUrl, "/readyz")).status).toBe(503);
+    // A new connection is still accepted and served, and closed after its answer.
+    const late = await postJson(proxy.url, "/mistral", { messages: [] });
+    expect([late.status, late.headers.connection]).toEqual([200, "close"]);
+    expect(proxy.lines.some((l) => l.msg === "shutting down")).toBe(false);
+    // Then it stops listening, and exits 0 (no request is left in flight).
+    await proxy.waitFor((l) => l.msg === "shutting down", "shutting down");
+    expect(performance.now() - signalled).toBeGreaterThanOrEqual(1400);
+    expect(await proxy.exited).toBe(0);
+    expect(proxy.lines.find((l) => l.msg === "stopped")).toMatchObject({ drained: true });
+  });
+
+  it("skips the shutdown delay on SIGINT (Ctrl-C)", async () => {
+    const dir = docsManifests(join(work, "delay-int"));
+    const proxy = await cli(["--manifests", dir, ...listenArgs, "--shutdown-delay-ms", "60000"]);
+    proxy.child.kill("SIGINT");
+    expect(await proxy.exited).toBe(0);
+    expect(proxy.lines.some((l) => l.msg === "not ready; still serving until the delay ends")).toBe(false);
     expect(proxy.lines.find((l) => l.msg === "stopped")).toMatchObject({ drained: true });
   });
 

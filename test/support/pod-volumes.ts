@@ -78,8 +78,8 @@ interface Container {
 }
 
 /** The Deployment's pod spec, typed as far as the tests read it. */
-export function podSpec(deployment: PlainObject): { containers: Container[]; volumes: Volume[] } {
-    return (deployment.spec as { template: { spec: { containers: Container[]; volumes: Volume[] } } }).template.spec;
+export function podSpec(deployment: PlainObject): { containers: Container[]; volumes: Volume[]; terminationGracePeriodSeconds?: number } {
+    return (deployment.spec as { template: { spec: { containers: Container[]; volumes: Volume[]; terminationGracePeriodSeconds?: number } } }).template.spec;
 }
 
 function select(data: Record<string, string>, items: { key: string; path: string }[] | undefined): VolumeFiles {

@@ -51,6 +51,12 @@ export interface ProxyServerOptions {
   env?: NodeJS.ProcessEnv;
   /** How long shutdown waits for requests in flight. Default 25 s. */
   shutdownGraceMs?: number;
+  /**
+   * How long shutdown keeps accepting and serving new requests, with `/readyz` answering 503, before it
+   * stops listening: time for the Service's endpoints and the Gateway to stop sending new connections to
+   * a pod being terminated, which they learn of seconds after it got SIGTERM. Default 0.
+   */
+  shutdownDelayMs?: number;
   /** Idle client connections are kept this long. Default 65 s (longer than common load-balancer idle timeouts). */
   keepAliveTimeoutMs?: number;
 }
@@ -346,15 +352,21 @@ export class ProxyServer extends EventEmitter {
   };
 
   /**
-   * Stops accepting connections, lets requests and streams in flight finish for up to `graceMs`,
-   * then closes everything. Resolves when done; never rejects.
+   * Answers `/readyz` with 503 and keeps serving for `delayMs` (each response then closes its
+   * connection, so clients reconnect to another pod), stops accepting connections, lets requests and
+   * streams in flight finish for up to `graceMs`, then closes everything. Resolves when done; never
+   * rejects.
    */
-  shutdown(graceMs = this.options.shutdownGraceMs ?? 25_000): Promise<void> {
+  shutdown(graceMs = this.options.shutdownGraceMs ?? 25_000, delayMs = this.options.shutdownDelayMs ?? 0): Promise<void> {
     if (this.closing) return this.closing;
     this.closing = (async () => {
       const ctx = this.ctx;
       ctx.draining = true;
       await this.watcher?.close();
+      if (delayMs > 0) {
+        this.logger.info({ inflight: ctx.inflight, delayMs }, "not ready; still serving until the delay ends");
+        await new Promise((resolve) => setTimeout(resolve, delayMs));
+      }
       const inflight = ctx.inflight;
       this.logger.info({ inflight, graceMs }, "shutting down");
       const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
