@@ -9,7 +9,7 @@ import { HEADER_VALUE, type CredentialSource, type ProxyConfig } from "./schema"
 import { ManifestValues, normalizeKey, type CredentialOrigin } from "../translate/manifest-values";
 import { formatTranslationProblem } from "../translate/format-problem";
 import { ConfigLoadError } from "./config-load-error";
-import { pemCertificateBlocks } from "../translate/pem-bundle";
+import { caBundleProblem } from "../translate/pem-bundle";
 
 export interface ResolvedCredentials {
   /** Backend name to provider key (`Key` auth). */
@@ -145,14 +145,7 @@ function cannotRead(path: string, err: unknown): string {
  * unterminated block without a word, and every handshake then fails.
  */
 function isCaBundle(pem: string): boolean {
-  const blocks = pemCertificateBlocks(pem);
-  if (!blocks) return false;
-  try {
-    for (const block of blocks) new X509Certificate(block);
-    return true;
-  } catch {
-    return false;
-  }
+  return caBundleProblem(pem, X509Certificate) === undefined;
 }
 
 /** SHA-256 of a key; keys are compared as digests, in constant time. */

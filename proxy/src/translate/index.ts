@@ -11,6 +11,7 @@ export { formatTranslationProblem } from "./format-problem";
 export { ManifestValues, type CredentialOrigin } from "./manifest-values";
 export { parseGatewayDuration } from "./gateway-duration";
 export { hasDotSegment } from "./path-segments";
+export { caBundleProblem, type CaBundleProblem } from "./pem-bundle";
 export {
   BackendSchema,
   CredentialSourceSchema,

@@ -1,28 +1,94 @@
 /**
- * The certificates of a PEM bundle of CA certificates, checked for shape: every `-----BEGIN` has its
- * `-----END`, each block is a `CERTIFICATE` whose base64 body decodes to exactly one DER SEQUENCE, and
- * there is at least one. Text between blocks (the names some bundles list) is allowed.
+ * The one rule for a PEM bundle of CA certificates, which the proxy applies when it loads a bundle
+ * (config/resolve-credentials.ts) and when it translates a BackendTLSPolicy (tls-policies.ts), and the
+ * component applies to `tls.caCertificate` (src/validation.ts): there is at least one block; every
+ * `-----BEGIN` line is `-----BEGIN CERTIFICATE-----` and is followed by its `-----END CERTIFICATE-----`
+ * before the next block starts; there is no other `-----END` line; each block's base64 body decodes to
+ * exactly one DER SEQUENCE; and, where an X.509 parser is given, each block is an X.509 certificate.
+ * Text between blocks (the names some bundles list) is allowed.
  *
- * Pure (no `node:crypto`: the translate subpath loads nothing but zod). Node.js's TLS accepts a bundle
- * with a garbled or truncated block and then fails every handshake; the proxy also parses each block
- * as an X.509 certificate before serving it (config/resolve-credentials.ts).
+ * Pure (no `node:crypto`: the translate subpath loads nothing but zod), so the X.509 parser is passed
+ * in: `caBundleProblem(pem, X509Certificate)`. Node.js's TLS accepts a bundle with a garbled,
+ * truncated or unterminated block and then fails every handshake.
  */
-const BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END ([A-Z0-9 ]+)-----/g;
+const BEGIN = "-----BEGIN ";
+const END = "-----END ";
+const BEGIN_LINE = /^-----BEGIN ([A-Z0-9 ]+)-----/;
+const END_LINE = "-----END CERTIFICATE-----";
 
-/** The bundle's certificate blocks (each from `-----BEGIN` to `-----END`), or undefined when it is not such a bundle. */
-export function pemCertificateBlocks(text: string): string[] | undefined {
-  const blocks: string[] = [];
-  for (const m of text.matchAll(BLOCK)) {
-    if (m[1] !== "CERTIFICATE" || m[3] !== "CERTIFICATE") return undefined;
-    const body = m[2]!.replace(/\s+/g, "");
-    if (body === "" || body.length % 4 !== 0 || !/^[A-Za-z0-9+/]+={0,2}$/.test(body)) return undefined;
-    if (!isOneDerSequence(Buffer.from(body, "base64"))) return undefined;
-    blocks.push(m[0]);
+/**
+ * What is wrong with a CA bundle: the first fault, by block (1-based, in the order of the `-----BEGIN`
+ * lines) out of `blocks`, the number of `-----BEGIN` lines. It never holds the bundle's text, but
+ * `label` is the type a well-formed `-----BEGIN <label>-----` line names (such as `PRIVATE KEY`).
+ */
+export type CaBundleProblem =
+  /** There is no `-----BEGIN` line. */
+  | { kind: "empty" }
+  /** The block does not begin with `-----BEGIN CERTIFICATE-----`. */
+  | { kind: "not-certificate"; block: number; blocks: number; label?: string }
+  /** The block has no `-----END` line before the next block or the end of the text. */
+  | { kind: "unterminated"; block: number; blocks: number }
+  /** The block's `-----END` line is not `-----END CERTIFICATE-----`. */
+  | { kind: "bad-end"; block: number; blocks: number }
+  /** An `-----END` line follows block `after` (0: before the first block) without a `-----BEGIN` line of its own. */
+  | { kind: "stray-end"; after: number; blocks: number }
+  /** The block's body is not base64 that decodes to one complete DER SEQUENCE (garbled or cut off). */
+  | { kind: "bad-body"; block: number; blocks: number }
+  /** The block is not an X.509 certificate (only checked when a parser is given). */
+  | { kind: "not-x509"; block: number; blocks: number };
+
+interface Scan {
+  problem?: CaBundleProblem;
+  blocks: string[];
+}
+
+function scan(text: string): Scan {
+  const starts: number[] = [];
+  for (let at = text.indexOf(BEGIN); at >= 0; at = text.indexOf(BEGIN, at + BEGIN.length)) starts.push(at);
+  const blocks = starts.length;
+  if (blocks === 0) return { problem: { kind: "empty" }, blocks: [] };
+  if (text.slice(0, starts[0]).includes(END)) return { problem: { kind: "stray-end", after: 0, blocks }, blocks: [] };
+  const found: string[] = [];
+  for (let i = 0; i < blocks; i++) {
+    const block = i + 1;
+    const segment = text.slice(starts[i], starts[i + 1] ?? text.length);
+    const label = BEGIN_LINE.exec(segment)?.[1];
+    if (label !== "CERTIFICATE") return { problem: label === undefined ? { kind: "not-certificate", block, blocks } : { kind: "not-certificate", block, blocks, label }, blocks: [] };
+    const end = segment.indexOf(END);
+    if (end < 0) return { problem: { kind: "unterminated", block, blocks }, blocks: [] };
+    if (!segment.startsWith(END_LINE, end)) return { problem: { kind: "bad-end", block, blocks }, blocks: [] };
+    if (segment.includes(END, end + END.length)) return { problem: { kind: "stray-end", after: block, blocks }, blocks: [] };
+    const body = segment.slice(`${BEGIN}${label}-----`.length, end).replace(/\s+/g, "");
+    if (body === "" || body.length % 4 !== 0 || !/^[A-Za-z0-9+/]+={0,2}$/.test(body) || !isOneDerSequence(Buffer.from(body, "base64"))) {
+      return { problem: { kind: "bad-body", block, blocks }, blocks: [] };
+    }
+    found.push(segment.slice(0, end + END_LINE.length));
   }
-  const begins = text.split("-----BEGIN ").length - 1;
-  const ends = text.split("-----END ").length - 1;
-  if (blocks.length === 0 || begins !== blocks.length || ends !== blocks.length) return undefined;
-  return blocks;
+  return { blocks: found };
+}
+
+/** The bundle's certificate blocks (each from `-----BEGIN` to `-----END`), or undefined when it is not such a bundle (the rule above, without the X.509 parse). */
+export function pemCertificateBlocks(text: string): string[] | undefined {
+  const { problem, blocks } = scan(text);
+  return problem ? undefined : blocks;
+}
+
+/**
+ * The first fault of `text` as a bundle of CA certificates (the rule above), or undefined when there is
+ * none. `X509` parses one block and throws when it is not a certificate: pass `X509Certificate` from
+ * `node:crypto`.
+ */
+export function caBundleProblem(text: string, X509: new (pem: string) => unknown): CaBundleProblem | undefined {
+  const { problem, blocks } = scan(text);
+  if (problem) return problem;
+  for (const [i, block] of blocks.entries()) {
+    try {
+      new X509(block);
+    } catch {
+      return { kind: "not-x509", block: i + 1, blocks: blocks.length };
+    }
+  }
+  return undefined;
 }
 
 /** Whether `der` is one DER SEQUENCE whose length is exactly its content (a truncated certificate is not). */
