@@ -1,7 +1,7 @@
 import { X509Certificate } from "node:crypto";
 import { isIPv6 } from "node:net";
 import { ProviderArgumentError } from "./errors";
-import { HEADER_VALUE, hasDotSegment } from "openai-compatible-proxy/translate";
+import { caBundleProblem, type CaBundleProblem, HEADER_VALUE, hasDotSegment } from "openai-compatible-proxy/translate";
 
 /*
  * Single-value rules. Each throws a ProviderArgumentError naming the argument and the fix. Where a
@@ -542,21 +542,44 @@ export function checkHeaderName(value: unknown): asserts value is string {
     }
 }
 
-/** A PEM bundle of X.509 certificates, each parsed by Node's X509Certificate. */
+/**
+ * A PEM bundle of CA certificates, by the proxy's own rule (`caBundleProblem`, which the proxy applies
+ * when it loads the bundle): complete `CERTIFICATE` blocks only, each an X.509 certificate. Messages
+ * name the block at fault by number, never its text.
+ */
 export function checkCaCertificate(value: unknown): asserts value is string {
     const argument = "tls.caCertificate";
     checkString(argument, value);
-    const blocks = value.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
-    if (blocks.length === 0) {
-        fail(argument, `\`${argument}\` must be PEM text holding at least one "-----BEGIN CERTIFICATE-----" block; pass the CA bundle's contents, for example \`fs.readFileSync("ca.crt", "utf8")\`.`);
+    const problem = caBundleProblem(value, X509Certificate);
+    if (problem !== undefined) fail(argument, caBundleMessage(argument, problem));
+}
+
+function caBundleMessage(argument: string, problem: CaBundleProblem): string {
+    const unchanged = "pass the CA bundle's PEM text complete and unchanged";
+    if (problem.kind === "empty") {
+        return `\`${argument}\` must be PEM text holding at least one "-----BEGIN CERTIFICATE-----" block; pass the CA bundle's contents, for example \`fs.readFileSync("ca.crt", "utf8")\`.`;
     }
-    blocks.forEach((block, i) => {
-        try {
-            new X509Certificate(block);
-        } catch {
-            fail(argument, `\`${argument}\` certificate ${i + 1} of ${blocks.length} is not a valid X.509 certificate; pass the CA bundle's PEM text unchanged.`);
+    if (problem.kind === "stray-end") {
+        const where = problem.after === 0 ? "before its first block" : `after block ${problem.after} of ${problem.blocks}`;
+        return `\`${argument}\` has an "-----END" line ${where} that ends no block (its "-----BEGIN" line is missing); ${unchanged}.`;
+    }
+    const block = `\`${argument}\` block ${problem.block} of ${problem.blocks}`;
+    switch (problem.kind) {
+        case "not-certificate": {
+            // The PEM type (`PRIVATE KEY`, `X509 CRL`, ...) helps; a long one would be no PEM type.
+            const label = problem.label !== undefined && problem.label.length <= 32 ? problem.label : undefined;
+            const is = label === undefined ? "" : unlessSecret(argument, ` (it is "-----BEGIN ${label}-----")`);
+            return `${block} does not begin with "-----BEGIN CERTIFICATE-----"${is}; a CA bundle holds only certificates, so remove any other block.`;
         }
-    });
+        case "unterminated":
+            return `${block} has no "-----END CERTIFICATE-----" line before the next block or the end of the text, so it is cut off; ${unchanged}.`;
+        case "bad-end":
+            return `${block} does not end with "-----END CERTIFICATE-----"; ${unchanged}.`;
+        case "bad-body":
+            return `${block} is not one base64-encoded certificate between its "-----BEGIN CERTIFICATE-----" and "-----END CERTIFICATE-----" lines (stray characters, or lines missing); ${unchanged}.`;
+        case "not-x509":
+            return `${block} is not a valid X.509 certificate; ${unchanged}.`;
+    }
 }
 
 /** A Kubernetes qualified name (k8s.io/apimachinery IsQualifiedName): label keys, resource names. */

@@ -7,10 +7,15 @@ import { crdValidator } from "./support/crd-validator";
 import { gateway } from "./support/proxy-fixtures";
 import { RecordedResource, settled, unknownOutput, withRecordingMocks } from "./support/pulumi-mocks";
 import { TEST_CA_PEM } from "./support/scenarios";
+import { createTestCa } from "../proxy/test/helpers/certs";
 
 /** The `kubernetesName` rule: the proxy's Service, `<name>-proxy`, must be a DNS-1035 label of at most 63 characters. */
 const NAME_RULE = "must be a DNS-1035 label (lowercase letters, digits and '-', starting with a letter and ending with a letter or digit) of at most 56 characters, because the proxy's Service is named after it";
 const PRESETS = "cerebras, deepseek, fireworks, groq, mistral, openai, openrouter, perplexity, together, xai";
+/** The test CA's PEM lines, to cut it up; a PEM block whose body is a DER SEQUENCE but no certificate; a private key's block. */
+const CA_LINES = TEST_CA_PEM.trim().split("\n");
+const NOT_X509_BLOCK = "-----BEGIN CERTIFICATE-----\nMAMCAQE=\n-----END CERTIFICATE-----\n";
+const KEY_BLOCK = "-----BEGIN PRIVATE KEY-----\nMAMCAQE=\n-----END PRIVATE KEY-----\n";
 
 function base(): OpenAICompatibleProviderArgs {
     return { preset: "mistral", apiKey: "test-key", route: { gateway: { name: "agentgateway" } } };
@@ -210,7 +215,17 @@ const cases: Case[] = [
         "`tls.insecurePlaintext` is set with `preset`, whose host is a public provider served over HTTPS: the API key and every request and completion would cross the internet in cleartext. It is only for a server inside the cluster; remove `tls.insecurePlaintext`, or, for an in-cluster server, remove `preset` and give its `host`, `port` and `path`.",
     ],
     ["CA that is not PEM", (a) => (a.tls = { caCertificate: "/etc/ssl/ca.crt" }), '`tls.caCertificate` must be PEM text holding at least one "-----BEGIN CERTIFICATE-----" block; pass the CA bundle\'s contents, for example `fs.readFileSync("ca.crt", "utf8")`.'],
-    ["CA with a corrupt certificate", (a) => (a.tls = { caCertificate: `${TEST_CA_PEM}\n-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n` }), "`tls.caCertificate` certificate 2 of 2 is not a valid X.509 certificate; pass the CA bundle's PEM text unchanged."],
+    // The proxy's own rule (caBundleProblem): what it would refuse when it loads the bundle is refused here.
+    ["CA with a corrupt certificate", (a) => (a.tls = { caCertificate: `${TEST_CA_PEM}\n-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n` }), '`tls.caCertificate` block 2 of 2 is not one base64-encoded certificate between its "-----BEGIN CERTIFICATE-----" and "-----END CERTIFICATE-----" lines (stray characters, or lines missing); pass the CA bundle\'s PEM text complete and unchanged.'],
+    ["CA bundle with garbage between the markers", (a) => (a.tls = { caCertificate: `${TEST_CA_PEM}-----BEGIN CERTIFICATE-----\ngarbage\n-----END CERTIFICATE-----\n` }), '`tls.caCertificate` block 2 of 2 is not one base64-encoded certificate between its "-----BEGIN CERTIFICATE-----" and "-----END CERTIFICATE-----" lines (stray characters, or lines missing); pass the CA bundle\'s PEM text complete and unchanged.'],
+    ["CA certificate cut off mid-way", (a) => (a.tls = { caCertificate: `${CA_LINES.slice(0, 4).join("\n")}\n-----END CERTIFICATE-----\n` }), '`tls.caCertificate` block 1 of 1 is not one base64-encoded certificate between its "-----BEGIN CERTIFICATE-----" and "-----END CERTIFICATE-----" lines (stray characters, or lines missing); pass the CA bundle\'s PEM text complete and unchanged.'],
+    ["CA bundle with an extra unterminated block", (a) => (a.tls = { caCertificate: `${TEST_CA_PEM}${CA_LINES.slice(0, 3).join("\n")}\n` }), '`tls.caCertificate` block 2 of 2 has no "-----END CERTIFICATE-----" line before the next block or the end of the text, so it is cut off; pass the CA bundle\'s PEM text complete and unchanged.'],
+    ["CA block cut off with no END line, before a complete one", (a) => (a.tls = { caCertificate: `${CA_LINES.slice(0, -1).join("\n")}\n${TEST_CA_PEM}` }), '`tls.caCertificate` block 1 of 2 has no "-----END CERTIFICATE-----" line before the next block or the end of the text, so it is cut off; pass the CA bundle\'s PEM text complete and unchanged.'],
+    ["CA certificate without its END line", (a) => (a.tls = { caCertificate: CA_LINES.slice(0, -1).join("\n") }), '`tls.caCertificate` block 1 of 1 has no "-----END CERTIFICATE-----" line before the next block or the end of the text, so it is cut off; pass the CA bundle\'s PEM text complete and unchanged.'],
+    ["CA bundle with a private key block", (a) => (a.tls = { caCertificate: `${TEST_CA_PEM}${KEY_BLOCK}` }), '`tls.caCertificate` block 2 of 2 does not begin with "-----BEGIN CERTIFICATE-----" (it is "-----BEGIN PRIVATE KEY-----"); a CA bundle holds only certificates, so remove any other block.'],
+    ["CA certificate with another END line", (a) => (a.tls = { caCertificate: TEST_CA_PEM.replace("-----END CERTIFICATE-----", "-----END X509 CRL-----") }), '`tls.caCertificate` block 1 of 1 does not end with "-----END CERTIFICATE-----"; pass the CA bundle\'s PEM text complete and unchanged.'],
+    ["CA bundle with a stray END line", (a) => (a.tls = { caCertificate: `${TEST_CA_PEM}-----END CERTIFICATE-----\n` }), '`tls.caCertificate` has an "-----END" line after block 1 of 1 that ends no block (its "-----BEGIN" line is missing); pass the CA bundle\'s PEM text complete and unchanged.'],
+    ["CA block that is no X.509 certificate", (a) => (a.tls = { caCertificate: `${TEST_CA_PEM}${NOT_X509_BLOCK}` }), "`tls.caCertificate` block 2 of 2 is not a valid X.509 certificate; pass the CA bundle's PEM text complete and unchanged."],
     ["label key invalid", (a) => (a.labels = { "team name": "ai" }), '`labels` key "team name" is not a valid Kubernetes label key (an optional DNS subdomain prefix and "/", then at most 63 letters, digits, \'-\', \'_\' or \'.\', starting and ending with a letter or digit); for example "team" or "example.com/team".'],
     ["label value invalid", (a) => (a.labels = { owner: "Platform team" }), '`labels` value "Platform team" of "owner" is not a valid Kubernetes label value (at most 63 letters, digits, \'-\', \'_\' or \'.\', starting and ending with a letter or digit); put free text in `annotations` instead.'],
     ["annotation key invalid", (a) => (a.annotations = { "Example.com/owner": "x" }), '`annotations` key "Example.com/owner" is not a valid Kubernetes annotation key (an optional DNS subdomain prefix and "/", then at most 63 letters, digits, \'-\', \'_\' or \'.\', starting and ending with a letter or digit); for example "team" or "example.com/team".'],
@@ -240,6 +255,13 @@ describe("bad arguments fail at construction with a ResourceError naming the arg
 
     it("the base arguments themselves are valid", async () => {
         expect(await constructionError(base())).toBeUndefined();
+    });
+
+    it("a CA bundle of several certificates, with names between them and CRLF line ends, is accepted", async () => {
+        const other = (await createTestCa("another test CA")).caCert;
+        const bundle = `# openai-compatible-provider test CA\n${TEST_CA_PEM}\n# another test CA\r\n${other.replace(/\r?\n/g, "\r\n")}`;
+        expect(await constructionError({ ...base(), tls: { caCertificate: bundle } })).toBeUndefined();
+        expect(resolveSettings("mistral", { ...base(), tls: { caCertificate: bundle } } as ResolvedArgs).caCertificate).toBe(bundle);
     });
 
     it("the longest label, timeout and Latin-1 prefix are accepted", async () => {
@@ -404,6 +426,12 @@ describe("values given as Pulumi secrets are never shown in messages", () => {
             ["labels.owner"],
             (a: OpenAICompatibleProviderArgs) => (a.labels = { owner: "Bearer sk-live-ABCdef0123456789" }),
             '`labels` value (a Pulumi secret, not shown) of "owner" is not a valid Kubernetes label value (at most 63 letters, digits, \'-\', \'_\' or \'.\', starting and ending with a letter or digit); put free text in `annotations` instead.',
+        ],
+        [
+            "a CA bundle with a private key, inside a secret `tls`: its PEM type is not shown",
+            ["tls"],
+            (a: OpenAICompatibleProviderArgs) => (a.tls = { caCertificate: `${TEST_CA_PEM}${KEY_BLOCK}` }),
+            '`tls.caCertificate` block 2 of 2 does not begin with "-----BEGIN CERTIFICATE-----"; a CA bundle holds only certificates, so remove any other block.',
         ],
         [
             "a route prefix inside a secret `route`",
