@@ -295,7 +295,7 @@ describe("credentials", () => {
     writeFileSync(join(dir, "cas", "ca", "ca.crt"), "-----BEGIN CERTIFICATE-----\nMAMCAQE=\n-----END CERTIFICATE-----\n");
     const withCa = loadConfig({ manifests: [mistral, deepseek], translate: { configMapsDir: join(dir, "cas") } });
     expect(loadError(() => resolveCredentials(withCa.config, withCa.values, {}))).toEqual([
-      `${deepseek}: error: BackendTLSPolicy kgateway-system/deepseek-tls: \`spec.validation.caCertificateRefs[0]\` not a PEM bundle of CA certificates (each block from \`-----BEGIN CERTIFICATE-----\` to \`-----END CERTIFICATE-----\`, complete)`,
+      `${deepseek}: error: BackendTLSPolicy kgateway-system/deepseek-tls: \`spec.validation.caCertificateRefs[0]\` not a PEM bundle of CA certificates (each block from \`-----BEGIN CERTIFICATE-----\` to \`-----END CERTIFICATE-----\`, complete): block 1 of 1 is not a valid X.509 certificate`,
     ]);
   });
 
@@ -313,18 +313,21 @@ describe("credentials", () => {
     const c = config({ type: "None" });
     c.backends[0]!.tls = { serverName: "api.example.com", caCertificates: [{ file: ca }, { pem: "" }] };
     const message = "not a PEM bundle of CA certificates (each block from `-----BEGIN CERTIFICATE-----` to `-----END CERTIFICATE-----`, complete)";
-    for (const bad of [
-      "not a certificate",
-      "-----BEGIN CERTIFICATE-----\ngarbage\n-----END CERTIFICATE-----\n",
-      `${pem.split("\n").slice(0, 4).join("\n")}\n-----END CERTIFICATE-----\n`,
-      pem.trim().split("\n").slice(0, -1).join("\n"),
-      `${pem}${pem.split("\n").slice(0, 3).join("\n")}\n`,
+    const cutOff = "has no `-----END CERTIFICATE-----` line before the next block or the end, so it is cut off";
+    const notBase64 = "is not one base64-encoded certificate (stray characters, or lines missing)";
+    for (const [bad, fault] of [
+      ["not a certificate", "it holds no `-----BEGIN CERTIFICATE-----` line"],
+      ["-----BEGIN CERTIFICATE-----\ngarbage\n-----END CERTIFICATE-----\n", `block 1 of 1 ${notBase64}`],
+      [`${pem.split("\n").slice(0, 4).join("\n")}\n-----END CERTIFICATE-----\n`, `block 1 of 1 ${notBase64}`],
+      [pem.trim().split("\n").slice(0, -1).join("\n"), `block 1 of 1 ${cutOff}`],
+      [`${pem}${pem.split("\n").slice(0, 3).join("\n")}\n`, `block 2 of 2 ${cutOff}`],
       // One DER SEQUENCE, the right length, but not a certificate: only X.509 parsing finds it.
-      "-----BEGIN CERTIFICATE-----\nMAMCAQE=\n-----END CERTIFICATE-----\n",
-    ]) {
+      ["-----BEGIN CERTIFICATE-----\nMAMCAQE=\n-----END CERTIFICATE-----\n", "block 1 of 1 is not a valid X.509 certificate"],
+    ] as const) {
       writeFileSync(ca, bad);
       c.backends[0]!.tls.caCertificates![1] = { pem: bad };
-      expect(loadError(() => resolveCredentials(c, null, {}))).toEqual([`\`backends[0].tls.caCertificates[0]\`: ${message}`, `\`backends[0].tls.caCertificates[1]\`: ${message}`]);
+      expect(loadError(() => resolveCredentials(c, null, {}))).toEqual([`\`backends[0].tls.caCertificates[0]\`: ${message}: ${fault}`, `\`backends[0].tls.caCertificates[1]\`: ${message}: ${fault}`]);
+      expect(JSON.stringify(loadError(() => resolveCredentials(c, null, {})))).not.toContain(bad.includes("BEGIN") ? bad.split("\n")[1]! : bad);
     }
     writeFileSync(ca, `subject=CN = test\n${pem}\n${pem}`);
     c.backends[0]!.tls.caCertificates![1] = { pem };

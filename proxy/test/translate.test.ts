@@ -320,13 +320,14 @@ describe("BackendTLSPolicies", () => {
   });
 
   it.each([
-    ["garbage between the markers", () => "-----BEGIN CERTIFICATE-----\ngarbage\n-----END CERTIFICATE-----\n"],
-    ["a certificate cut off mid-way", () => `${pem.split("\n").slice(0, 4).join("\n")}\n-----END CERTIFICATE-----\n`],
-    ["a certificate without its END line", () => pem.trim().split("\n").slice(0, -1).join("\n")],
-    ["a good certificate followed by a truncated one", () => `${pem}${pem.split("\n").slice(0, 3).join("\n")}\n`],
-    ["a private key", () => "-----BEGIN PRIVATE KEY-----\nMAMCAQE=\n-----END PRIVATE KEY-----\n"],
-    ["no PEM at all", () => "not a certificate"],
-  ])("report a ConfigMap `ca.crt` holding %s, naming the ConfigMap and key, not the content, mounted or not", (_what, bundle) => {
+    ["garbage between the markers", () => "-----BEGIN CERTIFICATE-----\ngarbage\n-----END CERTIFICATE-----\n", "block 1 of 1 is not one base64-encoded certificate (stray characters, or lines missing)"],
+    ["a certificate cut off mid-way", () => `${pem.split("\n").slice(0, 4).join("\n")}\n-----END CERTIFICATE-----\n`, "block 1 of 1 is not one base64-encoded certificate (stray characters, or lines missing)"],
+    ["a certificate without its END line", () => pem.trim().split("\n").slice(0, -1).join("\n"), "block 1 of 1 has no `-----END CERTIFICATE-----` line before the next block or the end, so it is cut off"],
+    ["a good certificate followed by a truncated one", () => `${pem}${pem.split("\n").slice(0, 3).join("\n")}\n`, "block 2 of 2 has no `-----END CERTIFICATE-----` line before the next block or the end, so it is cut off"],
+    ["a private key", () => "-----BEGIN PRIVATE KEY-----\nMAMCAQE=\n-----END PRIVATE KEY-----\n", "block 1 of 1 does not begin with `-----BEGIN CERTIFICATE-----`"],
+    ["a stray END line", () => `${pem}-----END CERTIFICATE-----\n`, "an `-----END` line after block 1 of 1 ends no block"],
+    ["no PEM at all", () => "not a certificate", "it holds no `-----BEGIN CERTIFICATE-----` line"],
+  ])("report a ConfigMap `ca.crt` holding %s, naming the ConfigMap and key and where the fault is, not the content, mounted or not", (_what, bundle, fault) => {
     const cm = configMap("ca", { "ca.crt": bundle() });
     const policy = tlsPolicy("t", "b", { hostname: "internal.example", caCertificateRefs: [{ group: "", kind: "ConfigMap", name: "ca" }] });
     const expected = [
@@ -336,7 +337,7 @@ describe("BackendTLSPolicies", () => {
         namespace: NS,
         name: "t",
         field: "spec.validation.caCertificateRefs[0]",
-        message: `ConfigMap ${NS}/ca key \`ca.crt\` is not a PEM bundle of CA certificates (each block from \`-----BEGIN CERTIFICATE-----\` to \`-----END CERTIFICATE-----\`, complete)`,
+        message: `ConfigMap ${NS}/ca key \`ca.crt\` is not a PEM bundle of CA certificates (each block from \`-----BEGIN CERTIFICATE-----\` to \`-----END CERTIFICATE-----\`, complete): ${fault}`,
       },
     ];
     expect(errors(fromGatewayObjects(basic([cm, policy])).problems)).toEqual(expected);

@@ -9,7 +9,7 @@ import { HEADER_VALUE, type CredentialSource, type ProxyConfig } from "./schema"
 import { ManifestValues, normalizeKey, type CredentialOrigin } from "../translate/manifest-values";
 import { formatTranslationProblem } from "../translate/format-problem";
 import { ConfigLoadError } from "./config-load-error";
-import { caBundleProblem } from "../translate/pem-bundle";
+import { NOT_A_CA_BUNDLE, caBundleProblem, describeCaBundleProblem } from "../translate/pem-bundle";
 
 export interface ResolvedCredentials {
   /** Backend name to provider key (`Key` auth). */
@@ -93,9 +93,12 @@ export function resolveCredentials(config: ProxyConfig, values: ManifestValues |
             return;
           }
         }
-        if (isCaBundle(pem)) pems.push(pem);
-        // Never the content: only its shape is wrong.
-        else report(field, "not a PEM bundle of CA certificates (each block from `-----BEGIN CERTIFICATE-----` to `-----END CERTIFICATE-----`, complete)", origin);
+        const problem = caBundleProblem(pem, X509Certificate);
+        if (problem === undefined) pems.push(pem);
+        // Checked here because `tls.createSecureContext({ ca })` accepts a garbled, truncated or
+        // unterminated block without a word, and every handshake then fails. Never the content in the
+        // message: only where and how its shape is wrong.
+        else report(field, `${NOT_A_CA_BUNDLE}: ${describeCaBundleProblem(problem)}`, origin);
       });
       backendCas.set(b.name, pems);
     }
@@ -139,14 +142,6 @@ function cannotRead(path: string, err: unknown): string {
     : `cannot read the file it names (${code}); the path is not printed, as it could be a key written in place of a path (a name of 20 or more characters without \`/\`, or a part of 64 or more); a path such as \`./<name>\` is printed`;
 }
 
-/**
- * Whether `pem` is a bundle of CA certificates Node.js's TLS can use: at least one block, every block
- * complete and an X.509 certificate. `tls.createSecureContext({ ca })` accepts a garbled, truncated or
- * unterminated block without a word, and every handshake then fails.
- */
-function isCaBundle(pem: string): boolean {
-  return caBundleProblem(pem, X509Certificate) === undefined;
-}
 
 /** SHA-256 of a key; keys are compared as digests, in constant time. */
 export function digestKey(key: string): Buffer {

@@ -67,20 +67,14 @@ function scan(text: string): Scan {
   return { blocks: found };
 }
 
-/** The bundle's certificate blocks (each from `-----BEGIN` to `-----END`), or undefined when it is not such a bundle (the rule above, without the X.509 parse). */
-export function pemCertificateBlocks(text: string): string[] | undefined {
-  const { problem, blocks } = scan(text);
-  return problem ? undefined : blocks;
-}
-
 /**
  * The first fault of `text` as a bundle of CA certificates (the rule above), or undefined when there is
  * none. `X509` parses one block and throws when it is not a certificate: pass `X509Certificate` from
- * `node:crypto`.
+ * `node:crypto`; without it, blocks are checked for shape only.
  */
-export function caBundleProblem(text: string, X509: new (pem: string) => unknown): CaBundleProblem | undefined {
+export function caBundleProblem(text: string, X509?: new (pem: string) => unknown): CaBundleProblem | undefined {
   const { problem, blocks } = scan(text);
-  if (problem) return problem;
+  if (problem || X509 === undefined) return problem;
   for (const [i, block] of blocks.entries()) {
     try {
       new X509(block);
@@ -89,6 +83,33 @@ export function caBundleProblem(text: string, X509: new (pem: string) => unknown
     }
   }
   return undefined;
+}
+
+/** The start of the proxy's messages about a bundle that breaks the rule; {@link describeCaBundleProblem} follows. */
+export const NOT_A_CA_BUNDLE = "not a PEM bundle of CA certificates (each block from `-----BEGIN CERTIFICATE-----` to `-----END CERTIFICATE-----`, complete)";
+
+/**
+ * A fault of {@link caBundleProblem} in words, for the proxy's messages: where and what, never the
+ * bundle's text (nor a block's type, which is text too).
+ */
+export function describeCaBundleProblem(problem: CaBundleProblem): string {
+  const block = "block" in problem ? `block ${problem.block} of ${problem.blocks}` : "";
+  switch (problem.kind) {
+    case "empty":
+      return "it holds no `-----BEGIN CERTIFICATE-----` line";
+    case "not-certificate":
+      return `${block} does not begin with \`-----BEGIN CERTIFICATE-----\``;
+    case "unterminated":
+      return `${block} has no \`-----END CERTIFICATE-----\` line before the next block or the end, so it is cut off`;
+    case "bad-end":
+      return `${block} does not end with \`-----END CERTIFICATE-----\``;
+    case "stray-end":
+      return problem.after === 0 ? "an `-----END` line comes before the first block" : `an \`-----END\` line after block ${problem.after} of ${problem.blocks} ends no block`;
+    case "bad-body":
+      return `${block} is not one base64-encoded certificate (stray characters, or lines missing)`;
+    case "not-x509":
+      return `${block} is not a valid X.509 certificate`;
+  }
 }
 
 /** Whether `der` is one DER SEQUENCE whose length is exactly its content (a truncated certificate is not). */

@@ -4,7 +4,7 @@
  * https://gateway-api.sigs.k8s.io/api-types/backendtlspolicy/
  */
 import type { CaCertificate } from "../config/schema";
-import { pemCertificateBlocks } from "./pem-bundle";
+import { NOT_A_CA_BUNDLE, caBundleProblem, describeCaBundleProblem } from "./pem-bundle";
 import { HOSTNAME, KGATEWAY_GROUP, arr, isObj, joinPath, key, olderFirst, readDataKey, str, type KubeObject, type Translation } from "./kube-objects";
 
 const CA_KEY = "ca.crt";
@@ -67,8 +67,9 @@ export function translateTlsPolicies(t: Translation): Map<string, TlsSettings> {
             t.report("error", policy, field, `ConfigMap ${policy.namespace}/${refName} has no \`${CA_KEY}\` key`);
             return false;
           }
-          if (!pemCertificateBlocks(pem)) {
-            t.report("error", policy, field, `ConfigMap ${policy.namespace}/${refName} key \`${CA_KEY}\` is not a PEM bundle of CA certificates (each block from \`-----BEGIN CERTIFICATE-----\` to \`-----END CERTIFICATE-----\`, complete)`);
+          const problem = caBundleProblem(pem);
+          if (problem !== undefined) {
+            t.report("error", policy, field, `ConfigMap ${policy.namespace}/${refName} key \`${CA_KEY}\` is ${NOT_A_CA_BUNDLE}: ${describeCaBundleProblem(problem)}`);
             return false;
           }
           return true;
