@@ -171,8 +171,9 @@ export interface RouteArgs {
 
     /**
      * The HTTPRoute rule's timeouts, as Gateway API durations (`30s`, `1m30s`, `500ms`) of at most
-     * `596h31m23s647ms` (2^31-1 ms). Streaming completions can run for minutes: set generous
-     * values or none.
+     * `596h31m23s647ms` (2^31-1 ms). `request` defaults to `0s`, none: without it, Envoy-based
+     * gateways (kgateway, agentgateway) cut every response at 15 s, and streaming completions run
+     * for minutes. Stalled requests are still ended by idle timeouts.
      */
     timeouts?: RouteTimeoutsArgs;
 
@@ -196,7 +197,7 @@ export interface GatewayRefArgs {
 
 /** The HTTPRoute rule's `timeouts`. */
 export interface RouteTimeoutsArgs {
-    /** The whole request, client to gateway and back (`timeouts.request`). `0s` disables it. */
+    /** The whole request, client to gateway and back (`timeouts.request`). `0s`, the default, disables it. */
     request?: pulumi.Input<string>;
     /** One attempt from the gateway to the provider (`timeouts.backendRequest`); at most `request`. */
     backendRequest?: pulumi.Input<string>;

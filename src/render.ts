@@ -88,7 +88,7 @@ export function renderObjects(settings: ProviderSettings, apiKey?: string): Prov
         // The Backend lives in the route's namespace, so no ReferenceGrant is needed.
         backendRefs: [{ name, namespace: settings.namespace, group: BACKEND_GROUP, kind: "Backend" }],
     };
-    if (settings.timeouts !== undefined) rule.timeouts = { ...settings.timeouts };
+    rule.timeouts = { ...settings.timeouts };
     const httpRoute: HTTPRouteObject = {
         apiVersion: HTTPROUTE_API_VERSION,
         kind: "HTTPRoute",

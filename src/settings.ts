@@ -24,7 +24,8 @@ export interface ProviderSettings {
     pathPrefix: string;
     gateway: { name: string; namespace: string; sectionName?: string };
     hostnames?: string[];
-    timeouts?: { request?: string; backendRequest?: string };
+    /** The HTTPRoute rule's timeouts: `request` is always set, `DEFAULT_REQUEST_TIMEOUT` unless given. */
+    timeouts: { request: string; backendRequest?: string };
     baseUrl?: string;
     /** `system`: wellKnownCACertificates; `customCA`: a ConfigMap; `plaintext`: no BackendTLSPolicy. */
     tls: "system" | "customCA" | "plaintext";
@@ -32,6 +33,15 @@ export interface ProviderSettings {
     labels?: Record<string, string>;
     annotations?: Record<string, string>;
 }
+
+/**
+ * The HTTPRoute's `timeouts.request` when `route.timeouts.request` is not given: none (`0s`). Gateway
+ * API leaves an absent one to the implementation, and the Envoy-based gateways (kgateway, agentgateway,
+ * Envoy Gateway) then cut every response at 15 s, mid-stream for a long completion. A stalled request
+ * is still ended by idle timeouts: the proxy's headers and body timeouts, or the gateway's stream idle
+ * timeout.
+ */
+export const DEFAULT_REQUEST_TIMEOUT = "0s";
 
 /** The component's arguments with every input resolved to its value. */
 export type ResolvedArgs = pulumi.Unwrap<OpenAICompatibleProviderArgs>;
@@ -250,6 +260,8 @@ export function resolveSettings(componentName: string, args: ResolvedArgs, secre
         credential,
         pathPrefix: args.route.pathPrefix ?? `/${kubernetesName}`,
         gateway: { name: args.route.gateway.name, namespace: args.route.gateway.namespace ?? namespace },
+        // Always a request timeout (DEFAULT_REQUEST_TIMEOUT).
+        timeouts: { request: args.route.timeouts?.request ?? DEFAULT_REQUEST_TIMEOUT },
         tls,
     };
     if (args.model !== undefined) settings.model = args.model;
@@ -262,11 +274,7 @@ export function resolveSettings(componentName: string, args: ResolvedArgs, secre
     if (credential === "secretRef") settings.secretName = args.apiKeySecretName;
     if (args.route.gateway.sectionName !== undefined) settings.gateway.sectionName = args.route.gateway.sectionName;
     if (args.route.hostnames !== undefined && args.route.hostnames.length > 0) settings.hostnames = [...args.route.hostnames];
-    if (args.route.timeouts?.request !== undefined || args.route.timeouts?.backendRequest !== undefined) {
-        settings.timeouts = {};
-        if (args.route.timeouts.request !== undefined) settings.timeouts.request = args.route.timeouts.request;
-        if (args.route.timeouts.backendRequest !== undefined) settings.timeouts.backendRequest = args.route.timeouts.backendRequest;
-    }
+    if (args.route.timeouts?.backendRequest !== undefined) settings.timeouts.backendRequest = args.route.timeouts.backendRequest;
     if (args.route.baseUrl !== undefined) settings.baseUrl = args.route.baseUrl.replace(/\/+$/, "");
     if (tls === "customCA") settings.caCertificate = args.tls?.caCertificate;
     if (args.labels !== undefined && Object.keys(args.labels).length > 0) settings.labels = { ...args.labels };

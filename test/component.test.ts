@@ -23,6 +23,8 @@ const ROUTE = (name: string, host: string, extra: Record<string, unknown> = {}) 
                 matches: [{ path: { type: "PathPrefix", value: `/${name}` } }],
                 filters: [{ type: "URLRewrite", urlRewrite: { hostname: host } }],
                 backendRefs: [{ name, namespace: "llm", group: "gateway.kgateway.dev", kind: "Backend" }],
+                // No total deadline unless given: Envoy-based gateways would cut every response at 15 s.
+                timeouts: { request: "0s" },
                 ...extra,
             },
         ],

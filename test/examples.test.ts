@@ -32,10 +32,26 @@ describe("the docs page's objects", () => {
     });
 });
 
+/**
+ * The docs' HTTPRoute plus the request timeout the component always sets (`0s`, none, unless given): the
+ * docs leave it out, and Envoy-based gateways then cut every response at 15 s.
+ */
+function docsRouteWithTimeout(section: "mistral" | "deepseek"): { spec: { rules: Record<string, unknown>[] } } {
+    const route = docsWithKey(section, "HTTPRoute") as { spec: { rules: Record<string, unknown>[] } };
+    expect(route.spec.rules[0]!.timeouts).toBeUndefined();
+    route.spec.rules[0]!.timeouts = { request: "0s" };
+    return route;
+}
+
 describe("examples/mistral reproduces the docs' Mistral example", () => {
-    it.each(["Secret", "Backend", "HTTPRoute", "BackendTLSPolicy"])("%s equals the docs, field for field", async (kind) => {
+    it.each(["Secret", "Backend", "BackendTLSPolicy"])("%s equals the docs, field for field", async (kind) => {
         const { objects } = await renderScenario("example-mistral");
         expect(objects.filter((o) => o.kind === kind)).toEqual([docsWithKey("mistral", kind)]);
+    });
+
+    it("HTTPRoute equals the docs plus the request timeout the docs leave out", async () => {
+        const { objects } = await renderScenario("example-mistral");
+        expect(objects.filter((o) => o.kind === "HTTPRoute")).toEqual([docsRouteWithTimeout("mistral")]);
     });
 
     it("creates nothing else", async () => {
@@ -50,9 +66,9 @@ describe("examples/deepseek reproduces the docs' DeepSeek example", () => {
         expect(objects.filter((o) => o.kind === kind)).toEqual([docsWithKey("deepseek", kind)]);
     });
 
-    it("HTTPRoute equals the docs plus the URLRewrite hostname the docs leave out", async () => {
+    it("HTTPRoute equals the docs plus the URLRewrite hostname and the request timeout the docs leave out", async () => {
         const { objects } = await renderScenario("example-deepseek");
-        const expected = docsWithKey("deepseek", "HTTPRoute") as { spec: { rules: Record<string, unknown>[] } };
+        const expected = docsRouteWithTimeout("deepseek");
         // Without it the client's Host header reaches api.deepseek.com.
         expect(expected.spec.rules[0]!.filters).toBeUndefined();
         expected.spec.rules[0]!.filters = [{ type: "URLRewrite", urlRewrite: { hostname: "api.deepseek.com" } }];

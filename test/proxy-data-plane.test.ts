@@ -144,7 +144,8 @@ function routeToService(name: string, serviceName: string, extra: { prefix?: str
                 {
                     matches: [{ path: { type: "PathPrefix", value: extra.prefix ?? `/${name}` } }],
                     backendRefs: [{ group: "", kind: "Service", name: serviceName, namespace: "llm", port: 8080 }],
-                    ...(extra.timeouts ? { timeouts: extra.timeouts } : {}),
+                    // The request timeout the component always sets, `0s` (none) unless given.
+                    timeouts: extra.timeouts ?? { request: "0s" },
                 },
             ],
         },
@@ -213,7 +214,7 @@ describe("a provider with a proxy of its own (the default data plane)", () => {
                     provider: "mistral_ai",
                 },
             ],
-            routes: [{ name: "llm/mistral/0", matches: [{ path: { type: "PathPrefix", value: "/mistral" } }], urlRewrite: { hostname: "api.mistral.ai" }, backendRefs: [{ name: "llm/mistral", weight: 1 }] }],
+            routes: [{ name: "llm/mistral/0", matches: [{ path: { type: "PathPrefix", value: "/mistral" } }], urlRewrite: { hostname: "api.mistral.ai" }, backendRefs: [{ name: "llm/mistral", weight: 1 }], timeouts: { requestMs: 0 } }],
         });
         const c = components[0]!;
         expect(
