@@ -157,7 +157,7 @@ const CONFIG_DEFAULTS = {
     apiVersion: "openai-compatible-proxy/v1",
     kind: "ProxyConfig",
     limits: { maxRequestBodyBytes: 10485760 },
-    upstream: { connectTimeoutMs: 10000, headersTimeoutMs: 300000, bodyTimeoutMs: 300000, keepAliveTimeoutMs: 60000 },
+    upstream: { connectTimeoutMs: 10000, headersTimeoutMs: 600000, bodyTimeoutMs: 600000, keepAliveTimeoutMs: 60000 },
 };
 
 /** The values of several outputs, by the same keys. */

@@ -13,6 +13,8 @@ export const PROXY_CONFIG_API_VERSION = "openai-compatible-proxy/v1";
 
 /** Default request body limit: 10 MiB. */
 export const DEFAULT_MAX_REQUEST_BODY_BYTES = 10 * 1024 * 1024;
+/** The upstream headers and body (idle) timeouts' default: 600 s, as the official OpenAI clients wait. */
+export const UPSTREAM_TIMEOUT_DEFAULT_MS = 600_000;
 
 // RFC 9110 token: the characters allowed in a header name or a method.
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
@@ -192,12 +194,14 @@ export const ProxyConfigSchema = z
     upstream: z
       .strictObject({
         connectTimeoutMs: millis.default(10_000),
-        headersTimeoutMs: millis.default(300_000),
-        bodyTimeoutMs: millis.default(300_000),
+        // 600 s, the official OpenAI clients' own default: a non-streaming completion from a reasoning
+        // model sends its headers only when it is done, and a stream can be silent while it reasons.
+        headersTimeoutMs: millis.default(UPSTREAM_TIMEOUT_DEFAULT_MS).meta({ description: "No response headers this long: 504 `upstream_headers_timeout`. Default 600 s, the OpenAI clients' own." }),
+        bodyTimeoutMs: millis.default(UPSTREAM_TIMEOUT_DEFAULT_MS).meta({ description: "No response body bytes this long: 504 `upstream_body_timeout` (or an SSE error event). Default 600 s." }),
         keepAliveTimeoutMs: millis.default(60_000).meta({ description: "Idle upstream connections are kept this long (less if the upstream says so)." }),
         maxConnections: z.number().int().min(1).optional().meta({ description: "Per upstream. Omitted: unbounded." }),
       })
-      .default({ connectTimeoutMs: 10_000, headersTimeoutMs: 300_000, bodyTimeoutMs: 300_000, keepAliveTimeoutMs: 60_000 })
+      .default({ connectTimeoutMs: 10_000, headersTimeoutMs: UPSTREAM_TIMEOUT_DEFAULT_MS, bodyTimeoutMs: UPSTREAM_TIMEOUT_DEFAULT_MS, keepAliveTimeoutMs: 60_000 })
       .meta({ description: "Defaults for every backend." }),
     clientAuth: z
       .strictObject({
