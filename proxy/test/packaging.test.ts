@@ -28,7 +28,7 @@ describe("the package", () => {
       expect(existsSync(join(ROOT, entry.default))).toBe(true);
       expect(existsSync(join(ROOT, entry.types))).toBe(true);
     }
-    expect(pkg.files.sort()).toEqual(["bin", "dist", "schema"]);
+    expect(pkg.files.sort()).toEqual(["bin", "dist", "docs", "schema"]);
   });
 
   it("loads openai-compatible-proxy/translate without any server module", () => {
