@@ -20,8 +20,13 @@ export const PROXY_UID = 65532;
  * terminating seconds after the pod does, and connections they open meanwhile must not be refused.
  */
 export const PROXY_SHUTDOWN_DELAY_MS = 5_000;
-/** How long the proxy then lets requests and streams in flight finish (its `--shutdown-grace-ms`). */
-export const PROXY_SHUTDOWN_GRACE_MS = 25_000;
+/**
+ * How long the proxy then lets requests and streams in flight finish (its `--shutdown-grace-ms`): 5
+ * minutes, since completions stream for minutes and a rollout (a new image, or a config change with
+ * `restartOnConfigChange`) would otherwise cut them. A pod with nothing in flight exits at once; the
+ * Deployment's new pods serve meanwhile.
+ */
+export const PROXY_SHUTDOWN_GRACE_MS = 300_000;
 /** The pod's `terminationGracePeriodSeconds`: the delay, the grace, and 5 s to close, before SIGKILL. */
 export const PROXY_TERMINATION_GRACE_SECONDS = (PROXY_SHUTDOWN_DELAY_MS + PROXY_SHUTDOWN_GRACE_MS) / 1000 + 5;
 /** The name of the proxy container, for `proxy.deploymentPatch`. */

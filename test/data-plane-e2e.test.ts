@@ -223,9 +223,9 @@ it("serves the rendered stack from its mounted files, and picks up a new model a
         "--shutdown-delay-ms",
         "5000",
         "--shutdown-grace-ms",
-        "25000",
+        "300000",
     ]);
-    expect(podSpec(deploymentOf(first)).terminationGracePeriodSeconds).toBe(35);
+    expect(podSpec(deploymentOf(first)).terminationGracePeriodSeconds).toBe(310);
     proxy = await startCli(args);
     const pid = proxy.child.pid;
     const teamA = first.clientKeys["team-a"]!;

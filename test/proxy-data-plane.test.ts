@@ -68,7 +68,7 @@ function deployment(e: DeploymentExpectation): PlainObject {
                 spec: {
                     automountServiceAccountToken: false,
                     enableServiceLinks: false,
-                    terminationGracePeriodSeconds: 35,
+                    terminationGracePeriodSeconds: 310,
                     securityContext: { runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532, fsGroup: 65532, seccompProfile: { type: "RuntimeDefault" } },
                     containers: [
                         {
@@ -87,7 +87,7 @@ function deployment(e: DeploymentExpectation): PlainObject {
                                 "--shutdown-delay-ms",
                                 "5000",
                                 "--shutdown-grace-ms",
-                                "25000",
+                                "300000",
                             ],
                             ports: [
                                 { name: "http", containerPort: 8080, protocol: "TCP" },
