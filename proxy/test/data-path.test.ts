@@ -485,6 +485,32 @@ describe("client connections", () => {
     const line = await proxy.waitForLog((l) => l.msg === "request");
     expect(line.status).toBe(499);
   });
+  it("during the shutdown delay, forwards none of the requests pipelined behind the one whose answer closes the connection", async () => {
+    proxy = await startProxy(simpleConfig(upstream.port), { env: providerEnv, shutdownDelayMs: 1500 });
+    const closing = proxy.proxy.shutdown(1000);
+    const url = new URL(proxy.url);
+    const socket = connect(Number(url.port), url.hostname);
+    await once(socket, "connect");
+    let received = "";
+    socket.on("data", (d: Buffer) => (received += d.toString("latin1")));
+    const closed = once(socket, "close");
+    const request = (n: number): string => {
+      const body = JSON.stringify({ model: "x", n });
+      return `POST /mistral HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+    };
+    socket.write(request(1) + request(2) + request(3));
+    await closed;
+    // One answer, closing the connection: the client must send the other two again (to another pod), so
+    // they must not have reached the upstream, nor be logged as requests the client gave up on.
+    expect(received.match(/^HTTP\/1\.1 \d+/gm)).toEqual(["HTTP/1.1 200"]);
+    expect(received).toMatch(/\r\nconnection: close\r\n/i);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(upstream.requests.map((r) => (JSON.parse(r.body.toString()) as { n: number }).n)).toEqual([1]);
+    expect(proxy.logs().filter((l) => l.msg === "request").map((l) => l.status)).toEqual([200]);
+    expect(proxy.proxy.inflight).toBe(0);
+    await closing;
+  });
+
   /** A keep-alive client connection of its own: sends requests one by one and reads each response whole. */
   async function keepAliveConnection(base: string): Promise<{ ask(): Promise<string>; closed: Promise<number> }> {
     const url = new URL(base);

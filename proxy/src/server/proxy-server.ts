@@ -94,6 +94,8 @@ export class ProxyServer extends EventEmitter {
   /** What the config being served was read from. */
   private watching: { files: string[]; folders: string[] };
   private closing: Promise<void> | null = null;
+  /** Connections whose next answer, given while draining, closes them. */
+  private readonly closingConnections = new WeakSet<Socket>();
   /** Configs replaced by a reload whose requests are still in progress (their pools stay open). */
   private readonly retiredStates = new Set<RuntimeState>();
 
@@ -290,7 +292,14 @@ export class ProxyServer extends EventEmitter {
   private readonly onCheckContinue = (req: IncomingMessage, res: ServerResponse): void => this.handle(req, res, true);
 
   private handle(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): void {
-    if (this.ctx.draining) res.shouldKeepAlive = false;
+    if (this.ctx.draining) {
+      // The first answer on a connection while draining closes it. A request pipelined behind that one
+      // is never answered (Node.js queues its response, then closes the connection), so it is neither
+      // forwarded nor logged: the client sends it again, on a new connection.
+      if (this.closingConnections.has(req.socket)) return;
+      this.closingConnections.add(req.socket);
+      res.shouldKeepAlive = false;
+    }
     // What Node.js sets from the server's keepAliveTimeout for its `Keep-Alive: timeout=N` response header
     // (test/data-path.test.ts checks that the header is there).
     else (res as ServerResponse & { _keepAliveTimeout: number })._keepAliveTimeout = this.ctx.clientKeepAliveMs;
