@@ -575,6 +575,8 @@ function caBundleMessage(argument: string, problem: CaBundleProblem): string {
             return `${block} has no "-----END CERTIFICATE-----" line before the next block or the end of the text, so it is cut off; ${unchanged}.`;
         case "bad-end":
             return `${block} does not end with "-----END CERTIFICATE-----"; ${unchanged}.`;
+        case "not-own-line":
+            return `${block} has its "-----BEGIN CERTIFICATE-----" or "-----END CERTIFICATE-----" line run into other text, which TLS then skips or stops at (as when a file without a final newline is joined to the next); put each on a line of its own.`;
         case "bad-body":
             return `${block} is not one base64-encoded certificate between its "-----BEGIN CERTIFICATE-----" and "-----END CERTIFICATE-----" lines (stray characters, or lines missing); ${unchanged}.`;
         case "not-x509":

@@ -320,9 +320,14 @@ describe("credentials", () => {
       ["-----BEGIN CERTIFICATE-----\ngarbage\n-----END CERTIFICATE-----\n", `block 1 of 1 ${notBase64}`],
       [`${pem.split("\n").slice(0, 4).join("\n")}\n-----END CERTIFICATE-----\n`, `block 1 of 1 ${notBase64}`],
       [pem.trim().split("\n").slice(0, -1).join("\n"), `block 1 of 1 ${cutOff}`],
-      [`${pem}${pem.split("\n").slice(0, 3).join("\n")}\n`, `block 2 of 2 ${cutOff}`],
+      [`${pem}\n${pem.split("\n").slice(0, 3).join("\n")}\n`, `block 2 of 2 ${cutOff}`],
       // One DER SEQUENCE, the right length, but not a certificate: only X.509 parsing finds it.
       ["-----BEGIN CERTIFICATE-----\nMAMCAQE=\n-----END CERTIFICATE-----\n", "block 1 of 1 is not a valid X.509 certificate"],
+      // Two files joined, the first without a final newline: OpenSSL's PEM reader stops at that END line,
+      // and Node.js's TLS then trusts neither certificate.
+      [`${pem.trimEnd()}${pem}`, "block 1 of 2 has its `-----BEGIN` or `-----END` line run into other text (each must be a line of its own, as when a file without a final newline is joined to the next)"],
+      [`${pem.trimEnd()} # the test CA\n`, "block 1 of 1 has its `-----BEGIN` or `-----END` line run into other text (each must be a line of its own, as when a file without a final newline is joined to the next)"],
+      [`# the test CA: ${pem}`, "block 1 of 1 has its `-----BEGIN` or `-----END` line run into other text (each must be a line of its own, as when a file without a final newline is joined to the next)"],
     ] as const) {
       writeFileSync(ca, bad);
       c.backends[0]!.tls.caCertificates![1] = { pem: bad };
@@ -332,5 +337,9 @@ describe("credentials", () => {
     writeFileSync(ca, `subject=CN = test\n${pem}\n${pem}`);
     c.backends[0]!.tls.caCertificates![1] = { pem };
     expect(resolveCredentials(c, null, {}).backendCas.get("b")).toEqual([`subject=CN = test\n${pem}\n${pem}`, pem]);
+    // A byte-order mark, and spaces after an END line, are read by Node.js's TLS as usual.
+    const marked = `\ufeff${pem.replace("-----END CERTIFICATE-----", "-----END CERTIFICATE----- \t")}`;
+    writeFileSync(ca, marked);
+    expect(resolveCredentials(c, null, {}).backendCas.get("b")).toEqual([marked, pem]);
   });
 });

@@ -323,9 +323,10 @@ describe("BackendTLSPolicies", () => {
     ["garbage between the markers", () => "-----BEGIN CERTIFICATE-----\ngarbage\n-----END CERTIFICATE-----\n", "block 1 of 1 is not one base64-encoded certificate (stray characters, or lines missing)"],
     ["a certificate cut off mid-way", () => `${pem.split("\n").slice(0, 4).join("\n")}\n-----END CERTIFICATE-----\n`, "block 1 of 1 is not one base64-encoded certificate (stray characters, or lines missing)"],
     ["a certificate without its END line", () => pem.trim().split("\n").slice(0, -1).join("\n"), "block 1 of 1 has no `-----END CERTIFICATE-----` line before the next block or the end, so it is cut off"],
-    ["a good certificate followed by a truncated one", () => `${pem}${pem.split("\n").slice(0, 3).join("\n")}\n`, "block 2 of 2 has no `-----END CERTIFICATE-----` line before the next block or the end, so it is cut off"],
+    ["a good certificate followed by a truncated one", () => `${pem}\n${pem.split("\n").slice(0, 3).join("\n")}\n`, "block 2 of 2 has no `-----END CERTIFICATE-----` line before the next block or the end, so it is cut off"],
     ["a private key", () => "-----BEGIN PRIVATE KEY-----\nMAMCAQE=\n-----END PRIVATE KEY-----\n", "block 1 of 1 does not begin with `-----BEGIN CERTIFICATE-----`"],
-    ["a stray END line", () => `${pem}-----END CERTIFICATE-----\n`, "an `-----END` line after block 1 of 1 ends no block"],
+    ["a stray END line", () => `${pem}\n-----END CERTIFICATE-----\n`, "an `-----END` line after block 1 of 1 ends no block"],
+    ["two certificates joined without a newline", () => `${pem.trimEnd()}${pem}`, "block 1 of 2 has its `-----BEGIN` or `-----END` line run into other text (each must be a line of its own, as when a file without a final newline is joined to the next)"],
     ["no PEM at all", () => "not a certificate", "it holds no `-----BEGIN CERTIFICATE-----` line"],
   ])("report a ConfigMap `ca.crt` holding %s, naming the ConfigMap and key and where the fault is, not the content, mounted or not", (_what, bundle, fault) => {
     const cm = configMap("ca", { "ca.crt": bundle() });

@@ -3,7 +3,9 @@
  * (config/resolve-credentials.ts) and when it translates a BackendTLSPolicy (tls-policies.ts), and the
  * component applies to `tls.caCertificate` (src/validation.ts): there is at least one block; every
  * `-----BEGIN` line is `-----BEGIN CERTIFICATE-----` and is followed by its `-----END CERTIFICATE-----`
- * before the next block starts; there is no other `-----END` line; each block's base64 body decodes to
+ * before the next block starts, each at the start of a line and the END line with nothing after it (the
+ * PEM reader of OpenSSL, which Node.js's TLS uses, looks for them there, and skips or stops at one that
+ * is not); there is no other `-----END` line; each block's base64 body decodes to
  * exactly one DER SEQUENCE; and, where an X.509 parser is given, each block is an X.509 certificate.
  * Text between blocks (the names some bundles list) is allowed.
  *
@@ -15,6 +17,8 @@ const BEGIN = "-----BEGIN ";
 const END = "-----END ";
 const BEGIN_LINE = /^-----BEGIN ([A-Z0-9 ]+)-----/;
 const END_LINE = "-----END CERTIFICATE-----";
+/** What may follow `-----END CERTIFICATE-----` on its line. */
+const END_LINE_REST = /[ \t\r]*(?:\n|$)/y;
 
 /**
  * What is wrong with a CA bundle: the first fault, by block (1-based, in the order of the `-----BEGIN`
@@ -30,6 +34,11 @@ export type CaBundleProblem =
   | { kind: "unterminated"; block: number; blocks: number }
   /** The block's `-----END` line is not `-----END CERTIFICATE-----`. */
   | { kind: "bad-end"; block: number; blocks: number }
+  /**
+   * The block's `-----BEGIN` line does not start a line, or its `-----END CERTIFICATE-----` is followed
+   * by more than spaces on its line (a file without a final newline concatenated with the next one).
+   */
+  | { kind: "not-own-line"; block: number; blocks: number }
   /** An `-----END` line follows block `after` (0: before the first block) without a `-----BEGIN` line of its own. */
   | { kind: "stray-end"; after: number; blocks: number }
   /** The block's body is not base64 that decodes to one complete DER SEQUENCE (garbled or cut off). */
@@ -57,6 +66,10 @@ function scan(text: string): Scan {
     const end = segment.indexOf(END);
     if (end < 0) return { problem: { kind: "unterminated", block, blocks }, blocks: [] };
     if (!segment.startsWith(END_LINE, end)) return { problem: { kind: "bad-end", block, blocks }, blocks: [] };
+    // A byte-order mark may come before the first line.
+    const lineStart = starts[i] === 0 || text[starts[i]! - 1] === "\n" || (starts[i] === 1 && text[0] === "\ufeff");
+    END_LINE_REST.lastIndex = starts[i]! + end + END_LINE.length;
+    if (!lineStart || !END_LINE_REST.test(text)) return { problem: { kind: "not-own-line", block, blocks }, blocks: [] };
     if (segment.includes(END, end + END.length)) return { problem: { kind: "stray-end", after: block, blocks }, blocks: [] };
     const body = segment.slice(`${BEGIN}${label}-----`.length, end).replace(/\s+/g, "");
     if (body === "" || body.length % 4 !== 0 || !/^[A-Za-z0-9+/]+={0,2}$/.test(body) || !isOneDerSequence(Buffer.from(body, "base64"))) {
@@ -103,6 +116,8 @@ export function describeCaBundleProblem(problem: CaBundleProblem): string {
       return `${block} has no \`-----END CERTIFICATE-----\` line before the next block or the end, so it is cut off`;
     case "bad-end":
       return `${block} does not end with \`-----END CERTIFICATE-----\``;
+    case "not-own-line":
+      return `${block} has its \`-----BEGIN\` or \`-----END\` line run into other text (each must be a line of its own, as when a file without a final newline is joined to the next)`;
     case "stray-end":
       return problem.after === 0 ? "an `-----END` line comes before the first block" : `an \`-----END\` line after block ${problem.after} of ${problem.blocks} ends no block`;
     case "bad-body":
