@@ -215,10 +215,10 @@ function danglingSourceMaps(pkg: PackedPackage): string[] {
 }
 
 describe("the openai-compatible-provider tarball", () => {
-    it("is the compiled src/ (each source's .js, .d.ts and map), PulumiPlugin.yaml, README.md and package.json, nothing else", () => {
-        expect(root.files).toEqual(expect.arrayContaining(["dist/src/index.js", "dist/src/index.d.ts", "PulumiPlugin.yaml", "README.md", "package.json"]));
+    it("is the compiled src/ (each source's .js, .d.ts and map), PulumiPlugin.yaml, README.md, LICENSE and package.json, nothing else", () => {
+        expect(root.files).toEqual(expect.arrayContaining(["dist/src/index.js", "dist/src/index.d.ts", "PulumiPlugin.yaml", "README.md", "LICENSE", "package.json"]));
         // A file in dist/src without a source (a stale build) or a source without its outputs fails here.
-        expect(root.files).toEqual([...compiledOutputs(path.join(repo, "src"), "dist/src/"), "PulumiPlugin.yaml", "README.md", "package.json"].sort());
+        expect(root.files).toEqual([...compiledOutputs(path.join(repo, "src"), "dist/src/"), "LICENSE", "PulumiPlugin.yaml", "README.md", "package.json"].sort());
     });
 
     it("holds no test, source, CI, bench, example, build cache, dependency or key", () => {
@@ -239,7 +239,7 @@ describe("the openai-compatible-provider tarball", () => {
 });
 
 describe("the openai-compatible-proxy tarball", () => {
-    it("is bin/, the compiled src/ (each source's .js, .d.ts and map), schema/, docs/ and package.json, nothing else", () => {
+    it("is bin/, the compiled src/ (each source's .js, .d.ts and map), schema/, docs/, LICENSE and package.json, nothing else", () => {
         expect(proxy.files).toEqual(
             expect.arrayContaining([
                 "bin/openai-compatible-proxy.js",
@@ -251,12 +251,13 @@ describe("the openai-compatible-proxy tarball", () => {
                 "dist/translate/index.d.ts",
                 "docs/errors.md",
                 "schema/proxy-config.schema.json",
+                "LICENSE",
                 "package.json",
             ]),
         );
         const committed = (dir: string) => walk(path.join(proxyDir, dir)).map((f) => `${dir}/${f}`);
         expect(proxy.files).toEqual(
-            [...committed("bin"), ...compiledOutputs(path.join(proxyDir, "src"), "dist/"), ...committed("docs"), ...committed("schema"), "package.json"].sort(),
+            [...committed("bin"), ...compiledOutputs(path.join(proxyDir, "src"), "dist/"), ...committed("docs"), ...committed("schema"), "LICENSE", "package.json"].sort(),
         );
     });
 
