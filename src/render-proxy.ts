@@ -137,9 +137,9 @@ const KEY_FILE_MODE = 0o440;
  * non-root user with a read-only root filesystem, no capabilities and the runtime's default
  * seccomp profile, and is probed on the admin port. On termination it keeps serving for
  * `PROXY_SHUTDOWN_DELAY_MS` while its endpoints are removed, then drains for up to
- * `PROXY_SHUTDOWN_GRACE_MS`, within the pod's termination grace period. Keys and CA bundles are mounted one object per
- * volume, readable by the pod's group only; the proxy reloads them, and its config, when Kubernetes
- * updates the mounted files.
+ * `PROXY_SHUTDOWN_GRACE_MS`, within the pod's termination grace period. Keys and CA bundles are
+ * mounted one object per volume, readable by the pod's group only; the proxy reloads them, and its
+ * config, when Kubernetes updates the mounted files.
  *
  * @param settings from `resolveProxySettings`
  * @param config from `renderProxyConfig`

@@ -87,8 +87,9 @@ export function renderObjects(settings: ProviderSettings, apiKey?: string): Prov
         filters: [{ type: "URLRewrite", urlRewrite: { hostname: settings.host } }],
         // The Backend lives in the route's namespace, so no ReferenceGrant is needed.
         backendRefs: [{ name, namespace: settings.namespace, group: BACKEND_GROUP, kind: "Backend" }],
+        // Always set: see DEFAULT_REQUEST_TIMEOUT.
+        timeouts: { ...settings.timeouts },
     };
-    rule.timeouts = { ...settings.timeouts };
     const httpRoute: HTTPRouteObject = {
         apiVersion: HTTPROUTE_API_VERSION,
         kind: "HTTPRoute",
