@@ -5,7 +5,7 @@
  */
 import { once } from "node:events";
 import { Agent, request as httpRequest } from "node:http";
-import { connect } from "node:net";
+import { connect, type Socket } from "node:net";
 import { performance } from "node:perf_hooks";
 import { postJson, rawExchange, send } from "./helpers/http";
 import { PROVIDER_KEY, providerEnv, simpleConfig, startProxy, API_VERSION, type TestProxy } from "./helpers/proxy";
@@ -469,18 +469,13 @@ describe("client connections", () => {
     let answer: () => void = () => {};
     upstream.handler = (_req, res) => (answer = () => res.writeHead(200, { "content-type": "application/json" }).end("{}"));
     proxy = await startProxy(simpleConfig(upstream.port), { env: providerEnv });
-    const url = new URL(proxy.url);
-    const socket = connect(Number(url.port), url.hostname);
-    await once(socket, "connect");
-    let received = "";
-    socket.on("data", (d: Buffer) => (received += d.toString("latin1")));
-    const closed = once(socket, "close");
+    const { socket, received, closed } = await rawConnection(proxy.url);
     socket.write("POST /mistral HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}");
     await upstream.request(0);
     socket.write("GET /mistral HTTP/1.1\r\nHost: x\r\nX-A: a\0b\r\n\r\n");
     await closed;
     // A 400 would have read as the answer to the first request, which the upstream was still serving.
-    expect(received).toBe("");
+    expect(received()).toBe("");
     answer();
     const line = await proxy.waitForLog((l) => l.msg === "request");
     expect(line.status).toBe(499);
@@ -488,12 +483,7 @@ describe("client connections", () => {
   it("during the shutdown delay, forwards none of the requests pipelined behind the one whose answer closes the connection", async () => {
     proxy = await startProxy(simpleConfig(upstream.port), { env: providerEnv, shutdownDelayMs: 1500 });
     const closing = proxy.proxy.shutdown(1000);
-    const url = new URL(proxy.url);
-    const socket = connect(Number(url.port), url.hostname);
-    await once(socket, "connect");
-    let received = "";
-    socket.on("data", (d: Buffer) => (received += d.toString("latin1")));
-    const closed = once(socket, "close");
+    const { socket, received, closed } = await rawConnection(proxy.url);
     const request = (n: number): string => {
       const body = JSON.stringify({ model: "x", n });
       return `POST /mistral HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
@@ -502,14 +492,24 @@ describe("client connections", () => {
     await closed;
     // One answer, closing the connection: the client must send the other two again (to another pod), so
     // they must not have reached the upstream, nor be logged as requests the client gave up on.
-    expect(received.match(/^HTTP\/1\.1 \d+/gm)).toEqual(["HTTP/1.1 200"]);
-    expect(received).toMatch(/\r\nconnection: close\r\n/i);
+    expect(received().match(/^HTTP\/1\.1 \d+/gm)).toEqual(["HTTP/1.1 200"]);
+    expect(received()).toMatch(/\r\nconnection: close\r\n/i);
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect(upstream.requests.map((r) => (JSON.parse(r.body.toString()) as { n: number }).n)).toEqual([1]);
     expect(proxy.logs().filter((l) => l.msg === "request").map((l) => l.status)).toEqual([200]);
     expect(proxy.proxy.inflight).toBe(0);
     await closing;
   });
+
+  /** A raw client connection to `base`: what it has received so far, and when it closes. */
+  async function rawConnection(base: string): Promise<{ socket: Socket; received: () => string; closed: Promise<unknown> }> {
+    const url = new URL(base);
+    const socket = connect(Number(url.port), url.hostname);
+    await once(socket, "connect");
+    let text = "";
+    socket.on("data", (d: Buffer) => (text += d.toString("latin1")));
+    return { socket, received: () => text, closed: once(socket, "close") };
+  }
 
   /** A keep-alive client connection of its own: sends requests one by one and reads each response whole. */
   async function keepAliveConnection(base: string): Promise<{ ask(): Promise<string>; closed: Promise<number> }> {
