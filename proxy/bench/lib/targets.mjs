@@ -64,7 +64,7 @@ export const targets = [
       // As the image runs it (the ENTRYPOINT's node flags), in the memory its default Deployment
       // gives it (lib/as-deployed.mjs); BENCH_OURS_NODE_ARGS adds flags, for profiling.
       const flags = imageNodeFlags();
-      const nodeArgs = [...flags, ...(process.env.BENCH_OURS_NODE_ARGS ?? "").split(" ").filter(Boolean)];
+      const nodeArgs = [...flags, ...envNodeArgs("BENCH_OURS_NODE_ARGS")];
       const limit = deploymentMemoryLimit();
       const cgroup = process.env.BENCH_OURS_CGROUP === "0" ? { reason: "BENCH_OURS_CGROUP=0" } : memoryCgroup(`ocp-bench-${process.pid}-${++oursStarts}`, limit);
       let command = [
@@ -275,9 +275,14 @@ export const targets = [
   },
 ];
 
-/** `node <the image's flags> floor.mjs MODE ARGS...`, logged as `floor-MODE`. */
+/** Node.js flags added from the environment variable `name` (space-separated), for profiling. */
+function envNodeArgs(name) {
+  return (process.env[name] ?? "").split(" ").filter(Boolean);
+}
+
+/** `node <the image's flags> [BENCH_FLOOR_NODE_ARGS] floor.mjs MODE ARGS...`, logged as `floor-MODE`. */
 function floorProcess(ctx, mode, args, env) {
-  return start(`floor-${mode}`, process.execPath, [...imageNodeFlags(), ...(process.env.BENCH_FLOOR_NODE_ARGS ?? "").split(" ").filter(Boolean), join(BENCH_DIR, "floor.mjs"), mode, ...args], { logDir: ctx.dir, env });
+  return start(`floor-${mode}`, process.execPath, [...imageNodeFlags(), ...envNodeArgs("BENCH_FLOOR_NODE_ARGS"), join(BENCH_DIR, "floor.mjs"), mode, ...args], { logDir: ctx.dir, env });
 }
 
 /** A floor server on a free port (its first argument), ready when `ready.path` answers `ready.status`. */

@@ -199,13 +199,13 @@ const CONNECT_CODES = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTU
 const LOST_CODES = new Set(["ECONNRESET", "EPIPE", "ECONNABORTED", "UND_ERR_SOCKET", "UND_ERR_CLOSED", "UND_ERR_DESTROYED"]);
 const PROTOCOL_CODES = new Set(["UND_ERR_RES_CONTENT_LENGTH_MISMATCH", "UND_ERR_RES_EXCEEDED_MAX_SIZE", "UND_ERR_INFO", "UND_ERR_NOT_SUPPORTED", "UND_ERR_HEADERS_OVERFLOW"]);
 
-/**
- * Maps any error from the upstream exchange to a catalogue code, by `err.code` only. This is the one
- * place transport errors are interpreted.
- */
 /** The messages of undici's SocketError for an interim response it does not accept. */
 const UNTAKEN_INTERIM: ReadonlySet<string> = new Set(["bad response", "bad upgrade"]);
 
+/**
+ * Maps any error from the upstream exchange to a catalogue code, by `err.code` (and, where undici's code
+ * does not tell, by its name or message). This is the one place transport errors are interpreted.
+ */
 export function codeForError(err: unknown): ErrorCode {
   const code = (err as { code?: unknown } | null)?.code;
   if (isCatalogueCode(code)) return code;
