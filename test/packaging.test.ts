@@ -239,7 +239,7 @@ describe("the openai-compatible-provider tarball", () => {
 });
 
 describe("the openai-compatible-proxy tarball", () => {
-    it("is bin/, the compiled src/ (each source's .js, .d.ts and map), schema/, docs/, LICENSE and package.json, nothing else", () => {
+    it("is bin/, the compiled src/ (each source's .js, .d.ts and map), schema/, docs/, README.md, LICENSE and package.json, nothing else", () => {
         expect(proxy.files).toEqual(
             expect.arrayContaining([
                 "bin/openai-compatible-proxy.js",
@@ -251,13 +251,14 @@ describe("the openai-compatible-proxy tarball", () => {
                 "dist/translate/index.d.ts",
                 "docs/errors.md",
                 "schema/proxy-config.schema.json",
+                "README.md",
                 "LICENSE",
                 "package.json",
             ]),
         );
         const committed = (dir: string) => walk(path.join(proxyDir, dir)).map((f) => `${dir}/${f}`);
         expect(proxy.files).toEqual(
-            [...committed("bin"), ...compiledOutputs(path.join(proxyDir, "src"), "dist/"), ...committed("docs"), ...committed("schema"), "LICENSE", "package.json"].sort(),
+            [...committed("bin"), ...compiledOutputs(path.join(proxyDir, "src"), "dist/"), ...committed("docs"), ...committed("schema"), "LICENSE", "README.md", "package.json"].sort(),
         );
     });
 

@@ -586,9 +586,10 @@ describe("the catalogue", () => {
     expect(rows).toEqual(expected);
   });
 
-  it("is summed up, status by status, in the repository README's Errors paragraph", () => {
-    const readme = readFileSync(join(__dirname, "..", "..", "README.md"), "utf8");
-    const start = readme.indexOf("**Errors.**");
+  it("is summed up, status by status, in the package README's Errors section", () => {
+    const readme = readFileSync(join(__dirname, "..", "README.md"), "utf8");
+    const start = readme.indexOf("\n## Errors\n");
+    expect(start).toBeGreaterThan(0);
     const summary = readme.slice(start, readme.indexOf("After an SSE stream started", start)).replace(/\s+/g, " ");
     // `400 `a`, `b`; 401 `c`; ...`: each status with the codes that follow it.
     const listed = [...summary.matchAll(/(\d{3}) ((?:`[a-z_]+`(?:, )?)+)/g)].flatMap(([, status, codes]) =>
