@@ -269,6 +269,26 @@ describe("credentials", () => {
     expect(loadError(() => resolveCredentials(c, null, {}))[0]).toMatch(/^`backends\[0\]\.tls\.caCertificates\[0\]\.file`: cannot read the file it names \(ENOENT\); the path is not printed/);
   });
 
+  it("names the file a refused key or client keys were read from (a rotated Secret, not the config), never the content", () => {
+    const file = join(dir, "Authorization");
+    const c = config({ type: "Key", key: { file } });
+    writeFileSync(file, "\n");
+    expect(loadError(() => resolveCredentials(c, null, {}))).toEqual([`\`backends[0].auth.key\`: the key is empty (read from \`${file}\`)`]);
+    writeFileSync(file, "sk-h1-SECRET-one\nsk-h1-SECRET-two\n");
+    const problems = loadError(() => resolveCredentials(c, null, {}));
+    expect(problems).toEqual([`\`backends[0].auth.key\`: the key contains characters not allowed in a header (read from \`${file}\`)`]);
+    expect(problems.join("\n")).not.toContain("h1-SECRET");
+    const clients = join(dir, "team-a");
+    writeFileSync(clients, "# no key yet\n");
+    expect(loadError(() => resolveCredentials(config({ type: "None" }, { clientAuth: { apiKeys: [{ file: clients }] } }), null, {}))).toEqual([
+      `\`clientAuth.apiKeys[0]\`: holds no key (read from \`${clients}\`)`,
+    ]);
+    // A path that could be a key written in its place is still not printed.
+    const keyLike = join(dir, `sk-proj-${"x".repeat(64)}`);
+    writeFileSync(keyLike, "");
+    expect(loadError(() => resolveCredentials(config({ type: "Key", key: { file: keyLike } }), null, {}))).toEqual(["`backends[0].auth.key`: the key is empty"]);
+  });
+
   it("with manifests, names the manifest file, the object and its field, not the translated config's field", () => {
     const docs = join(ROOT, "examples", "kgateway-docs");
     const mistral = join(dir, "mistral.yaml");
@@ -295,7 +315,7 @@ describe("credentials", () => {
     writeFileSync(join(dir, "cas", "ca", "ca.crt"), "-----BEGIN CERTIFICATE-----\nMAMCAQE=\n-----END CERTIFICATE-----\n");
     const withCa = loadConfig({ manifests: [mistral, deepseek], translate: { configMapsDir: join(dir, "cas") } });
     expect(loadError(() => resolveCredentials(withCa.config, withCa.values, {}))).toEqual([
-      `${deepseek}: error: BackendTLSPolicy kgateway-system/deepseek-tls: \`spec.validation.caCertificateRefs[0]\` not a PEM bundle of CA certificates (each block from \`-----BEGIN CERTIFICATE-----\` to \`-----END CERTIFICATE-----\`, complete): block 1 of 1 is not a valid X.509 certificate`,
+      `${deepseek}: error: BackendTLSPolicy kgateway-system/deepseek-tls: \`spec.validation.caCertificateRefs[0]\` not a PEM bundle of CA certificates (each block from \`-----BEGIN CERTIFICATE-----\` to \`-----END CERTIFICATE-----\`, complete): block 1 of 1 is not a valid X.509 certificate (read from \`${join(dir, "cas", "ca", "ca.crt")}\`)`,
     ]);
   });
 
@@ -331,7 +351,7 @@ describe("credentials", () => {
     ] as const) {
       writeFileSync(ca, bad);
       c.backends[0]!.tls.caCertificates![1] = { pem: bad };
-      expect(loadError(() => resolveCredentials(c, null, {}))).toEqual([`\`backends[0].tls.caCertificates[0]\`: ${message}: ${fault}`, `\`backends[0].tls.caCertificates[1]\`: ${message}: ${fault}`]);
+      expect(loadError(() => resolveCredentials(c, null, {}))).toEqual([`\`backends[0].tls.caCertificates[0]\`: ${message}: ${fault} (read from \`${ca}\`)`, `\`backends[0].tls.caCertificates[1]\`: ${message}: ${fault}`]);
       expect(JSON.stringify(loadError(() => resolveCredentials(c, null, {})))).not.toContain(bad.includes("BEGIN") ? bad.split("\n")[1]! : bad);
     }
     writeFileSync(ca, `subject=CN = test\n${pem}\n${pem}`);

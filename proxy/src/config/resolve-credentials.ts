@@ -71,8 +71,8 @@ export function resolveCredentials(config: ProxyConfig, values: ManifestValues |
       const raw = read(b.auth.key, `backends[${i}].auth.key`, origin);
       if (raw !== undefined) {
         const key = normalizeKey(raw);
-        if (key === "") report(`backends[${i}].auth.key`, "the key is empty", origin);
-        else if (!HEADER_VALUE.test(key)) report(`backends[${i}].auth.key`, "the key contains characters not allowed in a header", origin);
+        if (key === "") report(`backends[${i}].auth.key`, `the key is empty${readFrom(b.auth.key)}`, origin);
+        else if (!HEADER_VALUE.test(key)) report(`backends[${i}].auth.key`, `the key contains characters not allowed in a header${readFrom(b.auth.key)}`, origin);
         else backendKeys.set(b.name, key);
       }
     }
@@ -98,7 +98,7 @@ export function resolveCredentials(config: ProxyConfig, values: ManifestValues |
         // Checked here because `tls.createSecureContext({ ca })` accepts a garbled, truncated or
         // unterminated block without a word, and every handshake then fails. Never the content in the
         // message: only where and how its shape is wrong.
-        else report(field, `${NOT_A_CA_BUNDLE}: ${describeCaBundleProblem(problem)}`, origin);
+        else report(field, `${NOT_A_CA_BUNDLE}: ${describeCaBundleProblem(problem)}${readFrom(ca)}`, origin);
       });
       backendCas.set(b.name, pems);
     }
@@ -114,7 +114,7 @@ export function resolveCredentials(config: ProxyConfig, values: ManifestValues |
         .split(/[\r\n,]+/)
         .map((k) => normalizeKey(k))
         .filter((k) => k !== "" && !k.startsWith("#"));
-      if (keys.length === 0) problems.push(`\`clientAuth.apiKeys[${i}]\`: holds no key`);
+      if (keys.length === 0) problems.push(`\`clientAuth.apiKeys[${i}]\`: holds no key${readFrom(source)}`);
       for (const k of keys) clientKeyDigests!.push(digestKey(k));
     });
   }
@@ -134,14 +134,24 @@ export function resolveCredentials(config: ProxyConfig, values: ManifestValues |
 const ENV_NAME_SHOWN = /^[A-Z_][A-Z0-9_]{0,63}$/;
 const MANIFEST_ID = /^(?:Secret|Backend)\/[a-z0-9.-]{1,253}\/[a-z0-9.-]{1,253}\/[A-Za-z0-9._-]{1,253}$/;
 
+function pathShown(path: string): boolean {
+  return (path.includes("/") || path.length < 20) && path.split("/").every((segment) => segment.length < 64);
+}
+
 function cannotRead(path: string, err: unknown): string {
   const code = (err as NodeJS.ErrnoException).code ?? "error";
-  const shown = (path.includes("/") || path.length < 20) && path.split("/").every((segment) => segment.length < 64);
-  return shown
+  return pathShown(path)
     ? `cannot read \`${path}\` (${code})`
     : `cannot read the file it names (${code}); the path is not printed, as it could be a key written in place of a path (a name of 20 or more characters without \`/\`, or a part of 64 or more); a path such as \`./<name>\` is printed`;
 }
 
+/**
+ * For a value read from a file, the file (when its path may be printed): what a rotated Secret or
+ * ConfigMap broke is that file, not the config that points to it.
+ */
+function readFrom(source: CredentialSource | { pem: string }): string {
+  return "file" in source && pathShown(source.file) ? ` (read from \`${source.file}\`)` : "";
+}
 
 /** SHA-256 of a key; keys are compared as digests, in constant time. */
 export function digestKey(key: string): Buffer {
