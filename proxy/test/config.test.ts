@@ -96,6 +96,26 @@ describe("validation", () => {
     expect(() => parseProxyConfig(minimal({ port: 0 }), "config.yaml")).toThrow(/^config\.yaml: invalid ProxyConfig: `backends\[0\]\.port` Too small/);
   });
 
+  it("names unknown fields, but not one whose name could be a credential written in place of a field", () => {
+    const messages = (auth: unknown) => {
+      const result = validateProxyConfig(minimal({ auth }));
+      if (result.ok) throw new Error("valid");
+      return result.issues.map((i) => `${i.field}: ${i.message}`);
+    };
+    // `key: { sk-… }` where `key: { env: … }` was meant (a YAML flow map with the key as its only name).
+    const mistral = "Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4z"; // the shape of a Mistral key: 32 letters and digits
+    for (const key of ["sk-proj-abcdefghijklmnopqrstuvwxyz0123456789", "gsk_0123456789abcdefghij", mistral]) {
+      const text = messages({ type: "Key", key: { env: "K", [key]: null } }).join("\n");
+      expect(text).toContain("backends[0].auth.key: Unrecognized key (not printed: its name does not look like a field name");
+      expect(text).not.toContain(key);
+      expect(text).not.toContain(key.slice(0, 12));
+    }
+    expect(messages({ type: "Key", key: { env: "K" }, headerNme: "x-api-key" })).toEqual(['backends[0].auth: Unrecognized key: "headerNme"']);
+    expect(messages({ type: "Key", key: { env: "K" }, headerNme: "x", prefx: "y" })).toEqual(['backends[0].auth: Unrecognized keys: "headerNme", "prefx"']);
+    const mixed = messages({ type: "Key", key: { env: "K", fil: "x", [mistral]: null, "sk-abc-def": null } });
+    expect(mixed).toEqual(['backends[0].auth.key: Unrecognized keys: "fil", and 2 more (not printed: their names do not look like a field name, and could be a credential written in place of one)']);
+  });
+
   it("does not crash on documents of the wrong shape", () => {
     for (const doc of [null, 1, "x", [], { backends: 1, routes: "x" }, { apiVersion: API_VERSION, kind: "ProxyConfig", backends: [null], routes: [null] }]) {
       expect(validateProxyConfig(doc).ok).toBe(false);

@@ -301,8 +301,29 @@ export function validateProxyConfig(document: unknown): ValidationResult {
   if (parsed.success) return { ok: true, config: parsed.data };
   return {
     ok: false,
-    issues: parsed.error.issues.map((issue) => ({ field: formatFieldPath(issue.path), message: issue.message })),
+    issues: parsed.error.issues.map((issue) => ({ field: formatFieldPath(issue.path), message: issueMessage(issue) })),
   };
+}
+
+/**
+ * A name that an unknown-field message may print: what a field name looks like (camelCase, up to 24
+ * characters). A credential written in place of a field, such as `key: { sk-… }` where `key: { env: … }`
+ * was meant, does not: provider keys are longer, or hold `-` or `_`.
+ */
+const FIELD_NAME_SHOWN = /^[A-Za-z][A-Za-z0-9]{0,23}$/;
+
+/**
+ * zod's message for an issue. Only its message for unknown fields quotes the input (the names), and
+ * there a name that does not look like a field name is counted, not printed.
+ */
+function issueMessage(issue: z.core.$ZodIssue): string {
+  if (issue.code !== "unrecognized_keys") return issue.message;
+  const shown = issue.keys.filter((k) => FIELD_NAME_SHOWN.test(k)).map((k) => JSON.stringify(k));
+  const hidden = issue.keys.length - shown.length;
+  if (hidden === 0) return issue.message;
+  const why = `not printed: ${hidden === 1 ? "its name does" : "their names do"} not look like a field name, and could be a credential written in place of one`;
+  if (shown.length === 0) return hidden === 1 ? `Unrecognized key (${why})` : `Unrecognized keys (${hidden}, ${why})`;
+  return `Unrecognized keys: ${shown.join(", ")}, and ${hidden} more (${why})`;
 }
 
 /** Thrown by {@link parseProxyConfig}; `issues` names each offending field. */
