@@ -201,9 +201,10 @@ export function renderProxyObjects(settings: ProxySettings, config: RenderedProx
                         "--config",
                         `${PROXY_MOUNTS.configDir}/${PROXY_MOUNTS.configKey}`,
                         "--listen",
-                        `0.0.0.0:${PROXY_HTTP_PORT}`,
+                        // No host: every address, so the pod serves on IPv4, IPv6 and dual-stack clusters.
+                        `:${PROXY_HTTP_PORT}`,
                         "--admin-listen",
-                        `0.0.0.0:${PROXY_ADMIN_PORT}`,
+                        `:${PROXY_ADMIN_PORT}`,
                         "--log-level",
                         settings.logLevel,
                         "--shutdown-delay-ms",

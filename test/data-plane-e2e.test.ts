@@ -210,7 +210,7 @@ it("serves the rendered stack from its mounted files, and picks up a new model a
 
     // The proxy, started as the Deployment starts it, listening on loopback.
     const container = podSpec(deploymentOf(first)).containers[0]!;
-    const args = container.args.map((a) => (a.startsWith("/") ? path.join(pod.root, a) : a.startsWith("0.0.0.0:") ? "127.0.0.1:0" : a));
+    const args = container.args.map((a) => (a.startsWith("/") ? path.join(pod.root, a) : /^:\d+$/.test(a) ? "127.0.0.1:0" : a));
     expect(args).toEqual([
         "--config",
         path.join(pod.root, CONFIG_MOUNT, "config.json"),

@@ -21,8 +21,8 @@ Serves OpenAI-compatible providers as kgateway Backends and HTTPRoutes describe 
   --config FILE            A ProxyConfig (YAML or JSON; schema: schema/proxy-config.schema.json)
   --manifests PATH...      Kubernetes objects (YAML files or folders, multi-document): Secret,
                            ConfigMap, Backend, HTTPRoute, BackendTLSPolicy
-  --listen HOST:PORT       Data-path address (default ${DEFAULT_LISTEN.host}:${DEFAULT_LISTEN.port})
-  --admin-listen HOST:PORT /healthz, /readyz, /metrics (default ${DEFAULT_ADMIN_LISTEN.host}:${DEFAULT_ADMIN_LISTEN.port})
+  --listen HOST:PORT       Data-path address (default :${DEFAULT_LISTEN.port}); no HOST: every IPv6 and IPv4 address
+  --admin-listen HOST:PORT /healthz, /readyz, /metrics (default :${DEFAULT_ADMIN_LISTEN.port})
   --log-level LEVEL        fatal, error, warn, info, debug, trace or silent (default info)
   --shutdown-grace-ms MS   How long SIGTERM waits for requests in flight (default 25000)
   --shutdown-delay-ms MS   How long SIGTERM keeps serving new requests, /readyz answering 503, before
@@ -60,13 +60,14 @@ function millisOption(text: string, flag: string): number {
   return ms;
 }
 
-/** Parses `HOST:PORT`, `:PORT`, `PORT` or `[IPv6]:PORT`. */
+/** Parses `HOST:PORT`, `[IPv6]:PORT`, or `:PORT` and `PORT` (every address, IPv6 and IPv4). */
 export function parseListen(text: string, what: string): ListenAddress {
   // The colon is required unless the text is a port alone, so that digits are never split between host and port.
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):(\d+)$/.exec(text.trim()) ?? /^()()(\d+)$/.exec(text.trim());
   const port = m ? Number(m[3]) : NaN;
-  if (!m || !Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`${what}: \`${text}\` is not HOST:PORT (for example 0.0.0.0:8080)`);
-  return { host: m[1] || m[2] || "0.0.0.0", port };
+  if (!m || !Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`${what}: \`${text}\` is not HOST:PORT (for example 127.0.0.1:8080, or :8080 for every address)`);
+  const host = m[1] || m[2];
+  return host ? { host, port } : { port };
 }
 
 /** Reads flags, then the environment for anything not given as a flag. */

@@ -204,8 +204,11 @@ describe("invalid configuration", () => {
   });
 
   it("reads listen addresses without splitting a port's digits, and lets a flag win over the other source's variable", () => {
-    expect(parseListen("8080", "--listen")).toEqual({ host: "0.0.0.0", port: 8080 });
-    expect(parseListen(":8080", "--listen")).toEqual({ host: "0.0.0.0", port: 8080 });
+    // No host: every address, IPv6 and IPv4 (`server.listen({ port })`).
+    expect(parseListen("8080", "--listen")).toEqual({ port: 8080 });
+    expect(parseListen(":8080", "--listen")).toEqual({ port: 8080 });
+    expect(parseListen("0.0.0.0:8080", "--listen")).toEqual({ host: "0.0.0.0", port: 8080 });
+    expect(parseListen("[::]:8080", "--listen")).toEqual({ host: "::", port: 8080 });
     expect(parseListen("127.0.0.1:8080", "--listen")).toEqual({ host: "127.0.0.1", port: 8080 });
     expect(parseListen("[::1]:9901", "--admin-listen")).toEqual({ host: "::1", port: 9901 });
     for (const text of ["127.0.0.1", "localhost8080", "host:", "1.2.3.4:70000", "[::1]"]) {

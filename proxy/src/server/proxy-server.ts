@@ -23,7 +23,11 @@ import { compileRoutingTable } from "./routing-table";
 import { UpstreamPools, poolSettingsFor } from "./upstream-pools";
 
 export interface ListenAddress {
-  host: string;
+  /**
+   * Omitted: every address, IPv6 and IPv4 (Node.js listens on `::`, dual-stack, or on `0.0.0.0` where
+   * the node has no IPv6), so that the proxy is reachable on IPv4, IPv6 and dual-stack clusters alike.
+   */
+  host?: string;
   port: number;
 }
 
@@ -35,9 +39,9 @@ export type ProxySource =
 
 export interface ProxyServerOptions {
   source: ProxySource;
-  /** Default `0.0.0.0:8080`. */
+  /** Default port 8080 on every address ({@link ListenAddress}). */
   listen?: ListenAddress;
-  /** Default `0.0.0.0:9901`; `null` for no admin server. */
+  /** Default port 9901 on every address; `null` for no admin server. */
   adminListen?: ListenAddress | null;
   logger?: Logger;
   metrics?: ProxyMetrics;
@@ -61,8 +65,8 @@ export interface ProxyServerOptions {
   keepAliveTimeoutMs?: number;
 }
 
-export const DEFAULT_LISTEN: ListenAddress = { host: "0.0.0.0", port: 8080 };
-export const DEFAULT_ADMIN_LISTEN: ListenAddress = { host: "0.0.0.0", port: 9901 };
+export const DEFAULT_LISTEN: ListenAddress = { port: 8080 };
+export const DEFAULT_ADMIN_LISTEN: ListenAddress = { port: 9901 };
 
 interface Built {
   state: RuntimeState;
@@ -495,7 +499,7 @@ function listen(server: Server, address: ListenAddress): Promise<void> {
   return new Promise((resolve, reject) => {
     const onError = (err: Error): void => reject(err);
     server.once("error", onError);
-    server.listen({ host: address.host, port: address.port }, () => {
+    server.listen(address.host === undefined ? { port: address.port } : { host: address.host, port: address.port }, () => {
       server.off("error", onError);
       resolve();
     });
