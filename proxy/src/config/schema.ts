@@ -47,7 +47,7 @@ const millis = z.number().int().min(0).max(2_147_483_647);
 /** Where a credential is read from. Exactly one key. */
 export const CredentialSourceSchema = z
   .union([
-    z.strictObject({ file: z.string().min(1).meta({ description: "Path of a file holding the value (for example a mounted Secret key). Surrounding whitespace and a leading `Bearer ` are removed. Watched for changes." }) }),
+    z.strictObject({ file: z.string().min(1).meta({ description: "Path of a file holding the value (for example a mounted Secret key). Surrounding whitespace and a leading `Bearer ` are removed. Watched for changes. A relative path is read from the working directory." }) }),
     z.strictObject({ env: z.string().regex(ENV_NAME, "must be an environment variable name").meta({ description: "Name of an environment variable holding the value." }) }),
     z.strictObject({
       manifest: z.string().min(1).meta({
@@ -60,7 +60,7 @@ export const CredentialSourceSchema = z
 export type CredentialSource = z.infer<typeof CredentialSourceSchema>;
 
 const CaCertificateSchema = z.union([
-  z.strictObject({ file: z.string().min(1).meta({ description: "Path of a PEM bundle (for example a mounted ConfigMap key `ca.crt`). Watched for changes." }) }),
+  z.strictObject({ file: z.string().min(1).meta({ description: "Path of a PEM bundle (for example a mounted ConfigMap key `ca.crt`). Watched for changes. A relative path is read from the working directory." }) }),
   z.strictObject({ pem: z.string().min(1).meta({ description: "PEM-encoded CA certificates." }) }),
 ]);
 export type CaCertificate = z.infer<typeof CaCertificateSchema>;
