@@ -263,6 +263,8 @@ describe("credentials", () => {
     const missing = join(dir, "nope");
     expect(loadError(() => resolveCredentials(config({ type: "Key", key: { file: missing } }), null, {}))).toEqual([`\`backends[0].auth.key.file\`: cannot read \`${missing}\` (ENOENT)`]);
     expect(loadError(() => resolveCredentials(config({ type: "Key", key: { env: "K" } }), null, {}))).toEqual(["`backends[0].auth.key.env`: environment variable `K` is not set"]);
+    // Set but blank: one problem, not also "the key is empty".
+    expect(loadError(() => resolveCredentials(config({ type: "Key", key: { env: "K" } }), null, { K: " \n" }))).toEqual(["`backends[0].auth.key.env`: environment variable `K` is empty"]);
     expect(loadError(() => resolveCredentials(config({ type: "Key", key: { manifest: "Secret/ns/s/Authorization" } }), null, {}))[0]).toMatch(/only be resolved when the proxy loads manifests/);
   });
 

@@ -45,13 +45,16 @@ export function resolveCredentials(config: ProxyConfig, values: ManifestValues |
     if ("env" in source) {
       const value = env[source.env];
       if (value === undefined || value.trim() === "") {
+        const state = value === undefined ? "is not set" : "is empty";
         report(
           `${field}.env`,
           ENV_NAME_SHOWN.test(source.env)
-            ? `environment variable \`${source.env}\` is not set`
-            : "the environment variable it names is not set (the name is not printed: it is not an upper-case name such as `MISTRAL_API_KEY`, so it may be a key written in place of the name)",
+            ? `environment variable \`${source.env}\` ${state}`
+            : `the environment variable it names ${state} (the name is not printed: it is not an upper-case name such as \`MISTRAL_API_KEY\`, so it may be a key written in place of the name)`,
           origin,
         );
+        // Reported once, here: not also as an empty key.
+        return undefined;
       }
       return value;
     }
