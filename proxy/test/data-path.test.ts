@@ -105,6 +105,23 @@ describe("routing and the upstream request", () => {
     }
   });
 
+  it("matches an Exact path as written: a trailing slash is part of it (only PathPrefix ignores one)", async () => {
+    proxy = await startProxy({
+      apiVersion: API_VERSION,
+      kind: "ProxyConfig",
+      backends: [{ name: "b", host: "127.0.0.1", port: upstream.port, auth: { type: "None" } }],
+      routes: [
+        { name: "slash", matches: [{ path: { type: "Exact", value: "/v1/models/" } }], backendRefs: [{ name: "b" }] },
+        { name: "bare", matches: [{ path: { type: "Exact", value: "/v1/files" } }], backendRefs: [{ name: "b" }] },
+      ],
+    });
+    expect((await send(proxy.url, "/v1/models/")).status).toBe(200);
+    expect((await send(proxy.url, "/v1/models")).status).toBe(404);
+    expect((await send(proxy.url, "/v1/files")).status).toBe(200);
+    expect((await send(proxy.url, "/v1/files/")).status).toBe(404);
+    expect(upstream.requests.map((r) => r.url)).toEqual(["/v1/models/", "/v1/files"]);
+  });
+
   it("rewrites the path with ReplacePrefixMatch and ReplaceFullPath when the backend has no path.full", async () => {
     proxy = await startProxy({
       apiVersion: API_VERSION,

@@ -102,7 +102,7 @@ interface StringCondition {
 export interface MatchEntry {
   readonly route: CompiledRoute;
   readonly exact: boolean;
-  /** Path value without a trailing slash (except `/`). */
+  /** Path value; for a prefix, without a trailing slash (except `/`). */
   readonly value: string;
   readonly method: string | null;
   readonly headers: readonly StringCondition[] | null;
@@ -159,13 +159,15 @@ export function compileRoutingTable(
     const hostExact = r.hostnames ? new Set(r.hostnames.filter((h) => !h.startsWith("*.")).map((h) => h.toLowerCase())) : null;
     const hostSuffixes = r.hostnames ? r.hostnames.filter((h) => h.startsWith("*.")).map((h) => h.slice(1).toLowerCase()) : null;
     r.matches.forEach((m, matchIndex) => {
-      const value = m.path.value.length > 1 && m.path.value.endsWith("/") ? m.path.value.replace(/\/+$/, "") || "/" : m.path.value;
+      // A PathPrefix ignores a trailing `/` (Gateway API); an Exact path is matched as written.
+      const prefix = m.path.type === "PathPrefix";
+      const value = prefix && m.path.value.length > 1 && m.path.value.endsWith("/") ? m.path.value.replace(/\/+$/, "") || "/" : m.path.value;
       const headers = m.headers?.length ? m.headers.map((h) => condition(h.name.toLowerCase(), h.type, h.value)) : null;
       const query = m.queryParams?.length ? m.queryParams.map((q) => condition(q.name, q.type, q.value)) : null;
       if (headers || query || hostExact) needsRequestDetails = true;
       entries.push({
         route,
-        exact: m.path.type === "Exact",
+        exact: !prefix,
         value,
         method: m.method ?? null,
         headers,
