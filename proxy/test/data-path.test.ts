@@ -105,6 +105,46 @@ describe("routing and the upstream request", () => {
     }
   });
 
+  it("gives precedence to the route with the most specific matching hostname, before path precedence", async () => {
+    const second = await startUpstream();
+    const third = await startUpstream();
+    try {
+      const backend = (name: string, port: number) => ({ name, host: "127.0.0.1", port, path: `/${name}`, auth: { type: "None" as const } });
+      proxy = await startProxy({
+        apiVersion: API_VERSION,
+        kind: "ProxyConfig",
+        backends: [backend("any", upstream.port), backend("wild", second.port), backend("exact", third.port)],
+        routes: [
+          { name: "any-host", matches: [{ path: { type: "Exact", value: "/v1/chat/completions" } }], backendRefs: [{ name: "any" }] },
+          { name: "wildcard", hostnames: ["*.example.com"], matches: [{ path: { value: "/v1/chat" } }], backendRefs: [{ name: "wild" }] },
+          { name: "longer-wildcard", hostnames: ["*.eu.example.com"], matches: [{ path: { value: "/" } }], backendRefs: [{ name: "exact" }] },
+          { name: "exact-host", hostnames: ["api.example.com"], matches: [{ path: { value: "/v1" } }], backendRefs: [{ name: "exact" }] },
+        ],
+      });
+      let last = "";
+      upstream.on("request", () => (last = "any"));
+      second.on("request", () => (last = "wild"));
+      third.on("request", () => (last = "exact"));
+      const where = async (path: string, host: string): Promise<string> => {
+        last = "";
+        const reply = await send(proxy!.url, path, { headers: { host } });
+        return reply.status === 200 ? last : String(reply.status);
+      };
+      // An exact hostname beats a wildcard, which beats no hostname, whatever their paths.
+      expect(await where("/v1/chat/completions", "api.example.com")).toBe("exact");
+      expect(await where("/v1/chat/completions", "other.example.com")).toBe("wild");
+      expect(await where("/v1/chat/completions", "elsewhere.test")).toBe("any");
+      // The longer of two matching wildcards wins.
+      expect(await where("/v1/chat/completions", "a.eu.example.com:8443")).toBe("exact");
+      // A more specific route whose rules do not match leaves the request to the others.
+      expect(await where("/v2", "api.example.com")).toBe("404");
+      expect(await where("/v1/chat", "other.example.com")).toBe("wild");
+    } finally {
+      await second.close();
+      await third.close();
+    }
+  });
+
   it("matches an Exact path as written: a trailing slash is part of it (only PathPrefix ignores one)", async () => {
     proxy = await startProxy({
       apiVersion: API_VERSION,

@@ -160,12 +160,12 @@ const UrlRewriteSchema = z.strictObject({
 
 export const RouteSchema = z.strictObject({
   name: name.meta({ description: "Route name in logs and metrics (the translation uses `<namespace>/<route>/<rule index>`)." }),
-  hostnames: z.array(z.string().min(1)).optional().meta({ description: "Only requests whose Host header matches (exact, or `*.suffix`). Omitted: any host." }),
+  hostnames: z.array(z.string().min(1)).optional().meta({ description: "Only requests whose Host header matches (exact, or `*.suffix`); the route with the most specific matching hostname goes first. Omitted: any host." }),
   matches: z
     .array(MatchSchema)
     .min(1)
     .default([{ path: { type: "PathPrefix", value: "/" } }])
-    .meta({ description: "Any may match. Precedence across routes follows Gateway API: Exact path, longest prefix, method, most header matches, most query matches, then config order." }),
+    .meta({ description: "Any may match. Precedence across routes follows Gateway API: the most specific matching hostname (exact over wildcard, then the longest), then Exact path, longest prefix, method, most header matches, most query matches, then config order." }),
   urlRewrite: UrlRewriteSchema.optional(),
   requestHeaderModifier: HeaderModifierSchema.optional(),
   responseHeaderModifier: HeaderModifierSchema.optional(),

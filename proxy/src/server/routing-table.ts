@@ -5,7 +5,9 @@
  * A reload builds a new table and swaps one reference; requests in flight keep the table they started with.
  *
  * Precedence: https://gateway-api.sigs.k8s.io/reference/spec/#httprouterule (Exact path over prefix,
- * longest prefix, method, most header matches, most query matches, then config order).
+ * longest prefix, method, most header matches, most query matches, then config order), after the most
+ * specific matching hostname (HTTPRoute `hostnames`), which depends on the request and so is applied
+ * by {@link findRoute}.
  */
 import { Buffer } from "node:buffer";
 import type { Dispatcher } from "undici";
@@ -116,6 +118,8 @@ export interface RoutingTable {
   readonly entries: readonly MatchEntry[];
   /** Any entry needs the Host header, a header or the query string. */
   readonly needsRequestDetails: boolean;
+  /** Some route names hostnames: the most specific matching hostname goes first ({@link findRoute}). */
+  readonly hostPrecedence: boolean;
 }
 
 /** Builds the dispatcher for a backend; the caller owns pooling and reuse. */
@@ -187,7 +191,7 @@ export function compileRoutingTable(
       (b.query?.length ?? 0) - (a.query?.length ?? 0) ||
       a.order - b.order,
   );
-  return { entries, needsRequestDetails };
+  return { entries, needsRequestDetails, hostPrecedence: config.routes.some((r) => r.hostnames !== undefined) };
 }
 
 function hostHeaderOf(b: BackendConfig): string {
@@ -260,25 +264,46 @@ function compileTarget(route: CompiledRoute, r: RouteConfig, backend: CompiledBa
 }
 
 /**
- * The first entry (in precedence order) that accepts the request. `details` are read lazily, only
- * when an entry has header, query or hostname conditions.
+ * The entry that serves the request: the first (in precedence order) that accepts it, or, when routes
+ * name hostnames, the first among those of the routes whose matching hostname is the most specific.
+ * `details` are read lazily, only when an entry has header, query or hostname conditions.
  */
 export function findRoute(table: RoutingTable, method: string, path: string, details: RequestDetails): MatchEntry | undefined {
   const entries = table.entries;
+  if (!table.hostPrecedence) {
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i]!;
+      if (accepts(e, method, path, details)) return e;
+    }
+    return undefined;
+  }
+  // Gateway API (HTTPRoute `hostnames`): across routes with intersecting hostnames, precedence goes to the
+  // route with the most characters in a matching non-wildcard hostname, then in a matching hostname; the
+  // match precedence of the sorted entries only breaks ties. A route without hostnames scores 0.
+  const host = hostOf(details.host());
+  let best: MatchEntry | undefined;
+  let bestScore = -1;
   for (let i = 0; i < entries.length; i++) {
     const e = entries[i]!;
-    if (e.exact) {
-      if (path !== e.value) continue;
-    } else if (e.value !== "/" && path !== e.value && !(path.startsWith(e.value) && path.charCodeAt(e.value.length) === 47)) {
-      continue;
-    }
-    if (e.method !== null && e.method !== method) continue;
-    if (e.hostExact !== null && !hostMatches(e, details.host())) continue;
-    if (e.headers !== null && !e.headers.every((c) => test(c, details.header(c.name)))) continue;
-    if (e.query !== null && !e.query.every((c) => test(c, details.query(c.name)))) continue;
-    return e;
+    const score = e.hostExact === null ? 0 : hostScore(e, host);
+    if (score <= bestScore || !accepts(e, method, path, details)) continue;
+    best = e;
+    bestScore = score;
   }
-  return undefined;
+  return best;
+}
+
+/** Whether the entry's path, method, header and query conditions accept the request. */
+function accepts(e: MatchEntry, method: string, path: string, details: RequestDetails): boolean {
+  if (e.exact) {
+    if (path !== e.value) return false;
+  } else if (e.value !== "/" && path !== e.value && !(path.startsWith(e.value) && path.charCodeAt(e.value.length) === 47)) {
+    return false;
+  }
+  if (e.method !== null && e.method !== method) return false;
+  if (e.headers !== null && !e.headers.every((c) => test(c, details.header(c.name)))) return false;
+  if (e.query !== null && !e.query.every((c) => test(c, details.query(c.name)))) return false;
+  return true;
 }
 
 export interface RequestDetails {
@@ -287,12 +312,23 @@ export interface RequestDetails {
   query(name: string): string | undefined;
 }
 
-function hostMatches(e: MatchEntry, hostHeader: string): boolean {
+/** The Host header without its port (Gateway API ignores it), lower-cased. */
+function hostOf(hostHeader: string): string {
   const colon = hostHeader.lastIndexOf(":");
-  const host = (colon > 0 && !hostHeader.endsWith("]") ? hostHeader.slice(0, colon) : hostHeader).toLowerCase();
-  if (e.hostExact!.has(host)) return true;
+  return (colon > 0 && !hostHeader.endsWith("]") ? hostHeader.slice(0, colon) : hostHeader).toLowerCase();
+}
+
+/**
+ * How specifically the entry's route hostnames match `host`: -1 for no match; else the characters of a
+ * matching exact hostname (times 256, hostnames being at most 253 characters) plus those of the longest
+ * matching hostname, a wildcard counting its `*.`.
+ */
+function hostScore(e: MatchEntry, host: string): number {
+  if (e.hostExact!.has(host)) return host.length * 257;
+  let longest = -1;
   // `*.example.com` matches any name with at least one more label (Gateway API hostnames).
-  return e.hostSuffixes!.some((s) => host.endsWith(s) && host.length > s.length);
+  for (const s of e.hostSuffixes!) if (host.endsWith(s) && host.length > s.length && s.length + 1 > longest) longest = s.length + 1;
+  return longest;
 }
 
 function test(c: StringCondition, value: string | undefined): boolean {
