@@ -145,6 +145,11 @@ describe("routing and the upstream request", () => {
     }
   });
 
+  it("serves any host for a route with an empty hostnames list, as Gateway API does", async () => {
+    proxy = await startProxy(simpleConfig(upstream.port, {}, { hostnames: [] }), { env: providerEnv });
+    expect((await postJson(proxy.url, "/mistral", chat, { host: "llm.example.com" })).status).toBe(200);
+  });
+
   it("matches an Exact path as written: a trailing slash is part of it (only PathPrefix ignores one)", async () => {
     proxy = await startProxy({
       apiVersion: API_VERSION,

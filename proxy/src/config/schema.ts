@@ -160,7 +160,7 @@ const UrlRewriteSchema = z.strictObject({
 
 export const RouteSchema = z.strictObject({
   name: name.meta({ description: "Route name in logs and metrics (the translation uses `<namespace>/<route>/<rule index>`)." }),
-  hostnames: z.array(z.string().min(1)).optional().meta({ description: "Only requests whose Host header matches (exact, or `*.suffix`); the route with the most specific matching hostname goes first. Omitted: any host." }),
+  hostnames: z.array(z.string().min(1)).optional().meta({ description: "Only requests whose Host header matches (exact, or `*.suffix`); the route with the most specific matching hostname goes first. Omitted or empty: any host." }),
   matches: z
     .array(MatchSchema)
     .min(1)

@@ -160,8 +160,10 @@ export function compileRoutingTable(
   let needsRequestDetails = false;
   config.routes.forEach((r, routeIndex) => {
     const route = compileRoute(r, backends, options);
-    const hostExact = r.hostnames ? new Set(r.hostnames.filter((h) => !h.startsWith("*.")).map((h) => h.toLowerCase())) : null;
-    const hostSuffixes = r.hostnames ? r.hostnames.filter((h) => h.startsWith("*.")).map((h) => h.slice(1).toLowerCase()) : null;
+    // No hostnames, or an empty list: any host (Gateway API).
+    const hostnames = r.hostnames?.length ? r.hostnames : null;
+    const hostExact = hostnames ? new Set(hostnames.filter((h) => !h.startsWith("*.")).map((h) => h.toLowerCase())) : null;
+    const hostSuffixes = hostnames ? hostnames.filter((h) => h.startsWith("*.")).map((h) => h.slice(1).toLowerCase()) : null;
     r.matches.forEach((m, matchIndex) => {
       // A PathPrefix ignores a trailing `/` (Gateway API); an Exact path is matched as written.
       const prefix = m.path.type === "PathPrefix";
@@ -191,7 +193,7 @@ export function compileRoutingTable(
       (b.query?.length ?? 0) - (a.query?.length ?? 0) ||
       a.order - b.order,
   );
-  return { entries, needsRequestDetails, hostPrecedence: config.routes.some((r) => r.hostnames !== undefined) };
+  return { entries, needsRequestDetails, hostPrecedence: entries.some((e) => e.hostExact !== null) };
 }
 
 function hostHeaderOf(b: BackendConfig): string {
