@@ -145,6 +145,24 @@ describe("routing and the upstream request", () => {
     }
   });
 
+  it("considers only the first of several header or query matches with an equivalent name", async () => {
+    proxy = await startProxy({
+      apiVersion: API_VERSION,
+      kind: "ProxyConfig",
+      backends: [{ name: "b", host: "127.0.0.1", port: upstream.port, auth: { type: "None" } }],
+      routes: [
+        { name: "h", matches: [{ path: { value: "/h" }, headers: [{ name: "X-Tenant", value: "a" }, { name: "x-tenant", value: "b" }] }], backendRefs: [{ name: "b" }] },
+        { name: "q", matches: [{ path: { value: "/q" }, queryParams: [{ name: "v", value: "1" }, { name: "v", value: "2" }, { name: "V", value: "3" }] }], backendRefs: [{ name: "b" }] },
+      ],
+    });
+    expect((await send(proxy.url, "/h", { headers: { "x-tenant": "a" } })).status).toBe(200);
+    expect((await send(proxy.url, "/h", { headers: { "x-tenant": "b" } })).status).toBe(404);
+    // Query parameter names are case-sensitive: `V` is another parameter.
+    expect((await send(proxy.url, "/q?v=1&V=3")).status).toBe(200);
+    expect((await send(proxy.url, "/q?v=2&V=3")).status).toBe(404);
+    expect((await send(proxy.url, "/q?v=1")).status).toBe(404);
+  });
+
   it("serves any host for a route with an empty hostnames list, as Gateway API does", async () => {
     proxy = await startProxy(simpleConfig(upstream.port, {}, { hostnames: [] }), { env: providerEnv });
     expect((await postJson(proxy.url, "/mistral", chat, { host: "llm.example.com" })).status).toBe(200);

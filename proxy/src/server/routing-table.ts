@@ -168,8 +168,8 @@ export function compileRoutingTable(
       // A PathPrefix ignores a trailing `/` (Gateway API); an Exact path is matched as written.
       const prefix = m.path.type === "PathPrefix";
       const value = prefix && m.path.value.length > 1 && m.path.value.endsWith("/") ? m.path.value.replace(/\/+$/, "") || "/" : m.path.value;
-      const headers = m.headers?.length ? m.headers.map((h) => condition(h.name.toLowerCase(), h.type, h.value)) : null;
-      const query = m.queryParams?.length ? m.queryParams.map((q) => condition(q.name, q.type, q.value)) : null;
+      const headers = m.headers?.length ? conditions(m.headers, (name) => name.toLowerCase()) : null;
+      const query = m.queryParams?.length ? conditions(m.queryParams, (name) => name) : null;
       if (headers || query || hostExact) needsRequestDetails = true;
       entries.push({
         route,
@@ -199,6 +199,23 @@ export function compileRoutingTable(
 function hostHeaderOf(b: BackendConfig): string {
   const host = b.host.includes(":") ? `[${b.host}]` : b.host;
   return b.port === (b.tls ? 443 : 80) ? host : `${host}:${b.port}`;
+}
+
+/**
+ * One condition per name (`key` gives header names case-insensitively, query names as written): of
+ * several with an equivalent name, only the first is considered and the others are ignored (Gateway API
+ * HTTPHeaderMatch and HTTPQueryParamMatch `name`).
+ */
+function conditions(list: readonly { name: string; type: "Exact" | "RegularExpression"; value: string }[], key: (name: string) => string): StringCondition[] {
+  const seen = new Set<string>();
+  const out: StringCondition[] = [];
+  for (const c of list) {
+    const name = key(c.name);
+    if (seen.has(name)) continue;
+    seen.add(name);
+    out.push(condition(name, c.type, c.value));
+  }
+  return out;
 }
 
 function condition(name: string, type: "Exact" | "RegularExpression", value: string): StringCondition {
