@@ -75,6 +75,10 @@ describe("validation", () => {
     [{ ...minimal(), routes: [{ name: "r", backendRefs: [{ name: "b" }], responseHeaderModifier: { set: [{ name: "x-a", value: "a\u0001b" }] } }] }, "routes[0].responseHeaderModifier.set[0].value"],
     [{ ...minimal(), routes: [{ name: "r", backendRefs: [{ name: "b" }], requestHeaderModifier: { add: [{ name: "x-a", value: "a\u007fb" }] } }] }, "routes[0].requestHeaderModifier.add[0].value"],
     [{ ...minimal(), routes: [{ name: "r", backendRefs: [{ name: "b" }], requestHeaderModifier: { remove: ["x a"] } }] }, "routes[0].requestHeaderModifier.remove[0]"],
+    // Headers that frame or route the message: a second Host or Content-Length failed every request of the route.
+    [{ ...minimal(), routes: [{ name: "r", backendRefs: [{ name: "b" }], requestHeaderModifier: { set: [{ name: "Host", value: "api.example.com" }] } }] }, "routes[0].requestHeaderModifier.set[0].name"],
+    [{ ...minimal(), routes: [{ name: "r", backendRefs: [{ name: "b" }], requestHeaderModifier: { add: [{ name: "content-length", value: "0" }] } }] }, "routes[0].requestHeaderModifier.add[0].name"],
+    [{ ...minimal(), routes: [{ name: "r", backendRefs: [{ name: "b" }], responseHeaderModifier: { set: [{ name: "Transfer-Encoding", value: "chunked" }] } }] }, "routes[0].responseHeaderModifier.set[0].name"],
     [minimal({ auth: { type: "Key", key: { value: "sk-inline" } } }), "backends[0].auth.key"],
     [{ ...minimal(), routes: [{ name: "r", backendRefs: [{ name: "missing" }] }] }, "routes[0].backendRefs[0].name"],
     [{ ...minimal(), backends: [...minimal().backends, ...minimal().backends] }, "backends[1].name"],

@@ -29,6 +29,14 @@ const IPV6 = /^[0-9A-Fa-f:.]+$/;
 export const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 export const HEADER_VALUE_RULE = "tab, space, visible ASCII or U+0080 to U+00FF, no control characters (CR, LF, NUL, ...) and nothing above U+00FF";
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/**
+ * Headers a Request- or ResponseHeaderModifier may not `set` or `add`: they frame the message or route it
+ * (the Host comes from the URLRewrite hostname or the backend), so a second or a wrong value fails every
+ * request or response of the route. The one rule for the config and the translation.
+ */
+export const UNMODIFIABLE_HEADERS: ReadonlySet<string> = new Set(["host", "content-length", "transfer-encoding", "connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade", "expect", "http2-settings"]);
+export const UNMODIFIABLE_HEADER_RULE =
+  "must not be a header that frames or routes the message (Host: use the URLRewrite `hostname`; Content-Length, Transfer-Encoding, Connection, Keep-Alive, Proxy-Connection, TE, Trailer, Upgrade, Expect, HTTP2-Settings)";
 
 const name = z.string().min(1).max(253);
 const headerName = z.string().regex(TOKEN, "must be an HTTP header name (RFC 9110 token)");
@@ -142,9 +150,10 @@ const MatchSchema = z.strictObject({
   queryParams: z.array(StringMatchSchema.extend({ name: z.string().min(1) })).optional().meta({ description: "All must match. Names are case-sensitive." }),
 });
 
+const modifiedHeaderName = headerName.refine((n) => !UNMODIFIABLE_HEADERS.has(n.toLowerCase()), UNMODIFIABLE_HEADER_RULE);
 const HeaderModifierSchema = z.strictObject({
-  set: z.array(z.strictObject({ name: headerName, value: headerValue })).optional(),
-  add: z.array(z.strictObject({ name: headerName, value: headerValue })).optional(),
+  set: z.array(z.strictObject({ name: modifiedHeaderName, value: headerValue })).optional(),
+  add: z.array(z.strictObject({ name: modifiedHeaderName, value: headerValue })).optional(),
   remove: z.array(headerName).optional(),
 });
 

@@ -4,7 +4,7 @@
  * to Backends of the route's namespace, and `timeouts`.
  * https://gateway-api.sigs.k8s.io/reference/spec/#httproute
  */
-import { HEADER_VALUE, HEADER_VALUE_RULE, type ProxyConfigInput } from "../config/schema";
+import { HEADER_VALUE, HEADER_VALUE_RULE, UNMODIFIABLE_HEADERS, UNMODIFIABLE_HEADER_RULE, type ProxyConfigInput } from "../config/schema";
 import { parseGatewayDuration } from "./gateway-duration";
 import { GATEWAY_GROUP, HOSTNAME, KGATEWAY_GROUP, TOKEN, arr, isObj, str, type KubeObject, type Translation } from "./kube-objects";
 
@@ -111,6 +111,7 @@ export function translateHttpRoute(t: Translation, obj: KubeObject, backends: Ma
             arr(mod[op]).forEach((hRaw, hi) => {
               const h = isObj(hRaw) ? hRaw : {};
               if (typeof h.name !== "string" || !TOKEN.test(h.name)) fail(`${ff}.${which}.${op}[${hi}].name`, "must be an HTTP header name (RFC 9110 token)");
+              else if (UNMODIFIABLE_HEADERS.has(h.name.toLowerCase())) fail(`${ff}.${which}.${op}[${hi}].name`, UNMODIFIABLE_HEADER_RULE);
               else if (typeof h.value !== "string" || !HEADER_VALUE.test(h.value)) fail(`${ff}.${which}.${op}[${hi}].value`, `must be a header value: ${HEADER_VALUE_RULE}`);
               else list.push({ name: h.name, value: h.value });
             });
