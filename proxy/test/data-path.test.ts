@@ -263,6 +263,16 @@ describe("headers", () => {
     expect(seen.rawHeaders.filter((h) => h.toLowerCase() === "authorization")).toHaveLength(1);
   });
 
+  it("sends the backend's key, not a RequestHeaderModifier value, in the key's header", async () => {
+    const modifier = { requestHeaderModifier: { set: [{ name: "authorization", value: "Bearer from-route" }], add: [{ name: "Authorization", value: "Bearer added" }, { name: "x-other", value: "1" }] } };
+    proxy = await startProxy(simpleConfig(upstream.port, {}, modifier), { env: providerEnv });
+    await postJson(proxy.url, "/mistral", chat);
+    const seen = await upstream.request(0);
+    expect(seen.rawHeaders.filter((h) => h.toLowerCase() === "authorization")).toHaveLength(1);
+    expect(seen.headers.authorization).toBe(`Bearer ${PROVIDER_KEY}`);
+    expect(seen.headers["x-other"]).toBe("1");
+  });
+
   it("honours authHeader: the key goes in headerName as prefix + key, and no Authorization is sent", async () => {
     proxy = await startProxy(simpleConfig(upstream.port, { auth: { type: "Key", key: { env: "TEST_PROVIDER_KEY" }, headerName: "api-key", prefix: "Token " } }), { env: providerEnv });
     await postJson(proxy.url, "/mistral", chat, { authorization: "Bearer client", "api-key": "client-2" });

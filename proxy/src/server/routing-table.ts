@@ -263,12 +263,15 @@ function compileTarget(route: CompiledRoute, r: RouteConfig, backend: CompiledBa
   const drop = new Set<string>([...REQUEST_HOP_BY_HOP, ...CLIENT_CREDENTIALS]);
   const extra: string[] = [];
   const mod = r.requestHeaderModifier;
+  // The header the backend writes its key (or the client's token) into is the backend's alone: a route's
+  // value there would go out beside the key, two credentials the upstream would pick from.
+  const owned = (backend.authHeaderName ?? backend.passthrough?.headerName)?.toLowerCase();
   for (const name of mod?.remove ?? []) drop.add(name.toLowerCase());
   for (const h of mod?.set ?? []) {
     drop.add(h.name.toLowerCase());
-    extra.push(h.name, h.value);
+    if (h.name.toLowerCase() !== owned) extra.push(h.name, h.value);
   }
-  for (const h of mod?.add ?? []) extra.push(h.name, h.value);
+  for (const h of mod?.add ?? []) if (h.name.toLowerCase() !== owned) extra.push(h.name, h.value);
   const parseBody = backend.model !== null || backend.requireModel;
   // A rewritten body gets a new length; undici computes it.
   if (parseBody) drop.add("content-length");
