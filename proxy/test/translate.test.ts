@@ -249,6 +249,13 @@ describe("HTTPRoutes", () => {
     ]);
   });
 
+  it("serve an empty replacePrefixMatch as `/`, which rewrites to the same paths", () => {
+    const rewrite = { type: "URLRewrite", urlRewrite: { path: { type: "ReplacePrefixMatch", replacePrefixMatch: "" } } };
+    const r = fromGatewayObjects([secret("key"), backend("b", { path: undefined }), route("r", [{ matches: [{ path: { type: "PathPrefix", value: "/foo" } }], filters: [rewrite], backendRefs: [ref("b")] }])]);
+    expect(errors(r.problems)).toEqual([]);
+    expect(r.config.routes[0]!.urlRewrite).toEqual({ path: { type: "ReplacePrefixMatch", replacePrefixMatch: "/" } });
+  });
+
   it("order routes oldest first, then by namespace/name (Gateway API tie-breaking)", () => {
     const rule = [{ backendRefs: [ref("b")] }];
     const r = fromGatewayObjects([

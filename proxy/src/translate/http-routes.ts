@@ -94,7 +94,8 @@ export function translateHttpRoute(t: Translation, obj: KubeObject, backends: Ma
           if (u.path !== undefined) {
             const p = isObj(u.path) ? u.path : {};
             if (p.type === "ReplaceFullPath" && typeof p.replaceFullPath === "string") rewrite.path = { type: "ReplaceFullPath", replaceFullPath: p.replaceFullPath };
-            else if (p.type === "ReplacePrefixMatch" && typeof p.replacePrefixMatch === "string") rewrite.path = { type: "ReplacePrefixMatch", replacePrefixMatch: p.replacePrefixMatch };
+            // An empty replacement, which the CRD allows, rewrites as `/` does: `/foo/bar` to `/bar`, `/foo` to `/`.
+            else if (p.type === "ReplacePrefixMatch" && typeof p.replacePrefixMatch === "string") rewrite.path = { type: "ReplacePrefixMatch", replacePrefixMatch: p.replacePrefixMatch || "/" };
             else fail(`${ff}.urlRewrite.path`, "needs `type: ReplaceFullPath` with `replaceFullPath`, or `type: ReplacePrefixMatch` with `replacePrefixMatch`");
           }
           route.urlRewrite = rewrite;
