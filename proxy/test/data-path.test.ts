@@ -331,6 +331,21 @@ describe("headers", () => {
     expect(reply.headers["x-replace"]).toBe("new");
     expect(reply.headers["x-added"]).toBe("a");
   });
+
+  it("applies only the first of several set or add entries with an equivalent header name", async () => {
+    proxy = await startProxy(
+      simpleConfig(upstream.port, {}, {
+        requestHeaderModifier: { set: [{ name: "X-Set", value: "first" }, { name: "x-set", value: "second" }], add: [{ name: "X-Add", value: "a" }, { name: "x-add", value: "b" }] },
+        responseHeaderModifier: { set: [{ name: "X-Resp", value: "first" }, { name: "x-resp", value: "second" }] },
+      }),
+      { env: providerEnv },
+    );
+    const reply = await postJson(proxy.url, "/mistral", chat);
+    const seen = await upstream.request(0);
+    expect(seen.headers["x-set"]).toBe("first");
+    expect(seen.headers["x-add"]).toBe("a");
+    expect(reply.headers["x-resp"]).toBe("first");
+  });
 });
 
 describe("responses", () => {

@@ -243,8 +243,8 @@ function compileRoute(
     responseDrop: r.responseHeaderModifier
       ? new Set([...(r.responseHeaderModifier.remove ?? []), ...(r.responseHeaderModifier.set ?? []).map((h) => h.name)].map((n) => n.toLowerCase()))
       : null,
-    responseSet: r.responseHeaderModifier?.set ?? [],
-    responseAdd: r.responseHeaderModifier?.add ?? [],
+    responseSet: firstOfEachName(r.responseHeaderModifier?.set),
+    responseAdd: firstOfEachName(r.responseHeaderModifier?.add),
     metrics: options.metrics.route(r.name),
   };
   for (const ref of r.backendRefs) {
@@ -259,6 +259,20 @@ function compileRoute(
   return route;
 }
 
+/**
+ * A header modifier's `set` or `add` entries, each name once: of several with an equivalent name (case
+ * aside), only the first is applied (Gateway API HTTPHeader `name`).
+ */
+function firstOfEachName(list: readonly HeaderPair[] | undefined): HeaderPair[] {
+  const seen = new Set<string>();
+  return (list ?? []).filter((h) => {
+    const name = h.name.toLowerCase();
+    if (seen.has(name)) return false;
+    seen.add(name);
+    return true;
+  });
+}
+
 function compileTarget(route: CompiledRoute, r: RouteConfig, backend: CompiledBackend, key: string | undefined): Target {
   const drop = new Set<string>([...REQUEST_HOP_BY_HOP, ...CLIENT_CREDENTIALS]);
   const extra: string[] = [];
@@ -267,11 +281,11 @@ function compileTarget(route: CompiledRoute, r: RouteConfig, backend: CompiledBa
   // value there would go out beside the key, two credentials the upstream would pick from.
   const owned = (backend.authHeaderName ?? backend.passthrough?.headerName)?.toLowerCase();
   for (const name of mod?.remove ?? []) drop.add(name.toLowerCase());
-  for (const h of mod?.set ?? []) {
+  for (const h of firstOfEachName(mod?.set)) {
     drop.add(h.name.toLowerCase());
     if (h.name.toLowerCase() !== owned) extra.push(h.name, h.value);
   }
-  for (const h of mod?.add ?? []) if (h.name.toLowerCase() !== owned) extra.push(h.name, h.value);
+  for (const h of firstOfEachName(mod?.add)) if (h.name.toLowerCase() !== owned) extra.push(h.name, h.value);
   const parseBody = backend.model !== null || backend.requireModel;
   // A rewritten body gets a new length; undici computes it.
   if (parseBody) drop.add("content-length");
