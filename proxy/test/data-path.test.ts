@@ -222,13 +222,20 @@ describe("routing and the upstream request", () => {
       routes: [
         { name: "split", matches: [{ path: { value: "/split" } }], backendRefs: [{ name: "live", weight: 3 }, { name: "off", weight: 0 }] },
         { name: "none", matches: [{ path: { value: "/none" } }], backendRefs: [{ name: "off", weight: 0 }] },
+        // No backends at all: its requests are not left to the catch-all below (Gateway API: 500).
+        { name: "empty", matches: [{ path: { value: "/empty" } }], backendRefs: [] },
+        { name: "catch-all", backendRefs: [{ name: "live" }] },
       ],
     });
     for (let i = 0; i < 10; i++) expect((await send(proxy.url, "/split")).status).toBe(200);
     expect(upstream.requests.every((r) => r.url === "/live")).toBe(true);
-    const reply = await send(proxy.url, "/none");
-    expect(reply.status).toBe(500);
-    expect(reply.json()).toEqual({ error: { message: "This route has no backend to send the request to.", type: "server_error", code: "no_backend" } });
+    for (const path of ["/none", "/empty", "/empty/v1/chat/completions"]) {
+      const reply = await send(proxy.url, path);
+      expect(reply.status).toBe(500);
+      expect(reply.json()).toEqual({ error: { message: "This route has no backend to send the request to.", type: "server_error", code: "no_backend" } });
+    }
+    expect(upstream.requests).toHaveLength(10);
+    expect((await send(proxy.url, "/other")).status).toBe(200);
   });
 });
 

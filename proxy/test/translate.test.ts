@@ -307,7 +307,8 @@ describe("HTTPRoutes", () => {
       ["warning", "spec.rules[0].sessionPersistence"],
       ["warning", "spec.rules[1].backendRefs"],
     ]);
-    expect(r.config.routes).toHaveLength(1);
+    // The rule without backends is kept: its requests get 500 `no_backend` (Gateway API), not another rule's backend.
+    expect(r.config.routes.map((route) => route.backendRefs)).toEqual([[{ name: `${NS}/b`, weight: 1 }], []]);
   });
 });
 

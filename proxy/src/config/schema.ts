@@ -180,8 +180,7 @@ export const RouteSchema = z.strictObject({
   responseHeaderModifier: HeaderModifierSchema.optional(),
   backendRefs: z
     .array(z.strictObject({ name, weight: z.number().int().min(0).max(1_000_000).default(1) }))
-    .min(1)
-    .meta({ description: "Requests are split by weight. All weights 0: 500 `no_backend`." }),
+    .meta({ description: "Requests are split by weight. None, or all weights 0: the route answers 500 `no_backend` (Gateway API), rather than letting another route serve its requests." }),
   timeouts: z
     .strictObject({
       requestMs: millis.optional().meta({ description: "Deadline for the whole exchange, streamed body included (HTTPRoute `timeouts.request`). 0 disables." }),

@@ -79,7 +79,7 @@ export const ERROR_CATALOGUE = {
     status: 500,
     type: "server_error",
     message: "This route has no backend to send the request to.",
-    when: "Every `backendRefs` weight of the matched route is 0.",
+    when: "The matched route has no `backendRefs` (an HTTPRoute rule without any), or every weight is 0.",
   },
   internal_error: {
     status: 500,

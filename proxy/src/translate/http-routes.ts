@@ -186,10 +186,8 @@ export function translateHttpRoute(t: Translation, obj: KubeObject, backends: Ma
       }
       route.backendRefs.push({ name: `${ns}/${name}`, weight });
     });
-    if (arr(rule.backendRefs).length === 0) {
-      t.report("warning", obj, `${base}.backendRefs`, "is empty: the rule is not served (Gateway API answers 500 for it)");
-      return;
-    }
+    // Its requests are answered 500 `no_backend`, as Gateway API has it, not served by another rule.
+    if (arr(rule.backendRefs).length === 0) t.report("warning", obj, `${base}.backendRefs`, "is empty: the rule's requests are answered 500 `no_backend` (Gateway API)");
     if (ok) out.push(route);
   });
   return out;
