@@ -300,6 +300,25 @@ describe("HTTPRoutes", () => {
     expect(r.config.routes).toEqual([]);
   });
 
+  it("names a rule's route by its name, or its index, and reports a rule named as an unnamed rule's index against the HTTPRoute", () => {
+    const named = fromGatewayObjects([secret("key"), backend("b"), route("r", [{ name: "chat", backendRefs: [ref("b")] }, { backendRefs: [ref("b")] }])]);
+    expect(named.config.routes.map((x) => x.name)).toEqual([`${NS}/r/chat`, `${NS}/r/1`]);
+    const clash = fromGatewayObjects([secret("key"), backend("b"), route("r", [{ name: "1", backendRefs: [ref("b")] }, { backendRefs: [ref("b")] }])]);
+    expect(errors(clash.problems)).toEqual([
+      {
+        severity: "error",
+        kind: "HTTPRoute",
+        namespace: NS,
+        name: "r",
+        field: "spec.rules[0].name",
+        message: `\`1\` is also the index of rule 1, which has no name: both would be route \`${NS}/r/1\` in logs and metrics; rename this rule, or name rule 1`,
+      },
+    ]);
+    // A rule named as its own index is no clash.
+    const own = fromGatewayObjects([secret("key"), backend("b"), route("r", [{ backendRefs: [ref("b")] }, { name: "1", backendRefs: [ref("b")] }])]);
+    expect(errors(own.problems)).toEqual([]);
+  });
+
   it("warn about ignored retry and sessionPersistence, and rules without backends", () => {
     const r = fromGatewayObjects([secret("key"), backend("b"), route("r", [{ backendRefs: [ref("b")], retry: { attempts: 2 }, sessionPersistence: {} }, { matches: [] }])]);
     expect(r.problems.map((p) => [p.severity, p.field])).toEqual([

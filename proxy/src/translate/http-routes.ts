@@ -31,7 +31,11 @@ export function translateHttpRoute(t: Translation, obj: KubeObject, backends: Ma
   const spec = isObj(obj.raw.spec) ? obj.raw.spec : {};
   const hostnames = arr(spec.hostnames).filter((h): h is string => typeof h === "string");
   const out: RouteInput[] = [];
-  arr(spec.rules).forEach((ruleRaw, ri) => {
+  const rules = arr(spec.rules);
+  // A rule's route is named by the rule's name, or by its index when it has none: a rule named as the
+  // index of an unnamed one would share its name (the CRD keeps names unique among named rules only).
+  const unnamed = new Set(rules.flatMap((r, i) => (isObj(r) && str(r.name) !== undefined ? [] : [String(i)])));
+  rules.forEach((ruleRaw, ri) => {
     const base = `spec.rules[${ri}]`;
     const rule = isObj(ruleRaw) ? ruleRaw : {};
     let ok = true;
@@ -39,6 +43,10 @@ export function translateHttpRoute(t: Translation, obj: KubeObject, backends: Ma
       t.report("error", obj, field, message);
       ok = false;
     };
+    const ruleName = str(rule.name);
+    if (ruleName !== undefined && unnamed.has(ruleName)) {
+      fail(`${base}.name`, `\`${ruleName}\` is also the index of rule ${ruleName}, which has no name: both would be route \`${obj.namespace}/${obj.name}/${ruleName}\` in logs and metrics; rename this rule, or name rule ${ruleName}`);
+    }
 
     const matches: MatchInput[] = [];
     arr(rule.matches).forEach((mRaw, mi) => {
@@ -74,7 +82,7 @@ export function translateHttpRoute(t: Translation, obj: KubeObject, backends: Ma
     });
 
     const route: RouteInput = {
-      name: `${obj.namespace}/${obj.name}/${str(rule.name) ?? ri}`,
+      name: `${obj.namespace}/${obj.name}/${ruleName ?? ri}`,
       backendRefs: [],
       ...(hostnames.length > 0 ? { hostnames } : {}),
       ...(matches.length > 0 ? { matches } : {}),
