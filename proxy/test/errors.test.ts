@@ -371,6 +371,42 @@ describe("the upstream timeouts wait only for the upstream", () => {
     expect(reply).toEqual({ status: 200, body: JSON.stringify({ got: '{"model":"m","messages":[]}'.length }) });
   });
 
+  it("start the route's backendRequest timeout when the request is sent upstream; its request timeout when it arrives", async () => {
+    // A model override reads the whole body before sending it: 4 x 150 ms of upload, longer than 300 ms.
+    const up = await upstreamWith((_req, res) => res.writeHead(200, { "content-type": "application/json" }).end("{}"));
+    const slowPost = (url: string): Promise<{ status: number; body: string }> =>
+      new Promise((resolve, reject) => {
+        const u = new URL(url);
+        const req = httpRequest({ host: u.hostname, port: u.port, method: "POST", path: "/mistral", headers: { "content-type": "application/json" }, agent: false }, (res) => {
+          let body = "";
+          res.setEncoding("utf8").on("data", (c: string) => (body += c));
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+        });
+        req.on("error", reject);
+        void (async () => {
+          for (const part of ['{"model":', '"m",', '"messages":', "[]}"]) {
+            if (req.destroyed) return;
+            req.write(part);
+            await sleep(150);
+          }
+          req.end();
+        })();
+      });
+    const backend = await proxyFor(simpleConfig(up.port, { model: "forced" }, { timeouts: { backendRequestMs: 300 } }));
+    expect(await slowPost(backend.url)).toEqual({ status: 200, body: "{}" });
+    expect(up.requests).toHaveLength(1);
+    // The whole exchange's timeout counts the upload.
+    const whole = await proxyFor(simpleConfig(up.port, { model: "forced" }, { timeouts: { requestMs: 300 } }));
+    const timedOut = await slowPost(whole.url);
+    expect(timedOut.status).toBe(504);
+    expect(JSON.parse(timedOut.body)).toMatchObject({ error: { code: "request_timeout" } });
+    expect(up.requests).toHaveLength(1);
+    // And a backend that does not answer is still cut at backendRequestMs.
+    const silent = await upstreamWith(() => undefined);
+    const cut = await proxyFor(simpleConfig(silent.port, { model: "forced" }, { timeouts: { backendRequestMs: 200 } }));
+    expectError(await postJson(cut.url, "/mistral", chat), "request_timeout");
+  });
+
   it("hold the body timeout while the client holds the response back, and lose nothing", async () => {
     const size = 32 * 1024 * 1024; // far beyond what the sockets' buffers take, so the proxy must wait
     const up = await upstreamWith((_req, res) => res.writeHead(200, { "content-type": "application/octet-stream", "content-length": String(size) }).end(Buffer.alloc(size, 97)));

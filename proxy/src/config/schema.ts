@@ -183,8 +183,8 @@ export const RouteSchema = z.strictObject({
     .meta({ description: "Requests are split by weight. None, or all weights 0: the route answers 500 `no_backend` (Gateway API), rather than letting another route serve its requests." }),
   timeouts: z
     .strictObject({
-      requestMs: millis.optional().meta({ description: "Deadline for the whole exchange, streamed body included (HTTPRoute `timeouts.request`). 0 disables." }),
-      backendRequestMs: millis.optional().meta({ description: "Deadline for the upstream request (HTTPRoute `timeouts.backendRequest`). 0 disables." }),
+      requestMs: millis.optional().meta({ description: "Deadline for the whole exchange, from the request's arrival, streamed body included (HTTPRoute `timeouts.request`). 0 disables." }),
+      backendRequestMs: millis.optional().meta({ description: "Deadline for the upstream request, from when it starts being sent (after the body is read, for a route that rewrites `model`) to the end of the response (HTTPRoute `timeouts.backendRequest`). 0 disables." }),
     })
     .optional(),
 });

@@ -238,7 +238,9 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
   private bytesOut = 0;
   private tSent = 0;
   private tHeaders = 0;
+  /** The route's request or backendRequest timeout, whichever ends first; `deadline` is when (performance.now()). */
   private timer: NodeJS.Timeout | null = null;
+  private deadline = Infinity;
   private done = false;
   private upstreamRequestId: string | undefined = undefined;
   private searchCache: URLSearchParams | null = null;
@@ -295,7 +297,10 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
     if (this.otherCoding) return this.fail("unsupported_transfer_coding");
     // Which Host routed it would depend on who reads the request (RFC 9112 section 3.2: answer 400).
     if (this.hosts > 1) return this.fail("malformed_request");
-    if (route.deadlineMs > 0) this.timer = setTimeout(this.onDeadline, route.deadlineMs);
+    if (route.requestMs > 0) {
+      this.timer = setTimeout(this.onDeadline, route.requestMs);
+      this.deadline = this.t0 + route.requestMs;
+    }
 
     const hasBody = this.contentLength !== undefined ? Number(this.contentLength) !== 0 : this.chunked;
     if (!hasBody) {
@@ -443,6 +448,14 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
     if (this.done) return;
     const backend = this.target!.backend;
     this.tSent = performance.now();
+    // Gateway API's backendRequest timeout runs from here, not from the request's arrival: reading the
+    // body of a route that rewrites `model` is not the backend's time.
+    const backendMs = this.route!.backendRequestMs;
+    if (backendMs > 0 && this.tSent + backendMs < this.deadline) {
+      if (this.timer !== null) clearTimeout(this.timer);
+      this.timer = setTimeout(this.onDeadline, backendMs);
+      this.deadline = this.tSent + backendMs;
+    }
     this.uploading = body !== null && !(body instanceof Uint8Array);
     const options: DispatchOptionsWithServername = {
       path: this.upstreamPath,

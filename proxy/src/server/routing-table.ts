@@ -76,8 +76,10 @@ export interface CompiledRoute {
   /** 0: keep the path, 1: ReplaceFullPath, 2: ReplacePrefixMatch. */
   readonly pathRewrite: 0 | 1 | 2;
   readonly pathRewriteValue: string;
-  /** The smaller non-zero of `timeouts.requestMs` and `timeouts.backendRequestMs`, or 0. */
-  readonly deadlineMs: number;
+  /** `timeouts.requestMs` (from the request's arrival), or 0 for none. */
+  readonly requestMs: number;
+  /** `timeouts.backendRequestMs` (from when the request starts being sent upstream), or 0 for none. */
+  readonly backendRequestMs: number;
   readonly responseDrop: ReadonlySet<string> | null;
   readonly responseSet: readonly HeaderPair[];
   readonly responseAdd: readonly HeaderPair[];
@@ -230,7 +232,6 @@ function compileRoute(
 ): CompiledRoute {
   const targets: Target[] = [];
   const cumulative: number[] = [];
-  const deadlines = [r.timeouts?.requestMs ?? 0, r.timeouts?.backendRequestMs ?? 0].filter((ms) => ms > 0);
   const rewrite = r.urlRewrite?.path;
   const route: { -readonly [K in keyof CompiledRoute]: CompiledRoute[K] } = {
     name: r.name,
@@ -239,7 +240,8 @@ function compileRoute(
     totalWeight: 0,
     pathRewrite: rewrite === undefined ? 0 : rewrite.type === "ReplaceFullPath" ? 1 : 2,
     pathRewriteValue: rewrite === undefined ? "" : rewrite.type === "ReplaceFullPath" ? rewrite.replaceFullPath : rewrite.replacePrefixMatch.replace(/\/+$/, ""),
-    deadlineMs: deadlines.length > 0 ? Math.min(...deadlines) : 0,
+    requestMs: r.timeouts?.requestMs ?? 0,
+    backendRequestMs: r.timeouts?.backendRequestMs ?? 0,
     responseDrop: r.responseHeaderModifier
       ? new Set([...(r.responseHeaderModifier.remove ?? []), ...(r.responseHeaderModifier.set ?? []).map((h) => h.name)].map((n) => n.toLowerCase()))
       : null,
