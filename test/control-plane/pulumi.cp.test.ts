@@ -16,6 +16,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { LocalWorkspace, PulumiCommand, type Stack } from "@pulumi/pulumi/automation";
 import { mistralExample } from "../../examples/mistral/program";
 import { deepseekExample } from "../../examples/deepseek/program";
+import { forBareApiServer } from "./bare-api-server";
 import type { ControlPlaneInfo } from "./control-plane";
 import { differences } from "./differences";
 import { controlPlaneInfo, ensureNamespace, getObject } from "./kubectl";
@@ -28,25 +29,6 @@ const EXAMPLES = [
   { example: "deepseek", program: deepseekExample, fixture: "fixtures/kgateway-docs-deepseek.yaml" },
 ];
 const API_KEY = "placeholder-not-a-real-key";
-
-/**
- * A bare API server has no kubelet and no controllers: nothing ever becomes ready, and a foreground
- * delete waits for a garbage collector that is not there. For this tier only, every Kubernetes
- * object skips Pulumi's await and is deleted with background propagation.
- */
-function forBareApiServer(args: pulumi.ResourceTransformArgs): pulumi.ResourceTransformResult | undefined {
-  if (!args.type.startsWith("kubernetes:")) return undefined;
-  const metadata = pulumi.output(args.props.metadata as pulumi.Input<Record<string, unknown>> | undefined);
-  const annotated = metadata.apply((m) => ({
-    ...m,
-    annotations: {
-      ...(m?.annotations as Record<string, string> | undefined),
-      "pulumi.com/skipAwait": "true",
-      "pulumi.com/deletionPropagationPolicy": "background",
-    },
-  }));
-  return { props: { ...args.props, metadata: annotated }, opts: args.opts };
-}
 
 function projectName(example: string): string {
   const yaml = fs.readFileSync(path.resolve(__dirname, `../../examples/${example}/Pulumi.yaml`), "utf8");
