@@ -347,14 +347,11 @@ describe("5xx answered by the proxy", () => {
 
 describe("the upstream timeouts wait only for the upstream", () => {
   const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-  it("start the headers timeout once the client's request body is read in full", async () => {
-    // The body is forwarded as it arrives (no model rewrite), over 4 x 150 ms: longer than headersMs.
-    const up = await upstreamWith((_req, res, body) => res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ got: body.length })));
-    const p = await proxyFor(simpleConfig(up.port, { timeouts: { headersMs: 200 } }));
-    const url = new URL(p.url);
-    const reply = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const req = httpRequest({ host: url.hostname, port: url.port, method: "POST", path: "/mistral", headers: { "content-type": "application/json" }, agent: false }, (res) => {
+  /** POSTs `{"model":"m","messages":[]}` to `/mistral` in 4 parts, 150 ms apart; resolves with the answer. */
+  const slowPost = (url: string): Promise<{ status: number; body: string }> =>
+    new Promise((resolve, reject) => {
+      const u = new URL(url);
+      const req = httpRequest({ host: u.hostname, port: u.port, method: "POST", path: "/mistral", headers: { "content-type": "application/json" }, agent: false }, (res) => {
         let body = "";
         res.setEncoding("utf8").on("data", (c: string) => (body += c));
         res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
@@ -362,36 +359,25 @@ describe("the upstream timeouts wait only for the upstream", () => {
       req.on("error", reject);
       void (async () => {
         for (const part of ['{"model":', '"m",', '"messages":', "[]}"]) {
+          if (req.destroyed) return;
           req.write(part);
           await sleep(150);
         }
         req.end();
       })();
     });
+
+  it("start the headers timeout once the client's request body is read in full", async () => {
+    // The body is forwarded as it arrives (no model rewrite), over 4 x 150 ms: longer than headersMs.
+    const up = await upstreamWith((_req, res, body) => res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ got: body.length })));
+    const p = await proxyFor(simpleConfig(up.port, { timeouts: { headersMs: 200 } }));
+    const reply = await slowPost(p.url);
     expect(reply).toEqual({ status: 200, body: JSON.stringify({ got: '{"model":"m","messages":[]}'.length }) });
   });
 
   it("start the route's backendRequest timeout when the request is sent upstream; its request timeout when it arrives", async () => {
     // A model override reads the whole body before sending it: 4 x 150 ms of upload, longer than 300 ms.
     const up = await upstreamWith((_req, res) => res.writeHead(200, { "content-type": "application/json" }).end("{}"));
-    const slowPost = (url: string): Promise<{ status: number; body: string }> =>
-      new Promise((resolve, reject) => {
-        const u = new URL(url);
-        const req = httpRequest({ host: u.hostname, port: u.port, method: "POST", path: "/mistral", headers: { "content-type": "application/json" }, agent: false }, (res) => {
-          let body = "";
-          res.setEncoding("utf8").on("data", (c: string) => (body += c));
-          res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-        });
-        req.on("error", reject);
-        void (async () => {
-          for (const part of ['{"model":', '"m",', '"messages":', "[]}"]) {
-            if (req.destroyed) return;
-            req.write(part);
-            await sleep(150);
-          }
-          req.end();
-        })();
-      });
     const backend = await proxyFor(simpleConfig(up.port, { model: "forced" }, { timeouts: { backendRequestMs: 300 } }));
     expect(await slowPost(backend.url)).toEqual({ status: 200, body: "{}" });
     expect(up.requests).toHaveLength(1);

@@ -13,11 +13,11 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
-import { LocalWorkspace, PulumiCommand, type OutputMap, type Stack } from "@pulumi/pulumi/automation";
+import type { OutputMap, Stack } from "@pulumi/pulumi/automation";
 import { OpenAICompatibleGateway, OpenAICompatibleProvider } from "../../src";
 import type { OpenAICompatibleProviderArgs } from "../../src/args";
 import type { OpenAICompatibleGatewayArgs } from "../../src/gateway-args";
-import { forBareApiServer } from "./bare-api-server";
+import { inlineStack } from "./bare-api-server";
 import type { ControlPlaneInfo } from "./control-plane";
 import { controlPlaneInfo, ensureNamespace, kubectlOk, type KubeObject } from "./kubectl";
 import { describeControlPlane } from "./skip";
@@ -53,37 +53,7 @@ interface TestStack {
 }
 
 async function makeStack(info: ControlPlaneInfo, home: string, project: string, program: () => Record<string, unknown>): Promise<TestStack> {
-  const dir = fs.mkdtempSync(path.join(home, `${project}-`));
-  fs.mkdirSync(path.join(dir, "state"));
-  fs.mkdirSync(path.join(dir, "work"));
-  const envVars = {
-    PULUMI_HOME: path.join(dir, "pulumi-home"),
-    PULUMI_CONFIG_PASSPHRASE: "control-plane-tier-only",
-    PULUMI_SKIP_UPDATE_CHECK: "true",
-    PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
-    PULUMI_IGNORE_AMBIENT_PLUGINS: "false",
-    KUBECONFIG: info.kubeconfig,
-    PATH: `${path.dirname(info.binaries["pulumi-resource-kubernetes"])}${path.delimiter}${process.env.PATH ?? ""}`,
-  };
-  const pulumiCommand = await PulumiCommand.get({ root: path.dirname(path.dirname(info.binaries.pulumi)), skipVersionCheck: true });
-  const stack = await LocalWorkspace.createOrSelectStack(
-    {
-      stackName: "control-plane",
-      projectName: project,
-      program: () => {
-        pulumi.runtime.registerResourceTransform(forBareApiServer);
-        return Promise.resolve(program());
-      },
-    },
-    {
-      workDir: path.join(dir, "work"),
-      pulumiHome: envVars.PULUMI_HOME,
-      envVars,
-      secretsProvider: "passphrase",
-      pulumiCommand,
-      projectSettings: { name: project, runtime: "nodejs", backend: { url: `file://${path.join(dir, "state")}` } },
-    },
-  );
+  const { stack, dir } = await inlineStack(info, home, project, program);
   const output: string[] = [];
   const onOutput = (line: string): void => void output.push(line);
   return {

@@ -12,11 +12,10 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import * as pulumi from "@pulumi/pulumi";
-import { LocalWorkspace, PulumiCommand, type Stack } from "@pulumi/pulumi/automation";
+import { PulumiCommand } from "@pulumi/pulumi/automation";
 import { mistralExample } from "../../examples/mistral/program";
 import { deepseekExample } from "../../examples/deepseek/program";
-import { forBareApiServer } from "./bare-api-server";
+import { inlineStack } from "./bare-api-server";
 import type { ControlPlaneInfo } from "./control-plane";
 import { differences } from "./differences";
 import { controlPlaneInfo, ensureNamespace, getObject } from "./kubectl";
@@ -60,39 +59,10 @@ describeControlPlane("pulumi up, preview and destroy of the examples against the
   });
 
   test.each(EXAMPLES)("examples/$example", async ({ example, program, fixture }) => {
-    const dir = fs.mkdtempSync(path.join(home, `${example}-`));
-    fs.mkdirSync(path.join(dir, "state"));
-    fs.mkdirSync(path.join(dir, "work"));
-    const envVars = {
-      PULUMI_HOME: path.join(dir, "pulumi-home"),
-      PULUMI_CONFIG_PASSPHRASE: "control-plane-tier-only",
-      PULUMI_SKIP_UPDATE_CHECK: "true",
-      PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
-      PULUMI_IGNORE_AMBIENT_PLUGINS: "false", // a developer's setting would hide the plugin below
-      KUBECONFIG: info.kubeconfig,
-      // pulumi-resource-kubernetes is found here, as an ambient plugin.
-      PATH: `${path.dirname(info.binaries["pulumi-resource-kubernetes"])}${path.delimiter}${process.env.PATH ?? ""}`,
-    };
-    const name = projectName(example);
-    const stack: Stack = await LocalWorkspace.createOrSelectStack(
-      {
-        stackName: "control-plane",
-        projectName: name,
-        program: () => {
-          pulumi.runtime.registerResourceTransform(forBareApiServer);
-          const provider = program();
-          return Promise.resolve({ url: provider.url, backendName: provider.backendName });
-        },
-      },
-      {
-        workDir: path.join(dir, "work"),
-        pulumiHome: envVars.PULUMI_HOME,
-        envVars,
-        secretsProvider: "passphrase",
-        pulumiCommand: await PulumiCommand.get({ root: path.dirname(path.dirname(info.binaries.pulumi)), skipVersionCheck: true }),
-        projectSettings: { name, runtime: "nodejs", backend: { url: `file://${path.join(dir, "state")}` } },
-      },
-    );
+    const { stack } = await inlineStack(info, home, projectName(example), () => {
+      const provider = program();
+      return { url: provider.url, backendName: provider.backendName };
+    });
     const output: string[] = [];
     const onOutput = (line: string): void => void output.push(line);
     try {
