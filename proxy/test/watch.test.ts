@@ -8,6 +8,7 @@ import { appendFileSync, chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync,
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
+import * as chokidar from "chokidar";
 import { postJson, send } from "./helpers/http";
 import { API_VERSION, startCli, startProxyFrom, type CliProxy, type LogLine, type TestProxy } from "./helpers/proxy";
 import { startUpstream, type Upstream } from "./helpers/upstream";
@@ -249,3 +250,52 @@ describe("the periodic re-read", () => {
     expect(await keyOf(proxy)).toBe("Bearer sk-target-2");
   });
 });
+
+describe("a watch that fails", () => {
+  it("is logged once per error code, with the node's inotify limit named, and changes still apply", async () => {
+    // The proxy's watchers, real ones, kept so the test can make one report an error.
+    const watchers: chokidar.FSWatcher[] = [];
+    const realWatch = chokidar.watch;
+    jest.spyOn(chokidar, "watch").mockImplementation((paths, options) => {
+      const watcher = realWatch(paths, options);
+      watchers.push(watcher);
+      return watcher;
+    });
+    try {
+      mkdirSync(join(dir, "config"));
+      const keyFile = join(dir, "config", "key");
+      writeFileSync(keyFile, "sk-watch-1");
+      const proxy = await start({ configFile: configFile(join(dir, "config", "config.yaml"), keyFile) }, { watchFallbackMs: 60_000 });
+      expect(await keyOf(proxy)).toBe("Bearer sk-watch-1");
+      expect(watchers).toHaveLength(1);
+
+      // What chokidar emits when the kernel refuses a watch (fs.inotify.max_user_watches reached).
+      const enospc = (): NodeJS.ErrnoException => Object.assign(new Error("ENOSPC: System limit for number of file watchers reached, watch"), { code: "ENOSPC", path: join(dir, "config") });
+      const warned = proxy.waitForNext((l) => l.msg.startsWith("config watch failed"));
+      watchers[0]!.emit("error", enospc());
+      expect(await within(warned, "a warning")).toMatchObject({
+        level: "warn",
+        code: "ENOSPC",
+        msg: "config watch failed: the node's inotify watch limit is reached (fs.inotify.max_user_watches); changes now apply when the config is read again (every 60 s); watching again every 5 s",
+      });
+      // Rebuilt (at most 5 s after the last build), and a change applies.
+      for (let waited = 0; watchers.length < 2; waited += 50) {
+        if (waited > 10_000) throw new Error("no rebuilt watch within 10 s");
+        await delay(50);
+      }
+      const applied = proxy.waitForNext(isApplied);
+      writeFileSync(keyFile, "sk-watch-2");
+      await within(applied, "the change applied after the rebuild");
+      expect(await keyOf(proxy)).toBe("Bearer sk-watch-2");
+
+      // The same failure again is not logged again.
+      watchers[watchers.length - 1]!.emit("error", enospc());
+      await delay(200);
+      expect(proxy.logs().filter((l) => l.msg.startsWith("config watch failed"))).toHaveLength(1);
+      expect(proxy.rawLogs.join("\n")).not.toContain(dir);
+    } finally {
+      jest.restoreAllMocks();
+    }
+  });
+});
+

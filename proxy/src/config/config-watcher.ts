@@ -32,7 +32,7 @@ export const WRITE_SETTLE_MS = 500;
 /** How often the config is read again without an event. */
 export const FALLBACK_RELOAD_MS = 60_000;
 /** After chokidar reports an error, its watcher is rebuilt at most this often (an error that persists, such as the inotify limit, would otherwise rebuild it in a loop). */
-const REBUILD_AFTER_ERROR_MS = 5_000;
+export const REBUILD_AFTER_ERROR_MS = 5_000;
 
 /**
  * Why the callback runs: `change`, a watched file or folder changed; `check`, something else happened
@@ -46,6 +46,12 @@ export interface ConfigWatcherOptions {
   settleMs?: number;
   /** Default {@link FALLBACK_RELOAD_MS}; 0 for never. */
   fallbackMs?: number;
+  /**
+   * Told of each error chokidar reports (the node's inotify limit, say). The watch is rebuilt at most
+   * every {@link REBUILD_AFTER_ERROR_MS} and the config is still read every `fallbackMs`, so reloads go
+   * on, later: this is for telling the operator.
+   */
+  onError?: (err: NodeJS.ErrnoException) => void;
 }
 
 export class ConfigWatcher {
@@ -63,6 +69,7 @@ export class ConfigWatcher {
   private retry: NodeJS.Timeout | null = null;
   private readonly fallback: NodeJS.Timeout | null;
   private readonly settleMs: number;
+  private readonly onError: ((err: NodeJS.ErrnoException) => void) | undefined;
   private due: WatchReason | null = null;
   /** chokidar reported an error: rebuilt, at most every REBUILD_AFTER_ERROR_MS. */
   private broken = false;
@@ -77,6 +84,7 @@ export class ConfigWatcher {
     options: ConfigWatcherOptions = {},
   ) {
     this.settleMs = options.settleMs ?? WRITE_SETTLE_MS;
+    this.onError = options.onError;
     const fallbackMs = options.fallbackMs ?? FALLBACK_RELOAD_MS;
     this.fallback = fallbackMs > 0 ? setInterval(() => this.poke("check"), fallbackMs).unref() : null;
   }
@@ -132,6 +140,7 @@ export class ConfigWatcher {
     // An error about a watched folder (made unreadable, say) may leave chokidar's watch of it broken;
     // one about a file in it (not readable by this process) does not, and would recur at each rebuild.
     watcher.on("error", (err) => {
+      this.onError?.(err as NodeJS.ErrnoException);
       const path = (err as NodeJS.ErrnoException).path;
       if (path === undefined || roots.has(resolve(path))) this.broken = true;
       this.poke(null);

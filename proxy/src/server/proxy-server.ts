@@ -8,7 +8,7 @@ import { EventEmitter } from "node:events";
 import { STATUS_CODES, createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { ConfigLoadError } from "../config/config-load-error";
-import { ConfigWatcher } from "../config/config-watcher";
+import { ConfigWatcher, FALLBACK_RELOAD_MS, REBUILD_AFTER_ERROR_MS } from "../config/config-watcher";
 import { loadConfig, type LoadedConfig } from "../config/load-config";
 import { resolveCredentials, type ResolvedCredentials } from "../config/resolve-credentials";
 import { formatFieldPath, ProxyConfigSchema, type ProxyConfigInput } from "../config/schema";
@@ -165,6 +165,7 @@ export class ProxyServer extends EventEmitter {
       proxy.watcher = new ConfigWatcher((reason) => void proxy.reloadAs(reason === "check"), {
         ...(options.watchSettleMs !== undefined ? { settleMs: options.watchSettleMs } : {}),
         ...(options.watchFallbackMs !== undefined ? { fallbackMs: options.watchFallbackMs } : {}),
+        onError: watchErrorLogger(logger, options.watchFallbackMs ?? FALLBACK_RELOAD_MS),
       });
       await proxy.watcher.update(built.files, built.folders);
     }
@@ -509,4 +510,20 @@ function listen(server: Server, address: ListenAddress): Promise<void> {
 function urlOf(address: AddressInfo): string {
   const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
   return `http://${host}:${address.port}`;
+}
+
+/**
+ * Logs a failing config watch once per error code (it may fail again at every rebuild): changes still
+ * apply, but only at the next full read. Only the code: a path is not needed to act, and is not printed.
+ */
+function watchErrorLogger(logger: Logger, fallbackMs: number): (err: NodeJS.ErrnoException) => void {
+  const logged = new Set<string>();
+  return (err) => {
+    const code = err.code ?? "error";
+    if (logged.has(code)) return;
+    logged.add(code);
+    const limit = code === "ENOSPC" ? "the node's inotify watch limit is reached (fs.inotify.max_user_watches); " : "";
+    const later = fallbackMs > 0 ? `changes now apply when the config is read again (every ${fallbackMs / 1000} s)` : "changes may not apply until a restart";
+    logger.warn({ code }, `config watch failed: ${limit}${later}; watching again every ${REBUILD_AFTER_ERROR_MS / 1000} s`);
+  };
 }
