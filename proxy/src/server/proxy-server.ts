@@ -500,7 +500,8 @@ function listen(server: Server, address: ListenAddress): Promise<void> {
   return new Promise((resolve, reject) => {
     const onError = (err: Error): void => reject(err);
     server.once("error", onError);
-    server.listen(address.host === undefined ? { port: address.port } : { host: address.host, port: address.port }, () => {
+    // No host (undefined): Node.js listens on `::`, dual-stack, or on `0.0.0.0` without IPv6.
+    server.listen({ host: address.host, port: address.port }, () => {
       server.off("error", onError);
       resolve();
     });

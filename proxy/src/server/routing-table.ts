@@ -205,19 +205,11 @@ function hostHeaderOf(b: BackendConfig): string {
 
 /**
  * One condition per name (`key` gives header names case-insensitively, query names as written): of
- * several with an equivalent name, only the first is considered and the others are ignored (Gateway API
- * HTTPHeaderMatch and HTTPQueryParamMatch `name`).
+ * several with an equivalent name, only the first is considered (Gateway API HTTPHeaderMatch and
+ * HTTPQueryParamMatch `name`).
  */
 function conditions(list: readonly { name: string; type: "Exact" | "RegularExpression"; value: string }[], key: (name: string) => string): StringCondition[] {
-  const seen = new Set<string>();
-  const out: StringCondition[] = [];
-  for (const c of list) {
-    const name = key(c.name);
-    if (seen.has(name)) continue;
-    seen.add(name);
-    out.push(condition(name, c.type, c.value));
-  }
-  return out;
+  return firstOfEachName(list, key).map((c) => condition(key(c.name), c.type, c.value));
 }
 
 function condition(name: string, type: "Exact" | "RegularExpression", value: string): StringCondition {
@@ -262,13 +254,14 @@ function compileRoute(
 }
 
 /**
- * A header modifier's `set` or `add` entries, each name once: of several with an equivalent name (case
- * aside), only the first is applied (Gateway API HTTPHeader `name`).
+ * The entries of `list`, each name once: of several with an equivalent name (`key` of the name; case
+ * aside by default), only the first counts and the others are ignored. Gateway API's rule for header
+ * and query matches and for a header modifier's `set` and `add` entries (HTTPHeader `name`).
  */
-function firstOfEachName(list: readonly HeaderPair[] | undefined): HeaderPair[] {
+function firstOfEachName<T extends { name: string }>(list: readonly T[] | undefined, key: (name: string) => string = (name) => name.toLowerCase()): T[] {
   const seen = new Set<string>();
-  return (list ?? []).filter((h) => {
-    const name = h.name.toLowerCase();
+  return (list ?? []).filter((entry) => {
+    const name = key(entry.name);
     if (seen.has(name)) return false;
     seen.add(name);
     return true;
