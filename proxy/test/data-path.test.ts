@@ -613,6 +613,31 @@ describe("client connections", () => {
     await closing;
   });
 
+  it.each([
+    ["an upstream answer", 200],
+    ["an error", 504],
+  ])("closes the connection after %s whose headers are written once draining began, for a request that came before", async (_what, status) => {
+    let answer: () => void = () => {};
+    upstream.handler = (_req, res) => (answer = () => res.writeHead(200, { "content-type": "application/json" }).end("{}"));
+    proxy = await startProxy(simpleConfig(upstream.port, {}, status === 504 ? { timeouts: { backendRequestMs: 500 } } : {}), { env: providerEnv, shutdownDelayMs: 1500 });
+    const { socket, received, closed } = await rawConnection(proxy.url);
+    const body = JSON.stringify({ model: "x" });
+    socket.write(`POST /mistral HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+    await upstream.request(0);
+    const closing = proxy.proxy.shutdown(5000);
+    // Draining has begun: this answer is the connection's last, so the client sends its next request
+    // to another pod instead of racing the close at the end of the drain.
+    if (status === 200) answer();
+    // Closed after the answer, before the delay ends, not by the close of every connection at the end.
+    await closed;
+    expect(proxy.logs().map((l) => l.msg)).not.toContain("shutting down");
+    expect(received()).toMatch(new RegExp(`^HTTP/1\\.1 ${status} `));
+    expect(received()).toMatch(/\r\nconnection: close\r\n/i);
+    expect(received()).not.toMatch(/\r\nkeep-alive:/i);
+    if (status === 504) answer();
+    await closing;
+  });
+
   /** A raw client connection to `base`: what it has received so far, and when it closes. */
   async function rawConnection(base: string): Promise<{ socket: Socket; received: () => string; closed: Promise<unknown> }> {
     const url = new URL(base);

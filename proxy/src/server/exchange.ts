@@ -54,6 +54,8 @@ export interface ExchangeContext {
   /** Requests in flight; the server drains them on shutdown. */
   inflight: number;
   draining: boolean;
+  /** Connections whose answer, given while draining, is their last (see `lastAnswer`). */
+  readonly closingConnections: WeakSet<Socket>;
   onIdle: (() => void) | null;
   /** Called when the last exchange of a config that a reload replaced finishes. */
   onRetiredIdle: ((state: RuntimeState) => void) | null;
@@ -61,6 +63,16 @@ export interface ExchangeContext {
   readonly watch: TimeoutWatch;
   /** How long an idle client connection is kept (after its last response); 0: for ever. */
   readonly clientKeepAliveMs: number;
+}
+
+/**
+ * Makes `res` its connection's last answer (`Connection: close`): while draining, every answer not yet
+ * begun, whenever its request came, so that the client sends its next request to another pod instead of
+ * racing the close at the end of the drain.
+ */
+export function lastAnswer(ctx: ExchangeContext, socket: Socket | null, res: ServerResponse): void {
+  if (socket !== null) ctx.closingConnections.add(socket);
+  res.shouldKeepAlive = false;
 }
 
 /** What an exchange is waiting for from the upstream, for its headers and body timeouts. */
@@ -692,6 +704,7 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
 
   private writeHead(): void {
     this.headWritten = true;
+    if (this.ctx.draining) lastAnswer(this.ctx, this.res.socket, this.res);
     this.res.writeHead(this.status, this.pendingHeaders!);
   }
 
@@ -701,6 +714,7 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
     const { req, res } = this;
     const spec = ERROR_CATALOGUE[code];
     if (!res.headersSent && !res.destroyed) {
+      if (this.ctx.draining) lastAnswer(this.ctx, res.socket, res);
       const body = errorBody(code);
       // An unread body is discarded by Node.js after the answer, keeping the connection reusable, when it
       // is known to be within the body limit. One that is larger, of unknown length (chunked), or that

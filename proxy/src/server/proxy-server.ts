@@ -15,7 +15,7 @@ import { formatFieldPath, ProxyConfigSchema, type ProxyConfigInput } from "../co
 import type { FromGatewayObjectsOptions } from "../translate/from-gateway-objects";
 import type { ManifestValues } from "../translate/manifest-values";
 import { ERROR_CATALOGUE, errorBody } from "./errors";
-import { Exchange, answeringEarlierRequests, exchangeReading, logRefused, refuseTunnel, type ExchangeContext, type RuntimeState } from "./exchange";
+import { Exchange, answeringEarlierRequests, exchangeReading, lastAnswer, logRefused, refuseTunnel, type ExchangeContext, type RuntimeState } from "./exchange";
 import { TimeoutWatch } from "./timeout-watch";
 import { createLogger, flushLogger, flushRequestLines, type Logger } from "./logger";
 import { ProxyMetrics } from "./metrics";
@@ -98,8 +98,6 @@ export class ProxyServer extends EventEmitter {
   /** What the config being served was read from. */
   private watching: { files: string[]; folders: string[] };
   private closing: Promise<void> | null = null;
-  /** Connections whose next answer, given while draining, closes them. */
-  private readonly closingConnections = new WeakSet<Socket>();
   /** Configs replaced by a reload whose requests are still in progress (their pools stay open). */
   private readonly retiredStates = new Set<RuntimeState>();
 
@@ -122,6 +120,7 @@ export class ProxyServer extends EventEmitter {
       unmatched: metrics.route(""),
       inflight: 0,
       draining: false,
+      closingConnections: new WeakSet(),
       onIdle: null,
       onRetiredIdle: (state) => {
         if (this.retiredStates.delete(state)) this.retainPools();
@@ -301,9 +300,8 @@ export class ProxyServer extends EventEmitter {
       // The first answer on a connection while draining closes it. A request pipelined behind that one
       // is never answered (Node.js queues its response, then closes the connection), so it is neither
       // forwarded nor logged: the client sends it again, on a new connection.
-      if (this.closingConnections.has(req.socket)) return;
-      this.closingConnections.add(req.socket);
-      res.shouldKeepAlive = false;
+      if (this.ctx.closingConnections.has(req.socket)) return;
+      lastAnswer(this.ctx, req.socket, res);
     }
     // What Node.js sets from the server's keepAliveTimeout for its `Keep-Alive: timeout=N` response header
     // (test/data-path.test.ts checks that the header is there).
