@@ -117,55 +117,65 @@ export class OpenAICompatibleGateway extends pulumi.ComponentResource {
         const namespace = pulumi.output(args.namespace ?? "default");
         const clientKeys = (args.proxy?.clientKeys?.length ?? 0) > 0;
 
+        // The providers' HTTPRoutes wait for the proxy's Service, which is created after them. It is
+        // settled whatever happens: a route left waiting would keep the program from ever ending.
+        let serviceCreated: (service: k8s.core.v1.Service | undefined) => void = () => {};
+        const service = new Promise<k8s.core.v1.Service | undefined>((resolve) => (serviceCreated = resolve));
         const providers: { [key: string]: OpenAICompatibleProvider } = {};
-        for (const [key, p] of Object.entries(args.providers)) {
-            const providerArgs: OpenAICompatibleProviderArgs = {
-                ...p,
-                kubernetesName: p.kubernetesName ?? key,
-                namespace: p.namespace ?? args.namespace,
-                labels: underOwn(args.labels, p.labels),
-                annotations: underOwn(args.annotations, p.annotations),
-            };
-            attachToSharedProxy(providerArgs, { serviceName: baseName, argument: `providers.${key}`, clientKeys });
-            providers[key] = new OpenAICompatibleProvider(`${name}-${key}`, providerArgs, { parent: this });
-        }
-        const entries = Object.entries(providers);
+        let entries: [string, OpenAICompatibleProvider][];
+        let proxy: ProxyResources | undefined;
+        try {
+            for (const [key, p] of Object.entries(args.providers)) {
+                const providerArgs: OpenAICompatibleProviderArgs = {
+                    ...p,
+                    kubernetesName: p.kubernetesName ?? key,
+                    namespace: p.namespace ?? args.namespace,
+                    labels: underOwn(args.labels, p.labels),
+                    annotations: underOwn(args.annotations, p.annotations),
+                };
+                attachToSharedProxy(providerArgs, { serviceName: baseName, argument: `providers.${key}`, clientKeys, service });
+                providers[key] = new OpenAICompatibleProvider(`${name}-${key}`, providerArgs, { parent: this });
+            }
+            entries = Object.entries(providers);
 
-        // Values known only now (an Output prefix, say) are checked before the config is rendered.
-        // Values given as Pulumi secrets are checked without showing them.
-        const secretArguments = pulumi.output(secretArgumentPaths(args));
-        const providerObjects = pulumi
-            .all([namespace, pulumi.all(entries.map(([key, p]) => pulumi.all([key, p.routePath, p.namespace, p.backendName, p.objects]))), secretArguments])
-            .apply(([ns, resolved, secrets]) => {
-                try {
-                    checkSharedRoutes(
-                        resolved.map(([key, pathPrefix, providerNamespace, kubernetesName, objects]) => ({
-                            key,
-                            pathPrefix,
-                            hostnames: objects.httpRoute.spec.hostnames,
-                            namespace: providerNamespace,
-                            kubernetesName,
-                        })),
-                        ns,
-                        secrets,
-                    );
-                } catch (err) {
-                    throw asResourceError(err);
-                }
-                return resolved.map(([, , , , objects]) => objects);
+            // Values known only now (an Output prefix, say) are checked before the config is rendered.
+            // Values given as Pulumi secrets are checked without showing them.
+            const secretArguments = pulumi.output(secretArgumentPaths(args));
+            const providerObjects = pulumi
+                .all([namespace, pulumi.all(entries.map(([key, p]) => pulumi.all([key, p.routePath, p.namespace, p.backendName, p.objects]))), secretArguments])
+                .apply(([ns, resolved, secrets]) => {
+                    try {
+                        checkSharedRoutes(
+                            resolved.map(([key, pathPrefix, providerNamespace, kubernetesName, objects]) => ({
+                                key,
+                                pathPrefix,
+                                hostnames: objects.httpRoute.spec.hostnames,
+                                namespace: providerNamespace,
+                                kubernetesName,
+                            })),
+                            ns,
+                            secrets,
+                        );
+                    } catch (err) {
+                        throw asResourceError(err);
+                    }
+                    return resolved.map(([, , , , objects]) => objects);
+                });
+
+            proxy = createProxyResources(this, name, {
+                baseName,
+                namespace,
+                proxy: args.proxy,
+                labels: args.labels,
+                annotations: args.annotations,
+                providers: providerObjects,
+                mounted: entries.flatMap(([, p]) => [p.secret, p.caConfigMap].filter((r): r is NonNullable<typeof r> => r !== undefined)),
+                configArgument: "providers",
+                proxyArgument: "proxy",
             });
-
-        const proxy = createProxyResources(this, name, {
-            baseName,
-            namespace,
-            proxy: args.proxy,
-            labels: args.labels,
-            annotations: args.annotations,
-            providers: providerObjects,
-            mounted: entries.flatMap(([, p]) => [p.secret, p.caConfigMap].filter((r): r is NonNullable<typeof r> => r !== undefined)),
-            configArgument: "providers",
-            proxyArgument: "proxy",
-        });
+        } finally {
+            serviceCreated(proxy?.service);
+        }
         children.set(this, { providers, proxy });
 
         this.namespace = namespace;

@@ -266,8 +266,11 @@ export class OpenAICompatibleProvider extends pulumi.ComponentResource {
         }
 
         // With the proxy, the Gateway sends the prefix to the proxy's Service, and the proxy serves
-        // the HTTPRoute as rendered (backendRef: the Backend), from its config.
+        // the HTTPRoute as rendered (backendRef: the Backend), from its config. The route waits for that
+        // Service (a gateway's, created after its providers, once the gateway has created it).
         const serviceName = proxyServiceName;
+        let routeDependsOn: pulumi.Input<pulumi.Resource[]> = proxy ? [backend, proxy.service] : [backend];
+        if (dataPlane === "proxy" && shared) routeDependsOn = shared.service.then((service) => (service ? [backend, service] : [backend]));
         const httpRoute = new k8s.apiextensions.CustomResource(
             `${name}-route`,
             {
@@ -279,7 +282,7 @@ export class OpenAICompatibleProvider extends pulumi.ComponentResource {
                         ? objects.httpRoute.spec
                         : objects.apply((o) => routeToProxy(o.httpRoute, { name: serviceName, namespace: o.httpRoute.metadata.namespace }).spec),
             },
-            { ...childOpts, dependsOn: proxy ? [backend, proxy.service] : [backend] },
+            { ...childOpts, dependsOn: routeDependsOn },
         );
 
         let backendTLSPolicy: k8s.apiextensions.CustomResource | undefined;

@@ -3,6 +3,7 @@
  * without a public argument: the attachment is keyed by the args object the gateway passes, so it
  * exists only for providers the gateway itself constructs (and never in a generated SDK schema).
  */
+import type * as k8s from "@pulumi/kubernetes";
 import { OpenAICompatibleProviderArgs } from "./args";
 
 /** A provider served by a gateway's shared proxy. */
@@ -13,6 +14,12 @@ export interface SharedProxyAttachment {
     argument: string;
     /** Whether the shared proxy requires client keys. */
     clientKeys: boolean;
+    /**
+     * The proxy's Service once the gateway has created it (after its providers, whose objects its config
+     * is rendered from), or undefined if it never was: the provider's HTTPRoute waits for it, so that it
+     * never points the Gateway at a Service that does not exist yet.
+     */
+    service: Promise<k8s.core.v1.Service | undefined>;
 }
 
 const attachments = new WeakMap<OpenAICompatibleProviderArgs, SharedProxyAttachment>();
