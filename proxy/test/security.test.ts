@@ -120,6 +120,19 @@ describe("the path cannot climb out of the route or smuggle separators", () => {
     expect(upstream.requests.length).toBe(before);
   });
 
+  it.each(["/mistral/chat#frag", "/mistral/chat#/completions", "/mistral/chat?stream=true#x", "/mistral/x#?tier=free"])(
+    "rejects a target with a fragment, %s, with 400 invalid_request_target",
+    async (target) => {
+      // `#` is not part of an origin-form target: an upstream that drops the fragment would serve another
+      // path or query than the one routed (an Exact match escaped by `/exact#`, a query match met by `#?q`).
+      const before = upstream.requests.length;
+      const response = await raw(`POST ${target} HTTP/1.1`);
+      expect(status(response)).toBe(400);
+      expect(code(response)).toBe("invalid_request_target");
+      expect(upstream.requests.length).toBe(before);
+    },
+  );
+
   it("still forwards ordinary percent-encoding and dots inside segments", async () => {
     const before = upstream.requests.length;
     const response = await raw("POST /mistral/models/mistral-medium-2505.1%20x?q=a..b HTTP/1.1");

@@ -18,8 +18,8 @@ export const ERROR_CATALOGUE = {
   invalid_request_target: {
     status: 400,
     type: "invalid_request_error",
-    message: "The request target must be an absolute path without dot segments, encoded slashes or backslashes.",
-    when: "Absolute-form, authority-form (CONNECT) or asterisk-form target, `.`/`..` segments (plain or percent-encoded, alone or before a `;` parameter), `%2F`, `%5C` or `\\` in the path.",
+    message: "The request target must be an absolute path without dot segments, encoded slashes, backslashes or a fragment.",
+    when: "Absolute-form, authority-form (CONNECT) or asterisk-form target, `.`/`..` segments (plain or percent-encoded, alone or before a `;` parameter), `%2F`, `%5C` or `\\` in the path, `#` anywhere in the target.",
   },
   malformed_request: {
     status: 400,

@@ -92,12 +92,22 @@ const ENCODED_SEPARATOR = /%(?:2f|5c)/i;
  * A request target is accepted only as an origin-form absolute path (RFC 9112 section 3.2.1) without dot
  * segments, encoded slashes or backslashes, so the path that reaches the upstream is exactly the one
  * routed (no `..` climbing out of a prefix rewrite, no `%2F` read as a separator by the upstream).
- * Dot segments include `..;/`-style ones ({@link hasDotSegment}).
+ * Dot segments include `..;/`-style ones ({@link hasDotSegment}). A `#` anywhere in the target (path or
+ * query) is refused too, by `Exchange.start` ({@link hasFragment}).
  */
 export function isSafePath(path: string): boolean {
   if (path.charCodeAt(0) !== 47 /* / */) return false;
   if (path.indexOf("%") < 0 && path.indexOf("\\") < 0 && path.indexOf("/.") < 0) return true;
   return !ENCODED_SEPARATOR.test(path) && !path.includes("\\") && !hasDotSegment(path);
+}
+
+/**
+ * Whether a request target has a `#`: a fragment is not part of one (RFC 9112 section 3.2), and an upstream
+ * that drops it would serve another path or query than the one routed (`/exact#` escaping an Exact match,
+ * `/x#?q=1` meeting a query match the upstream never sees).
+ */
+export function hasFragment(url: string): boolean {
+  return url.indexOf("#") >= 0;
 }
 
 /** A request target up to its query. */
@@ -290,7 +300,7 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
     const q = url.indexOf("?");
     const path = q < 0 ? url : url.slice(0, q);
     this.path = path;
-    if (!isSafePath(path)) return this.fail("invalid_request_target");
+    if (!isSafePath(path) || hasFragment(url)) return this.fail("invalid_request_target");
     // The upstream would echo a TRACE back, the key the proxy adds included (RFC 9110 section 9.3.8).
     if (req.method === "TRACE") return this.fail("unsupported_method");
 
