@@ -7,7 +7,7 @@ import { once } from "node:events";
 import { connect, type AddressInfo } from "node:net";
 import { rawExchange } from "./helpers/http";
 import { PROVIDER_KEY, providerEnv, simpleConfig, startProxy, type TestProxy } from "./helpers/proxy";
-import { startUpstream, type Upstream } from "./helpers/upstream";
+import { openAiHandler, startUpstream, type Upstream } from "./helpers/upstream";
 
 let upstream: Upstream;
 let decoy: Server;
@@ -179,5 +179,43 @@ describe("CONNECT opens no tunnel", () => {
     const writes = setInterval(() => socket.write("more bytes for the tunnel"), 50);
     await closed.finally(() => clearInterval(writes));
     expect(decoyHits).toBe(0);
+  });
+});
+
+describe("one client connection", () => {
+  it("has at most 16 requests upstream at once, however many it pipelines, and all are answered in order", async () => {
+    const held: (() => void)[] = [];
+    upstream.handler = (_req, res, body) => held.push(() => res.writeHead(200, { "content-type": "application/json", "x-n": body.toString() }).end("{}"));
+    const before = upstream.requests.length;
+    const socket = connect(Number(new URL(proxy.url).port), "127.0.0.1");
+    await once(socket, "connect");
+    let received = "";
+    socket.on("data", (d: Buffer) => (received += d.toString("latin1")));
+    const count = 200;
+    // One write of small pipelined requests: without a bound, every one went upstream at once.
+    let pipelined = "";
+    for (let n = 0; n < count; n++) pipelined += `POST /mistral/chat HTTP/1.1\r\nHost: x\r\nContent-Length: ${String(n).length}\r\n\r\n${n}`;
+    socket.write(pipelined);
+    try {
+      await upstream.request(before + 15);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(upstream.requests.length - before).toBe(16);
+      // Each answer lets one more request go, never more than 16 at once.
+      let answered = 0;
+      while (answered < count) {
+        if (held.length === 0) await once(upstream, "request");
+        else {
+          held.shift()!();
+          answered++;
+        }
+        expect(upstream.requests.length - before - answered).toBeLessThanOrEqual(16);
+      }
+      while ((received.match(/^HTTP\/1\.1 200 /gm) ?? []).length < count) await once(socket, "data");
+      expect([...received.matchAll(/^x-n: (\d+)\r$/gim)].map((m) => Number(m[1]))).toEqual(Array.from({ length: count }, (_, n) => n));
+    } finally {
+      socket.destroy();
+      for (const answer of held) answer();
+      upstream.handler = openAiHandler;
+    }
   });
 });

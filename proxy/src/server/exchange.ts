@@ -158,6 +158,14 @@ function rawHeader(raw: readonly string[], lowerName: string): string | undefine
  */
 const KEEP_ALIVE_BUFFER_MS = 1000;
 
+/**
+ * Exchanges in progress on one client connection at most. Node.js hands the proxy every request a client
+ * pipelines as soon as it is parsed, and each would go upstream at once: one connection and one write of
+ * small requests opened thousands of upstream requests, all with the provider key. Requests beyond this
+ * wait, unread, until an exchange on the connection finishes; their answers are in order either way.
+ */
+export const MAX_PIPELINED_EXCHANGES = 16;
+
 const CONNECTION = Symbol("connection");
 type TrackedSocket = Socket & { [CONNECTION]?: ClientConnection };
 
@@ -168,12 +176,16 @@ type TrackedSocket = Socket & { [CONNECTION]?: ClientConnection };
  *   when it closes. A response's own `close` event is not enough: when a client pipelines requests,
  *   Node.js emits it only for the response being written, and the exchanges queued behind it would keep
  *   their upstream requests open until the upstream timeouts.
+ * - At most {@link MAX_PIPELINED_EXCHANGES} exchanges are in progress on it; requests pipelined beyond
+ *   them wait, in order, until one finishes ({@link pipelineWaiting}).
  * - It is closed once idle for the keep-alive timeout: no exchange in progress and nothing left to write
  *   since a sweep after its last request ended. The server's own keep-alive timer is off (proxy-server.ts):
  *   it armed a new timer for every response.
  */
 class ClientConnection implements Watched {
   readonly exchanges: Exchange[] = [];
+  /** Requests pipelined beyond the exchanges in progress, each a function that starts its exchange. */
+  readonly waiting: (() => void)[] = [];
   watchIndex = -1;
   /** Set when a request ends; the idle time counts from the first sweep after that. */
   active = true;
@@ -184,8 +196,14 @@ class ClientConnection implements Watched {
     private readonly idleMs: number,
   ) {}
 
+  /** Starts waiting requests while fewer exchanges than the bound are in progress. */
+  readonly startWaiting = (): void => {
+    if (this.socket.destroyed) this.waiting.length = 0;
+    while (this.waiting.length > 0 && this.exchanges.length < MAX_PIPELINED_EXCHANGES) this.waiting.shift()!();
+  };
+
   checkTimeouts(now: number): void {
-    if (this.active || this.exchanges.length > 0 || this.socket.writableLength > 0) {
+    if (this.active || this.exchanges.length > 0 || this.waiting.length > 0 || this.socket.writableLength > 0) {
       this.active = false;
       this.since = now;
       return;
@@ -202,6 +220,7 @@ function connectionOf(socket: TrackedSocket, ctx: ExchangeContext): ClientConnec
     if (ctx.clientKeepAliveMs > 0) ctx.watch.add(c);
     socket.once("close", () => {
       ctx.watch.remove(c);
+      c.waiting.length = 0; // never started: neither forwarded nor logged
       for (const exchange of [...c.exchanges]) exchange.onClientClose();
     });
   }
@@ -220,6 +239,17 @@ export function answeringEarlierRequests(socket: Socket): boolean {
 /** The exchange on the connection whose request is still being read, if any. */
 export function exchangeReading(socket: Socket): Exchange | undefined {
   return exchangesOn(socket).find((e) => !e.requestRead());
+}
+
+/**
+ * Where a request on `socket` waits, when {@link MAX_PIPELINED_EXCHANGES} exchanges are in progress on
+ * the connection or requests before it are waiting: a function pushed there is called once it may start.
+ * Null when it may start now.
+ */
+export function pipelineWaiting(socket: Socket): (() => void)[] | null {
+  const connection = (socket as TrackedSocket)[CONNECTION];
+  if (connection === undefined || (connection.exchanges.length < MAX_PIPELINED_EXCHANGES && connection.waiting.length === 0)) return null;
+  return connection.waiting;
 }
 
 /** The exchanges in progress on a client connection (none before its first request). */
@@ -759,6 +789,8 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
         if (at >= 0) exchanges.splice(at, 1);
       }
       connection.active = true;
+      // Not at once: an exchange that fails as it starts would finish, and start the next, recursively.
+      if (connection.waiting.length > 0) setImmediate(connection.startWaiting);
     }
     if (code !== null) this.errorCode = code;
     if (this.timer !== null) clearTimeout(this.timer);

@@ -15,7 +15,7 @@ import { formatFieldPath, ProxyConfigSchema, type ProxyConfigInput } from "../co
 import type { FromGatewayObjectsOptions } from "../translate/from-gateway-objects";
 import type { ManifestValues } from "../translate/manifest-values";
 import { ERROR_CATALOGUE, errorBody } from "./errors";
-import { Exchange, answeringEarlierRequests, exchangeReading, lastAnswer, logRefused, refuseTunnel, type ExchangeContext, type RuntimeState } from "./exchange";
+import { Exchange, answeringEarlierRequests, exchangeReading, lastAnswer, logRefused, pipelineWaiting, refuseTunnel, type ExchangeContext, type RuntimeState } from "./exchange";
 import { TimeoutWatch } from "./timeout-watch";
 import { createLogger, flushLogger, flushRequestLines, type Logger } from "./logger";
 import { ProxyMetrics } from "./metrics";
@@ -296,6 +296,13 @@ export class ProxyServer extends EventEmitter {
   private readonly onCheckContinue = (req: IncomingMessage, res: ServerResponse): void => this.handle(req, res, true);
 
   private handle(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): void {
+    // Pipelined beyond the bound of exchanges in progress on its connection: started when one finishes.
+    const waiting = pipelineWaiting(req.socket);
+    if (waiting !== null) waiting.push(() => this.serve(req, res, expectsContinue));
+    else this.serve(req, res, expectsContinue);
+  }
+
+  private serve(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): void {
     if (this.ctx.draining) {
       // The first answer on a connection while draining closes it. A request pipelined behind that one
       // is never answered (Node.js queues its response, then closes the connection), so it is neither
