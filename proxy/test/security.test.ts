@@ -4,9 +4,12 @@
  */
 import { createServer, type Server } from "node:http";
 import { once } from "node:events";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { connect, type AddressInfo } from "node:net";
-import { rawExchange } from "./helpers/http";
-import { PROVIDER_KEY, providerEnv, simpleConfig, startProxy, type TestProxy } from "./helpers/proxy";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { postJson, rawExchange } from "./helpers/http";
+import { PROVIDER_KEY, providerEnv, simpleConfig, startCli, startProxy, type CliProxy, type TestProxy } from "./helpers/proxy";
 import { openAiHandler, startUpstream, type Upstream } from "./helpers/upstream";
 
 let upstream: Upstream;
@@ -218,4 +221,25 @@ describe("one client connection", () => {
       upstream.handler = openAiHandler;
     }
   });
+});
+
+describe("route regular expressions on what clients send", () => {
+  let dir = "";
+  let cli: CliProxy | null = null;
+  afterEach(async () => {
+    // SIGKILL: a proxy stuck in a regex never runs its SIGTERM handler.
+    await cli?.stop("SIGKILL");
+    cli = null;
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("match in linear time, as RE2 does: a header that would backtrack for hours is answered at once, and the proxy keeps serving", async () => {
+    dir = mkdtempSync(join(tmpdir(), "proxy-regex-"));
+    const config = join(dir, "config.json");
+    writeFileSync(config, JSON.stringify(simpleConfig(upstream.port, {}, { matches: [{ path: { type: "PathPrefix", value: "/mistral" }, headers: [{ type: "RegularExpression", name: "x-tier", value: "(a|aa)+" }] }] })));
+    cli = await startCli(["--config", config, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"], providerEnv);
+    // ~2^40 steps for a backtracking engine before it can say no.
+    expect((await postJson(cli.url, "/mistral", { model: "m" }, { "x-tier": `${"a".repeat(60)}b` })).status).toBe(404);
+    expect((await postJson(cli.url, "/mistral", { model: "m" }, { "x-tier": "a".repeat(16_000) })).status).toBe(200);
+  }, 30_000);
 });

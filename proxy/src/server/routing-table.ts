@@ -12,7 +12,15 @@
 import { Buffer } from "node:buffer";
 import type { Dispatcher } from "undici";
 import type { BackendConfig, ProxyConfig, RouteConfig } from "../config/schema";
+import { setFlagsFromString } from "node:v8";
 import { BackendMetrics, operationForPath, type ProxyMetrics, type RouteMetrics } from "./metrics";
+
+// Header and query regexes run on what clients send. Gateway API specifies RE2, which matches in linear
+// time; V8's backtracking engine takes hours over `^(?:(a|aa)+)$` and 60 `a`s and a `b`, during which the
+// proxy serves no one. With this flag V8 runs a regex that backtracks excessively (50,000 backtracks)
+// again on its linear-time engine, with the same result, for every pattern that engine supports: all of
+// RE2's syntax that JavaScript shares (not backreferences or lookarounds, which RE2 lacks too).
+setFlagsFromString("--enable-experimental-regexp-engine-on-excessive-backtracks");
 
 /** Request headers never forwarded: hop-by-hop (RFC 9110 section 7.6.1) and proxy-owned ones. */
 const REQUEST_HOP_BY_HOP = [
