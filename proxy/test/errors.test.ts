@@ -559,6 +559,60 @@ describe("HTTP framing at the edges", () => {
     expectError(await postJson(p.url, "/mistral", chat), "upstream_protocol_error");
   });
 
+  it.each([
+    ["an answer before the whole body was sent: the rest is discarded, the next request served", "401", false],
+    ["a failure during the upload: the same", "reset", false],
+    ["an answer before a whole chunked body was sent: the connection closes", "401", true],
+  ] as const)("never leaves a connection waiting for the rest of a request body the upstream left unread: %s", async (_what, upstreamDoes, chunked) => {
+    const server = await tcpServer((s) => {
+      s.on("error", () => {});
+      s.once("data", () => {
+        if (upstreamDoes === "401") s.write("HTTP/1.1 401 Unauthorized\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}");
+        else s.resetAndDestroy();
+      });
+    });
+    const p = await proxyFor(simpleConfig(server.port));
+    const socket = connect(Number(new URL(p.url).port), "127.0.0.1");
+    cleanups.push(() => void socket.destroy());
+    let text = "";
+    const received = (pattern: RegExp): Promise<boolean> =>
+      new Promise((resolve) => {
+        const timer = setTimeout(() => resolve(false), 2000);
+        const check = (): void => {
+          if (!pattern.test(text)) return;
+          clearTimeout(timer);
+          socket.off("data", check);
+          resolve(true);
+        };
+        socket.on("data", check);
+        check();
+      });
+    socket.on("data", (d: Buffer) => (text += d.toString("latin1")));
+    const closed = new Promise<void>((resolve) => socket.once("close", resolve));
+    // A 1 MiB body: its first 32 kB, then the rest once the answer to it came.
+    const size = 1024 * 1024;
+    const piece = Buffer.alloc(32 * 1024, 97);
+    const encode = (b: Buffer): Buffer => (chunked ? Buffer.concat([Buffer.from(`${b.length.toString(16)}\r\n`), b, Buffer.from("\r\n")]) : b);
+    socket.write(`POST /mistral HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n${chunked ? "Transfer-Encoding: chunked" : `Content-Length: ${size}`}\r\n\r\n`);
+    socket.write(encode(piece));
+    const status = upstreamDoes === "401" ? 401 : 502;
+    expect(await received(new RegExp(`^HTTP/1\\.1 ${status} [\\s\\S]*\\r\\n\\r\\n[\\s\\S]*\\}$`))).toBe(true);
+    const line = await p.waitForLog((l) => l.msg === "request");
+    expect([line.status, line.error]).toEqual(upstreamDoes === "401" ? [401, undefined] : [502, "upstream_connection_lost"]);
+    if (chunked) {
+      // Its rest, of unknown length, is not read: the answer said so, and the connection closes.
+      expect(text).toMatch(/\r\nconnection: close\r\n/i);
+      await closed;
+      return;
+    }
+    // The rest is read and discarded, and the next request on the connection is answered.
+    expect(text).toMatch(/\r\nconnection: keep-alive\r\n/i);
+    for (let sent = piece.length; sent < size; sent += piece.length) socket.write(piece);
+    socket.write("GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n");
+    expect(await received(/HTTP\/1\.1 404 [\s\S]*"code":"route_not_found"/)).toBe(true);
+    expect(p.proxy.inflight).toBe(0);
+  });
+
   it("forwards the body of a request with more header lines than Node.js keeps by default (2,000)", async () => {
     const up = await upstreamWith();
     up.server.maxHeadersCount = 0; // the upstream takes them all too

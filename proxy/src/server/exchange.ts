@@ -192,7 +192,7 @@ class ClientConnection implements Watched {
   private since = 0;
 
   constructor(
-    private readonly socket: Socket,
+    readonly socket: Socket,
     private readonly idleMs: number,
   ) {}
 
@@ -745,6 +745,7 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
   private writeHead(): void {
     this.headWritten = true;
     if (this.ctx.draining) lastAnswer(this.ctx, this.res.socket, this.res);
+    else if (this.bodyAbandoned() && !this.unreadBodyBounded()) this.res.shouldKeepAlive = false;
     this.res.writeHead(this.status, this.pendingHeaders!);
   }
 
@@ -767,6 +768,17 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
     }
     this.status = spec.status;
     this.finish(code, cause);
+  }
+
+  /**
+   * Whether the request's body was being streamed to the upstream and is not all read. When the upstream
+   * exchange ends first (the upstream answered before reading it all, or failed during the upload),
+   * undici stops reading it and nothing else would: the connection would never read its next request.
+   * So, as for a body nobody read (`fail`), the rest is read and discarded when it is within the body
+   * limit (`finish`), and the connection closes after the answer when it is of unknown length.
+   */
+  private bodyAbandoned(): boolean {
+    return this.uploading && !this.req.complete;
   }
 
   /** Whether the request's body, if any, is declared no longer than the body limit. */
@@ -798,6 +810,7 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
     const ctx = this.ctx;
     const clientGone = code === "client_closed_request";
     if (clientGone) this.status = 499;
+    else if (connection !== undefined && this.bodyAbandoned() && this.unreadBodyBounded()) discardRest(this.req, connection.socket);
     const seconds = (performance.now() - this.t0) / 1000;
     const route = this.route;
     const backend = this.target?.backend;
@@ -926,6 +939,17 @@ function removeHeaders(headers: string[], names: ReadonlySet<string>): void {
 function connectionListed(value: string | undefined): Set<string> | null {
   if (value === undefined || value === "keep-alive" || value === "close") return null;
   return new Set(value.toLowerCase().split(/\s*,\s*/));
+}
+
+/**
+ * Reads and discards the rest of a request body, as Node.js does after an answer when nobody read it
+ * (`IncomingMessage._dump`): its parser then skips the body and reads the next request. undici destroys
+ * the request when it stops sending it, which can leave the connection's reading paused: resumed as
+ * Node.js's own `readStart` does.
+ */
+function discardRest(req: IncomingMessage, socket: Socket): void {
+  (req as IncomingMessage & { _dump(): void })._dump();
+  if (!(socket as Socket & { _paused?: boolean })._paused && socket.readable) socket.resume();
 }
 
 /** A chunked request body, forwarded as it arrives, failing with 413 once it exceeds the limit. */
