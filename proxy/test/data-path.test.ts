@@ -339,6 +339,18 @@ describe("headers", () => {
     expect(reply.headers["x-added"]).toBe("a");
   });
 
+  it("strips the response headers that any of several Connection lines lists, not only the last", async () => {
+    upstream.handler = (_req, res) => {
+      res.writeHead(200, ["Content-Type", "application/json", "Connection", "x-up-hop", "Connection", "keep-alive", "X-Up-Hop", "secret", "X-Kept", "1"]);
+      res.end("{}");
+    };
+    proxy = await startProxy(simpleConfig(upstream.port), { env: providerEnv });
+    const reply = await postJson(proxy.url, "/mistral", chat);
+    expect(reply.status).toBe(200);
+    expect(reply.headers["x-up-hop"]).toBeUndefined();
+    expect(reply.headers["x-kept"]).toBe("1");
+  });
+
   it("applies only the first of several set or add entries with an equivalent header name", async () => {
     proxy = await startProxy(
       simpleConfig(upstream.port, {}, {

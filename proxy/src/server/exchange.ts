@@ -642,7 +642,7 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
     const route = this.route!;
     const drop = route.responseDrop;
     const out: string[] = [];
-    let listed: Set<string> | null = null;
+    let connection: string | undefined;
     for (let i = 0; i < raw.length; i += 2) {
       const name = raw[i]!.toString("latin1");
       const value = raw[i + 1]!.toString("latin1");
@@ -666,13 +666,15 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
           if (value.trim().toLowerCase() !== "chunked") this.otherCoding = true;
           continue;
         case "connection":
-          listed = connectionListed(value);
+          // A list, which may come in several lines (RFC 9110 section 5.3): every line's names count.
+          connection = connection === undefined ? value : `${connection}, ${value}`;
           continue;
       }
       if (RESPONSE_HOP_BY_HOP.has(lower) || (drop !== null && drop.has(lower))) continue;
       out.push(name, value);
     }
     if (this.status < 300 && !this.encoded) this.tail = this.sse ? new StreamUsageReader() : new TailBuffer();
+    const listed = connectionListed(connection);
     if (listed !== null) removeHeaders(out, listed);
     if (route.responseSet.length > 0) {
       removeHeaders(out, new Set(route.responseSet.map((h) => h.name.toLowerCase())));
