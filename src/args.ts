@@ -148,8 +148,10 @@ export interface AuthHeaderArgs {
      */
     headerName?: pulumi.Input<string>;
     /**
-     * The value prefix before the key, such as `Bearer`; at least one character, all of them
-     * header-value characters (tab, space, visible ASCII, U+0080 to U+00FF).
+     * The value prefix before the key, written verbatim: `"Token "` (with its trailing space) sends
+     * `Token <key>`, `"Token"` sends `Token<key>`. At least one character, not starting with
+     * whitespace, all of them header-value characters (tab, space, visible ASCII, U+0080 to U+00FF).
+     * kgateway's default is `Bearer `.
      */
     prefix?: pulumi.Input<string>;
 }

@@ -138,11 +138,8 @@ function validateKnownArgs(componentName: string, a: Record<string, unknown>): v
             );
         }
         when(headerName, rules.checkHeaderName);
-        // The Backend CRD: `prefix` has minLength 1.
-        when(prefix, (v) => {
-            rules.checkNonEmpty("authHeader.prefix", v, "omit `prefix` to keep kgateway's default");
-            rules.checkHeaderValue("authHeader.prefix", v);
-        });
+        // The Backend CRD: `prefix` has minLength 1. A trailing space is part of it (`Token <key>`).
+        when(prefix, rules.checkAuthHeaderPrefix);
     }
 
     // Exactly one credential. Presence is known even when the value is an Output.

@@ -507,6 +507,23 @@ export function checkBaseUrl(value: unknown): asserts value is string {
 }
 
 /**
+ * `authHeader.prefix`: written verbatim before the key, so `"Token "` (trailing space included) gives
+ * `Token <key>`. At least one character that is not whitespace (the Backend CRD's minLength 1), no
+ * leading whitespace (HTTP strips it from a header value), then {@link checkHeaderValue}.
+ */
+export function checkAuthHeaderPrefix(value: unknown): asserts value is string {
+    const argument = "authHeader.prefix";
+    checkString(argument, value);
+    if (value.trim() === "" || value.trimStart() !== value) {
+        fail(
+            argument,
+            `\`${argument}\` must be a non-empty string that does not start with whitespace${got(argument, value)}; the key follows it as written, so end it with a space for \`Token <key>\` (\`prefix: "Token "\`), or omit \`prefix\` to keep kgateway's default.`,
+        );
+    }
+    checkHeaderValue(argument, value);
+}
+
+/**
  * `authHeader.prefix`: the start of a header value, so RFC 9110 field-value characters only
  * (tab, space, visible ASCII, U+0080 to U+00FF), the rule undici, Node.js and the proxy apply.
  */

@@ -2,6 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { AuthHeaderArgs, OpenAICompatibleGateway, OpenAICompatibleProvider, OpenAICompatibleProviderArgs, ProviderArgumentError, renderObjects, ResolvedArgs, resolveSettings, validateArgs } from "../src";
 import { peek } from "../src/settings";
 import { objectList } from "../src/kubernetes-objects";
+import { renderProxyConfig } from "../src/proxy-config";
 import { secretArgumentPaths } from "../src/secret-arguments";
 import { crdValidator } from "./support/crd-validator";
 import { gateway } from "./support/proxy-fixtures";
@@ -94,7 +95,9 @@ const cases: Case[] = [
     ["authHeader.headerName Upgrade", (a) => (a.authHeader = { headerName: "Upgrade" }), "`authHeader.headerName` \"Upgrade\" cannot carry the key: it frames, routes or hops the request, so the key would become its Host, length or transfer coding, or be dropped (Host, Content-Length, Transfer-Encoding, Connection, TE, Upgrade, Keep-Alive and Proxy-* are refused); use the header the provider documents, for example `headerName: \"x-api-key\"`."],
     ["authHeader.headerName Keep-Alive", (a) => (a.authHeader = { headerName: "Keep-Alive" }), "`authHeader.headerName` \"Keep-Alive\" cannot carry the key: it frames, routes or hops the request, so the key would become its Host, length or transfer coding, or be dropped (Host, Content-Length, Transfer-Encoding, Connection, TE, Upgrade, Keep-Alive and Proxy-* are refused); use the header the provider documents, for example `headerName: \"x-api-key\"`."],
     ["authHeader.headerName Proxy-Authorization", (a) => (a.authHeader = { headerName: "Proxy-Authorization" }), "`authHeader.headerName` \"Proxy-Authorization\" cannot carry the key: it frames, routes or hops the request, so the key would become its Host, length or transfer coding, or be dropped (Host, Content-Length, Transfer-Encoding, Connection, TE, Upgrade, Keep-Alive and Proxy-* are refused); use the header the provider documents, for example `headerName: \"x-api-key\"`."],
-    ["authHeader.prefix empty", (a) => (a.authHeader = { prefix: "" }), '`authHeader.prefix` must be a non-empty string without surrounding whitespace, got ""; omit `prefix` to keep kgateway\'s default.'],
+    ["authHeader.prefix empty", (a) => (a.authHeader = { prefix: "" }), '`authHeader.prefix` must be a non-empty string that does not start with whitespace, got ""; the key follows it as written, so end it with a space for `Token <key>` (`prefix: "Token "`), or omit `prefix` to keep kgateway\'s default.'],
+    ["authHeader.prefix only a space", (a) => (a.authHeader = { prefix: " " }), '`authHeader.prefix` must be a non-empty string that does not start with whitespace, got " "; the key follows it as written, so end it with a space for `Token <key>` (`prefix: "Token "`), or omit `prefix` to keep kgateway\'s default.'],
+    ["authHeader.prefix with a leading space", (a) => (a.authHeader = { prefix: " Token" }), '`authHeader.prefix` must be a non-empty string that does not start with whitespace, got " Token"; the key follows it as written, so end it with a space for `Token <key>` (`prefix: "Token "`), or omit `prefix` to keep kgateway\'s default.'],
     [
         "authHeader.prefix with a line break",
         (a) => (a.authHeader = { headerName: "api-key", prefix: "Token\r\nX-Injected: 1" }),
@@ -281,6 +284,16 @@ describe("bad arguments fail at construction with a ResourceError naming the arg
     ])("route.baseUrl %j gives the url %j", async (baseUrl, url) => {
         const { result } = await withRecordingMocks({}, () => settled(new OpenAICompatibleProvider("mistral", { ...base(), route: { gateway: { name: "agentgateway" }, baseUrl } }).url));
         expect(result).toBe(url);
+    });
+
+    it("authHeader.prefix \"Token \" is accepted, and its trailing space reaches the Backend and the proxy's config, with no warning", async () => {
+        const args = { ...base(), authHeader: { headerName: "x-api-key", prefix: "Token " } };
+        expect(await constructionError(args)).toBeUndefined();
+        const objects = renderObjects(resolveSettings("mistral", args as ResolvedArgs));
+        expect(objects.backend.spec.ai.llm.authHeader).toEqual({ headerName: "x-api-key", prefix: "Token " });
+        const rendered = renderProxyConfig([objects], [], "dataPlane", false);
+        expect(rendered.config.backends[0]!.auth).toEqual(expect.objectContaining({ headerName: "x-api-key", prefix: "Token " }));
+        expect(rendered.warnings).toEqual([]);
     });
 
     it.each(["x-api-key", "api-key", "Authorization", "X-Goog-Api-Key", "Hostname", "TE-Key"])("authHeader.headerName %j is accepted", async (headerName) => {
