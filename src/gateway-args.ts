@@ -10,13 +10,13 @@ export interface OpenAICompatibleGatewayArgs {
     /**
      * The providers the shared proxy serves, by key. Each takes the arguments of
      * `OpenAICompatibleProvider` and becomes a child `OpenAICompatibleProvider` named
-     * `<gateway name>-<key>`, whose Kubernetes objects are named `<key>` unless it sets
-     * `kubernetesName` (so the key is then a `kubernetesName`, a DNS-1035 label of at most 56
-     * characters, and its path prefix defaults to `/<key>`). Two providers with the same path
-     * prefix on hostnames that overlap (no `route.hostnames` matches every host) are an error,
-     * since one proxy routes each prefix and host to one provider. `dataPlane` and `proxy` belong
-     * to the gateway and must not be set per provider. A plain map because each entry is a child
-     * resource.
+     * `<gateway name>-<key>`, whose Kubernetes objects are named `<key>` and whose path prefix
+     * defaults to `/<key>`, unless it sets `kubernetesName`, which then replaces the key in both
+     * (without it, the key is a `kubernetesName`: a DNS-1035 label of at most 56 characters). Two
+     * providers with the same path prefix on hostnames that overlap (no `route.hostnames` matches
+     * every host) are an error, since one proxy routes each prefix and host to one provider.
+     * `dataPlane` and `proxy` belong to the gateway and must not be set per provider. A plain map
+     * because each entry is a child resource.
      */
     providers: { [key: string]: OpenAICompatibleProviderArgs };
 
