@@ -21,9 +21,11 @@ export interface ProxyArgs {
     image?: pulumi.Input<string>;
 
     /**
-     * The image tag, when `image` is a repository without one. Defaults to this package's version
-     * (the proxy and the component are released together, so the default pair always agrees on the
-     * `ProxyConfig` contract). Setting it beside an `image` that already has a tag or digest is an error.
+     * The image tag: of `image` when that is a repository without one (then it is required), or of the
+     * default repository when `image` is unset. Only without `image` does it default, to this
+     * package's version (the proxy and the component are released together, so the default pair
+     * always agrees on the `ProxyConfig` contract). Setting it beside an `image` that already has a
+     * tag or digest is an error.
      */
     tag?: pulumi.Input<string>;
 
