@@ -157,7 +157,7 @@ function validateKnownArgs(componentName: string, a: Record<string, unknown>): v
     if (credentials.length > 1) {
         throw new ProviderArgumentError(
             "apiKey",
-            `${credentials.join(" and ")} are both set; set exactly one of \`apiKey\`, \`apiKeySecretName\` or \`passthrough: true\`.`,
+            `${credentials.slice(0, -1).join(", ")} and ${credentials[credentials.length - 1]} are ${credentials.length === 2 ? "both" : "all"} set; set exactly one of \`apiKey\`, \`apiKeySecretName\` or \`passthrough: true\`.`,
         );
     }
     when(a.apiKey, rules.checkApiKey);

@@ -110,7 +110,7 @@ const cases: Case[] = [
     ],
     ["no credential", (a) => delete a.apiKey, "No credential given; set exactly one of `apiKey` (the component creates the Secret), `apiKeySecretName` (an existing Secret holding the key under `Authorization`) or `passthrough: true` (forward each client's own token)."],
     ["two credentials", (a) => (a.passthrough = true), "`apiKey` and `passthrough: true` are both set; set exactly one of `apiKey`, `apiKeySecretName` or `passthrough: true`."],
-    ["three credentials", (a) => Object.assign(a, { passthrough: true, apiKeySecretName: "k" }), "`apiKey` and `apiKeySecretName` and `passthrough: true` are both set; set exactly one of `apiKey`, `apiKeySecretName` or `passthrough: true`."],
+    ["three credentials", (a) => Object.assign(a, { passthrough: true, apiKeySecretName: "k" }), "`apiKey`, `apiKeySecretName` and `passthrough: true` are all set; set exactly one of `apiKey`, `apiKeySecretName` or `passthrough: true`."],
     ["empty apiKey", (a) => (a.apiKey = ""), '`apiKey` is empty; pass the provider\'s API key, for example `config.requireSecret("apiKey")`.'],
     // A key an HTTP header cannot carry as given; the value is never shown.
     ["apiKey only whitespace", (a) => (a.apiKey = " \t "), '`apiKey` is only whitespace; pass the provider\'s API key, for example `config.requireSecret("apiKey")`.'],

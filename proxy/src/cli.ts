@@ -27,7 +27,7 @@ Serves OpenAI-compatible providers as kgateway Backends and HTTPRoutes describe 
   --shutdown-grace-ms MS   How long SIGTERM waits for requests in flight (default 25000)
   --shutdown-delay-ms MS   How long SIGTERM keeps serving new requests, /readyz answering 503, before
                            it stops listening (default 0; SIGINT skips it)
-  --secrets-dir DIR        With --manifests: read Secret keys from DIR/<secret>/Authorization
+  --secrets-dir DIR        With --manifests only: read Secret keys from DIR/<secret>/Authorization
                            instead of from the Secret objects
   --no-watch               Do not reload when the config or the files it points to change
   -h, --help               This help
@@ -112,6 +112,10 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliOp
   if (values.config && manifests) throw new UsageError("give either --config or --manifests, not both");
   if (!config && !manifests?.length) throw new UsageError("give --config FILE or --manifests PATH...");
   const secretsDir = values["secrets-dir"] ?? env[`${ENV_PREFIX}SECRETS_DIR`];
+  // A ProxyConfig names each key's source itself; a directory given with it would be silently unused.
+  if (secretsDir && !manifests?.length) {
+    throw new UsageError(`${values["secrets-dir"] ? "--secrets-dir" : `${ENV_PREFIX}SECRETS_DIR`} only applies to --manifests; with --config, each backend's \`key\` names its file or variable`);
+  }
   const source: ProxySource = manifests?.length
     ? { manifests, ...(secretsDir ? { translate: { secretsDir } } : {}) }
     : { configFile: config! };

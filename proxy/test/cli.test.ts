@@ -220,6 +220,14 @@ describe("invalid configuration", () => {
     expect(() => parseCli([], env)).toThrow("are both set");
   });
 
+  it("refuses a secrets directory without --manifests, where it would be silently unused", () => {
+    expect(() => parseCli(["--config", "/c.yaml", "--secrets-dir", "/keys"], {})).toThrow(
+      "--secrets-dir only applies to --manifests; with --config, each backend's `key` names its file or variable",
+    );
+    expect(() => parseCli(["--config", "/c.yaml"], { OPENAI_COMPATIBLE_PROXY_SECRETS_DIR: "/keys" })).toThrow("OPENAI_COMPATIBLE_PROXY_SECRETS_DIR only applies to --manifests");
+    expect(parseCli(["--manifests", "/m", "--secrets-dir", "/keys"], {})).toMatchObject({ source: { manifests: ["/m"], translate: { secretsDir: "/keys" } } });
+  });
+
   it("reads the shutdown delay and grace from flags or the environment, refusing what is not whole milliseconds", () => {
     const base = ["--config", "/c.yaml"];
     expect(parseCli(base, {})).toMatchObject({ shutdownDelayMs: 0, shutdownGraceMs: 25_000 });
