@@ -117,10 +117,10 @@ export class OpenAICompatibleGateway extends pulumi.ComponentResource {
         const namespace = pulumi.output(args.namespace ?? "default");
         const clientKeys = (args.proxy?.clientKeys?.length ?? 0) > 0;
 
-        // The providers' HTTPRoutes wait for the proxy's Service, which is created after them. It is
-        // settled whatever happens: a route left waiting would keep the program from ever ending.
-        let serviceCreated: (service: k8s.core.v1.Service | undefined) => void = () => {};
-        const service = new Promise<k8s.core.v1.Service | undefined>((resolve) => (serviceCreated = resolve));
+        // The providers' HTTPRoutes wait for the proxy's Service and Deployment, which are created after
+        // them. It is settled whatever happens: a route left waiting would keep the program from ever ending.
+        let proxyCreated: (resources: (k8s.core.v1.Service | k8s.apps.v1.Deployment)[]) => void = () => {};
+        const proxyResources = new Promise<(k8s.core.v1.Service | k8s.apps.v1.Deployment)[]>((resolve) => (proxyCreated = resolve));
         const providers: { [key: string]: OpenAICompatibleProvider } = {};
         let entries: [string, OpenAICompatibleProvider][];
         let proxy: ProxyResources | undefined;
@@ -133,7 +133,7 @@ export class OpenAICompatibleGateway extends pulumi.ComponentResource {
                     labels: underOwn(args.labels, p.labels),
                     annotations: underOwn(args.annotations, p.annotations),
                 };
-                attachToSharedProxy(providerArgs, { serviceName: baseName, argument: `providers.${key}`, clientKeys, service });
+                attachToSharedProxy(providerArgs, { serviceName: baseName, argument: `providers.${key}`, clientKeys, proxy: proxyResources });
                 providers[key] = new OpenAICompatibleProvider(`${name}-${key}`, providerArgs, { parent: this });
             }
             entries = Object.entries(providers);
@@ -174,7 +174,7 @@ export class OpenAICompatibleGateway extends pulumi.ComponentResource {
                 proxyArgument: "proxy",
             });
         } finally {
-            serviceCreated(proxy?.service);
+            proxyCreated(proxy ? [proxy.service, proxy.deployment] : []);
         }
         children.set(this, { providers, proxy });
 

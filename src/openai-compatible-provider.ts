@@ -267,10 +267,12 @@ export class OpenAICompatibleProvider extends pulumi.ComponentResource {
 
         // With the proxy, the Gateway sends the prefix to the proxy's Service, and the proxy serves
         // the HTTPRoute as rendered (backendRef: the Backend), from its config. The route waits for that
-        // Service (a gateway's, created after its providers, once the gateway has created it).
+        // Service and for the proxy's Deployment to be ready (a gateway's, created after its providers,
+        // once the gateway has created them): switching a live route to the proxy, or adding a provider
+        // to a gateway, would otherwise send requests to pods not ready, or not yet mounting its key.
         const serviceName = proxyServiceName;
-        let routeDependsOn: pulumi.Input<pulumi.Resource[]> = proxy ? [backend, proxy.service] : [backend];
-        if (dataPlane === "proxy" && shared) routeDependsOn = shared.service.then((service) => (service ? [backend, service] : [backend]));
+        let routeDependsOn: pulumi.Input<pulumi.Resource[]> = proxy ? [backend, proxy.service, proxy.deployment] : [backend];
+        if (dataPlane === "proxy" && shared) routeDependsOn = shared.proxy.then((resources) => [backend, ...resources]);
         const httpRoute = new k8s.apiextensions.CustomResource(
             `${name}-route`,
             {

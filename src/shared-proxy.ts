@@ -15,11 +15,12 @@ export interface SharedProxyAttachment {
     /** Whether the shared proxy requires client keys. */
     clientKeys: boolean;
     /**
-     * The proxy's Service once the gateway has created it (after its providers, whose objects its config
-     * is rendered from), or undefined if it never was: the provider's HTTPRoute waits for it, so that it
-     * never points the Gateway at a Service that does not exist yet.
+     * The proxy's Service and Deployment once the gateway has created them (after its providers, whose
+     * objects its config is rendered from), or none if it never did: the provider's HTTPRoute waits for
+     * them, so that it never points the Gateway at a Service that does not exist yet, nor at pods that
+     * are not ready (or, for a provider added later, do not mount its key yet).
      */
-    service: Promise<k8s.core.v1.Service | undefined>;
+    proxy: Promise<(k8s.core.v1.Service | k8s.apps.v1.Deployment)[]>;
 }
 
 const attachments = new WeakMap<OpenAICompatibleProviderArgs, SharedProxyAttachment>();

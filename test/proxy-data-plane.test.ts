@@ -501,16 +501,19 @@ describe("a shared proxy (OpenAICompatibleGateway): examples/platform-shared-pro
         ]);
     });
 
-    it("registers each provider's HTTPRoute only after the shared proxy's Service, though the providers are created first", async () => {
+    it("registers each provider's HTTPRoute only after the proxy's Service and Deployment, though a gateway's providers are created first", async () => {
         for (const id of ["example-platform-shared-proxy", "proxy-default"]) {
             const { resources } = await renderScenario(id);
             const order = resources.map((r) => `${r.type.split(":").pop()} ${r.name}`);
             const service = order.findIndex((r) => r.startsWith("Service "));
+            // `pulumi up` registers the Deployment once its pods are ready.
+            const deployment = order.findIndex((r) => r.startsWith("Deployment "));
             const routes = order.flatMap((r, i) => (r.startsWith("HTTPRoute ") ? [i] : []));
             expect(service).toBeGreaterThanOrEqual(0);
+            expect(deployment).toBeGreaterThanOrEqual(0);
             expect(routes.length).toBeGreaterThan(0);
-            // The Gateway is never pointed at a Service that does not exist yet.
-            for (const at of routes) expect({ id, route: order[at], after: at > service }).toEqual({ id, route: order[at], after: true });
+            // The Gateway is never pointed at a Service that does not exist yet, nor at pods not ready.
+            for (const at of routes) expect({ id, route: order[at], afterService: at > service, afterDeployment: at > deployment }).toEqual({ id, route: order[at], afterService: true, afterDeployment: true });
         }
     });
 
