@@ -34,8 +34,10 @@ export interface ProxyArgs {
 
     /**
      * Pods of the Deployment, at least 1 (default 1). With more than one, a PodDisruptionBudget
-     * (`maxUnavailable: 1`) keeps all but one serving during voluntary disruptions. A plain number
-     * because it decides whether the PodDisruptionBudget exists.
+     * (`maxUnavailable: 1`) keeps all but one serving during voluntary disruptions; a pod that is
+     * not ready may always be evicted (`unhealthyPodEvictionPolicy: AlwaysAllow`), so a node drain
+     * never waits on crash-looping pods. A plain number because it decides whether the
+     * PodDisruptionBudget exists.
      */
     replicas?: number;
 

@@ -73,7 +73,7 @@ export interface PodDisruptionBudgetObject {
     apiVersion: "policy/v1";
     kind: "PodDisruptionBudget";
     metadata: ObjectMeta;
-    spec: { maxUnavailable: number; selector: { matchLabels: Record<string, string> } };
+    spec: { maxUnavailable: number; unhealthyPodEvictionPolicy: "AlwaysAllow"; selector: { matchLabels: Record<string, string> } };
 }
 
 /** The HTTPRoute the Gateway serves with the proxy data plane: the prefix goes to the proxy's Service. */
@@ -268,7 +268,10 @@ export function renderProxyObjects(settings: ProxySettings, config: RenderedProx
             apiVersion: "policy/v1",
             kind: "PodDisruptionBudget",
             metadata: meta(settings, name),
-            spec: { maxUnavailable: 1, selector: { matchLabels: selector } },
+            // A pod that is not ready serves nothing, so evicting it disrupts nothing. The default
+            // (IfHealthyBudget) refuses to evict such pods while fewer than all but one are ready, so
+            // a drain of a node holding crash-looping proxy pods would wait forever.
+            spec: { maxUnavailable: 1, unhealthyPodEvictionPolicy: "AlwaysAllow", selector: { matchLabels: selector } },
         };
     }
     if (settings.clientKeyNames.length > 0) {

@@ -288,7 +288,7 @@ describe("a provider with a proxy of its own (the default data plane)", () => {
             apiVersion: "policy/v1",
             kind: "PodDisruptionBudget",
             metadata: { name: "private-proxy", namespace: "llm", labels: labels("private-proxy", userLabels), annotations },
-            spec: { maxUnavailable: 1, selector: { matchLabels: selector("private-proxy") } },
+            spec: { maxUnavailable: 1, unhealthyPodEvictionPolicy: "AlwaysAllow", selector: { matchLabels: selector("private-proxy") } },
         });
         expect(one(objects, "HTTPRoute")).toEqual(
             routeToService("private", "private-proxy", { hostnames: ["llm.example.com"], timeouts: { request: "10m" }, metadata: { labels: userLabels, annotations } }),
@@ -485,7 +485,7 @@ describe("a shared proxy (OpenAICompatibleGateway): examples/platform-shared-pro
             deployment({ name: "llm", namespace: "llm", replicas: 2, volumes: [keyVolume("deepseek-secret"), keyVolume("mistral-secret"), clientKeysVolume("llm-client-keys")] }),
         );
         expect(one(objects, "Service")).toEqual(service("llm", "llm"));
-        expect(one(objects, "PodDisruptionBudget").spec).toEqual({ maxUnavailable: 1, selector: { matchLabels: selector("llm") } });
+        expect(one(objects, "PodDisruptionBudget").spec).toEqual({ maxUnavailable: 1, unhealthyPodEvictionPolicy: "AlwaysAllow", selector: { matchLabels: selector("llm") } });
         for (const name of ["mistral", "deepseek"]) {
             expect(one(objects, "HTTPRoute", name)).toEqual(routeToService(name, "llm", { timeouts: { request: "10m" } }));
         }
