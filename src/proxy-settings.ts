@@ -47,6 +47,36 @@ const IMAGE_REFERENCE = new RegExp(`^(?:${DOMAIN}/)?${COMPONENT}(?:/${COMPONENT}
 const TAG_ONLY = new RegExp(`^${TAG}$`);
 /** A Kubernetes quantity (k8s.io/apimachinery/pkg/api/resource, the serialized form). */
 const QUANTITY = /^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+|[KMGTPE]i|[numkMGTPE])?$/;
+/** The power of 2 (binary) or of 10 (decimal) each quantity suffix multiplies by. */
+const QUANTITY_SUFFIX: Record<string, { base: bigint; power: number }> = {
+    Ki: { base: 2n, power: 10 }, Mi: { base: 2n, power: 20 }, Gi: { base: 2n, power: 30 }, Ti: { base: 2n, power: 40 }, Pi: { base: 2n, power: 50 }, Ei: { base: 2n, power: 60 },
+    n: { base: 10n, power: -9 }, u: { base: 10n, power: -6 }, m: { base: 10n, power: -3 }, k: { base: 10n, power: 3 }, M: { base: 10n, power: 6 },
+    G: { base: 10n, power: 9 }, T: { base: 10n, power: 12 }, P: { base: 10n, power: 15 }, E: { base: 10n, power: 18 },
+};
+
+/**
+ * The exact value of a quantity that matches {@link QUANTITY}, as a fraction (`700m` and `0.7` are
+ * equal); undefined for an exponent beyond 10^±100, not worth the arithmetic.
+ */
+function quantityValue(q: string): { num: bigint; den: bigint } | undefined {
+    const m = /^([+-]?)([0-9]*)(?:\.([0-9]*))?(.*)$/.exec(q)!;
+    const fraction = m[3] ?? "";
+    let num = BigInt(`${m[2]}${fraction}` || "0") * (m[1] === "-" ? -1n : 1n);
+    let den = 10n ** BigInt(fraction.length);
+    const suffix = m[4]!;
+    const { base, power } = /^[eE]/.test(suffix) ? { base: 10n, power: Number(suffix.slice(1)) } : (QUANTITY_SUFFIX[suffix] ?? { base: 10n, power: 0 });
+    if (Math.abs(power) > 100) return undefined;
+    if (power >= 0) num *= base ** BigInt(power);
+    else den *= base ** BigInt(-power);
+    return { num, den };
+}
+
+/** Whether quantity `a` is more than quantity `b` (false when either is beyond {@link quantityValue}). */
+function quantityExceeds(a: string, b: string): boolean {
+    const x = quantityValue(a);
+    const y = quantityValue(b);
+    return x !== undefined && y !== undefined && x.num * y.den > y.num * x.den;
+}
 
 function fail(argument: string, message: string): never {
     throw new ProviderArgumentError(argument, message);
@@ -165,6 +195,21 @@ function validateKnownProxyArgs(proxy: unknown, argument: string): void {
                 }
                 if (isKnown(q) && (typeof q !== "string" || !QUANTITY.test(q))) {
                     fail(`${at}.${name}`, `\`${at}.${name}\` must be a Kubernetes quantity such as "250m" or "256Mi"${got(`${at}.${name}`, q)}.`);
+                }
+                if (isKnown(q) && (q as string).startsWith("-") && (quantityValue(q as string)?.num ?? -1n) < 0n) fail(`${at}.${name}`, `\`${at}.${name}\` must not be negative${got(`${at}.${name}`, q)}.`);
+            }
+        }
+        // The API server refuses a container that requests more than its limit, when the Deployment is applied.
+        const requests = field(resources, "requests");
+        const limits = field(resources, "limits");
+        if (requests !== undefined && isKnown(requests) && limits !== undefined && isKnown(limits)) {
+            for (const [name, request] of Object.entries(requests as Record<string, unknown>)) {
+                const limit = (limits as Record<string, unknown>)[name];
+                if (!isKnown(request) || !isKnown(limit) || typeof request !== "string" || typeof limit !== "string") continue;
+                if (quantityExceeds(request, limit)) {
+                    const r = `${argument}.resources.requests.${name}`;
+                    const l = `${argument}.resources.limits.${name}`;
+                    fail(r, `${named(r, request)} is more than ${named(l, limit)}, which Kubernetes refuses; lower the request or raise the limit.`);
                 }
             }
         }

@@ -71,6 +71,17 @@ const providerCases: Case<OpenAICompatibleProviderArgs>[] = [
         (a) => (a.proxy = { resources: { limits: { "Bad Name": "1" } } }),
         '`proxy.resources.limits` key "Bad Name" is not a Kubernetes resource name (a qualified name: an optional DNS subdomain prefix and "/", then at most 63 letters, digits, \'-\', \'_\' or \'.\', starting and ending with a letter or digit), such as "cpu", "memory", "ephemeral-storage" or "nvidia.com/gpu".',
     ],
+    ["resources with a negative quantity", (a) => (a.proxy = { resources: { requests: { cpu: "-100m" } } }), '`proxy.resources.requests.cpu` must not be negative, got "-100m".'],
+    [
+        "resources requesting more than the limit",
+        (a) => (a.proxy = { resources: { requests: { cpu: "100m", memory: "0.5Gi" }, limits: { memory: "256Mi" } } }),
+        '`proxy.resources.requests.memory` "0.5Gi" is more than `proxy.resources.limits.memory` "256Mi", which Kubernetes refuses; lower the request or raise the limit.',
+    ],
+    [
+        "resources requesting more CPU than the limit, in other units",
+        (a) => (a.proxy = { resources: { requests: { cpu: "1.5" }, limits: { cpu: "1200m" } } }),
+        '`proxy.resources.requests.cpu` "1.5" is more than `proxy.resources.limits.cpu` "1200m", which Kubernetes refuses; lower the request or raise the limit.',
+    ],
     [
         "client key name not a label",
         (a) => (a.proxy = { clientKeys: [{ name: "Team A" }] }),
@@ -209,7 +220,8 @@ describe("bad data-plane arguments of OpenAICompatibleProvider fail at construct
         expect(await constructionError(() => new OpenAICompatibleProvider("mistral", provider()))).toBeUndefined();
         expect(await constructionError(() => new OpenAICompatibleProvider("mistral", { ...provider(), dataPlane: "kgateway" }))).toBeUndefined();
         expect(await constructionError(() => new OpenAICompatibleProvider("mistral", { ...provider(), dataPlane: "proxy", proxy: { image: "ghcr.io/acme/p@sha256:" + "d".repeat(64) } }))).toBeUndefined();
-        const resources = { requests: { cpu: "100m", "ephemeral-storage": "1Gi" }, limits: { memory: "256Mi", "hugepages-2Mi": "64Mi", "nvidia.com/gpu": "1" } };
+        // A request equal to its limit, written in other units (0.7 and 700m: no rounding), is valid.
+        const resources = { requests: { cpu: "700m", "ephemeral-storage": "1Gi", memory: "268435456" }, limits: { cpu: "0.7", memory: "256Mi", "hugepages-2Mi": "64Mi", "nvidia.com/gpu": "1" } };
         expect(await constructionError(() => new OpenAICompatibleProvider("mistral", { ...provider(), proxy: { resources } }))).toBeUndefined();
     });
 });
