@@ -9,6 +9,8 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ERROR_CATALOGUE, codeForError, type ErrorCode } from "../src/server/errors";
 import { Exchange } from "../src/server/exchange";
+import { defaultBodyBudget, memoryLimit } from "../src/server/body-budget";
+import { totalmem } from "node:os";
 import { createTestCa } from "./helpers/certs";
 import { postJson, rawExchange, send, type Reply } from "./helpers/http";
 import { API_VERSION, PROVIDER_KEY, providerEnv, simpleConfig, startProxy, type TestProxy } from "./helpers/proxy";
@@ -342,6 +344,86 @@ describe("5xx answered by the proxy", () => {
     expectError(await postJson(p.url, "/mistral", chat), "request_timeout");
     // The upstream request is abandoned too, not left running.
     await aborted;
+  });
+});
+
+describe("503 bodies_over_memory_budget: the request bodies held in memory at once are bounded", () => {
+  /** A body of exactly `size` bytes, with `model` to rewrite. */
+  const bodyOf = (size: number): string => {
+    const base = JSON.stringify({ model: "x", messages: [], pad: "" });
+    return JSON.stringify({ model: "x", messages: [], pad: "p".repeat(size - base.length) });
+  };
+  /** An upstream holding every answer until `answerAll()`. */
+  async function holdingUpstream(): Promise<{ up: Upstream; answerAll: () => void }> {
+    const held: (() => void)[] = [];
+    const up = await upstreamWith((_req, res) => void held.push(() => res.writeHead(200, { "content-type": "application/json" }).end("{}")));
+    return { up, answerAll: () => held.splice(0).forEach((answer) => answer()) };
+  }
+  /** A POST whose body is sent chunked (no Content-Length), in two writes. */
+  function chunkedPost(base: string, body: string): Promise<Reply> {
+    return new Promise((resolve, reject) => {
+      const url = new URL(base);
+      const req = httpRequest({ host: url.hostname, port: url.port, method: "POST", path: "/mistral", headers: { "content-type": "application/json" } }, (res) => {
+        let text = "";
+        res.setEncoding("utf8").on("data", (d: string) => (text += d));
+        res.on("end", () => resolve({ status: res.statusCode!, headers: res.headers, body: text, json: <T>() => JSON.parse(text) as T }));
+      });
+      req.on("error", reject);
+      req.write(body.slice(0, 100));
+      req.end(body.slice(100));
+    });
+  }
+
+  it("answers 503 past the budget, counts a chunked body as it arrives, always serves a lone body, and frees a body's share when its exchange ends", async () => {
+    const { up, answerAll } = await holdingUpstream();
+    const p = await proxyFor({ ...simpleConfig(up.port, { model: "m-override" }), limits: { maxBufferedBodyBytes: 1000 } });
+    const first = postJson(p.url, "/mistral", JSON.parse(bodyOf(600)));
+    await up.request(0);
+    // 600 held: another 600 would exceed 1000, by its Content-Length or by the bytes a chunked body sends.
+    expectError(await postJson(p.url, "/mistral", JSON.parse(bodyOf(600))), "bodies_over_memory_budget");
+    expectError(await chunkedPost(p.url, bodyOf(600)), "bodies_over_memory_budget");
+    // 300 more fits.
+    const small = postJson(p.url, "/mistral", JSON.parse(bodyOf(300)));
+    await up.request(1);
+    expect(up.requests).toHaveLength(2);
+    answerAll();
+    expect([(await first).status, (await small).status]).toEqual([200, 200]);
+    // Freed: a body over the whole budget is served when no other is held, chunked or not.
+    const lone = postJson(p.url, "/mistral", JSON.parse(bodyOf(1500)));
+    await up.request(2);
+    answerAll();
+    expect((await lone).status).toBe(200);
+    const loneChunked = chunkedPost(p.url, bodyOf(1500));
+    await up.request(3);
+    answerAll();
+    expect((await loneChunked).status).toBe(200);
+    expect(up.requests.map((r) => r.body.length)).toEqual([600, 300, 1500, 1500].map((n) => n + "m-override".length - 1));
+    // Logged in order: once the last request's line is there, so are the refusals'.
+    await p.waitForLog((l) => l.msg === "request" && l.status === 200 && p.logs().filter((m) => m.msg === "request").length === 6);
+    expect(p.logs().filter((l) => l.msg === "request").map((l) => [l.status, l.error ?? null])).toEqual([
+      [503, "bodies_over_memory_budget"],
+      [503, "bodies_over_memory_budget"],
+      [200, null],
+      [200, null],
+      [200, null],
+      [200, null],
+    ]);
+  });
+
+  it("leaves bodies that stream through (no `model` to rewrite or check) out of the budget", async () => {
+    const { up, answerAll } = await holdingUpstream();
+    const p = await proxyFor({ ...simpleConfig(up.port), limits: { maxBufferedBodyBytes: 1000 } });
+    const replies = [postJson(p.url, "/mistral", JSON.parse(bodyOf(600))), postJson(p.url, "/mistral", JSON.parse(bodyOf(600)))];
+    await up.request(1);
+    answerAll();
+    expect((await Promise.all(replies)).map((r) => r.status)).toEqual([200, 200]);
+  });
+
+  it("defaults to a quarter of the memory limit above 128 MiB", () => {
+    const MiB = 1024 * 1024;
+    expect([256, 512, 1024, 128, 64].map((limit) => defaultBodyBudget(limit * MiB) / MiB)).toEqual([32, 96, 224, 0, 0]);
+    expect(memoryLimit()).toBeGreaterThan(0);
+    expect(memoryLimit()).toBeLessThanOrEqual(totalmem());
   });
 });
 

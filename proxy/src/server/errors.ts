@@ -81,6 +81,12 @@ export const ERROR_CATALOGUE = {
     message: "This route has no backend to send the request to.",
     when: "The matched route has no `backendRefs` (an HTTPRoute rule without any), or every weight is 0.",
   },
+  bodies_over_memory_budget: {
+    status: 503,
+    type: "server_error",
+    message: "The proxy is holding as many request bodies in memory as it may; retry shortly.",
+    when: "A route that rewrites or checks `model` reads the body into memory, and the bodies held by requests in progress would exceed `limits.maxBufferedBodyBytes` (by default a quarter of the container's memory limit above 128 MiB, so that large bodies cannot get the proxy killed for memory).",
+  },
   internal_error: {
     status: 500,
     type: "server_error",

@@ -34,6 +34,8 @@ export interface RuntimeState {
   readonly generation: number;
   readonly table: RoutingTable;
   readonly maxBodyBytes: number;
+  /** The request-body bytes all exchanges may hold in memory at once (body-budget.ts). */
+  readonly maxBufferedBodyBytes: number;
   readonly clientKeyDigests: readonly Buffer[] | null;
   /** The upstream connection pools its backends use (upstream-pools.ts). */
   readonly poolKeys: ReadonlySet<string>;
@@ -53,6 +55,8 @@ export interface ExchangeContext {
   readonly unmatched: RouteMetrics;
   /** Requests in flight; the server drains them on shutdown. */
   inflight: number;
+  /** Request-body bytes held in memory by the exchanges in progress, to read and parse them (body-budget.ts). */
+  bufferedBodyBytes: number;
   draining: boolean;
   /** Connections whose answer, given while draining, is their last (see `lastAnswer`). */
   readonly closingConnections: WeakSet<Socket>;
@@ -310,6 +314,8 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
   private progressed = false;
   private since = 0;
   private uploading = false;
+  /** This exchange's share of `ctx.bufferedBodyBytes`. */
+  private buffered = 0;
 
   constructor(
     private readonly ctx: ExchangeContext,
@@ -363,6 +369,8 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
       return this.dispatch(headers, null);
     }
     if (this.contentLength !== undefined && Number(this.contentLength) > state.maxBodyBytes) return this.fail("request_too_large");
+    // A body read whole: its declared length is held from now on, before the client is invited to send it.
+    if (target.parseBody && this.contentLength !== undefined && !this.holdBody(Number(this.contentLength))) return this.fail("bodies_over_memory_budget");
     if (this.continuePending) {
       this.continuePending = false;
       this.res.writeContinue();
@@ -475,6 +483,12 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
         this.fail("request_too_large");
         return;
       }
+      // A chunked body is held as it arrives.
+      if (this.chunked && !this.holdBody(chunk.length)) {
+        req.pause();
+        this.fail("bodies_over_memory_budget");
+        return;
+      }
       chunks.push(chunk);
     });
     req.on("end", () => {
@@ -494,6 +508,18 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
     const model = parsed.value.model;
     if (typeof model !== "string" || model === "") return this.fail("model_required");
     this.dispatch(headers, body);
+  }
+
+  /**
+   * Holds `bytes` more of request body in memory, if the budget allows: within it, or when no other
+   * exchange holds any (a body up to the size limit is always served, one at a time).
+   */
+  private holdBody(bytes: number): boolean {
+    const ctx = this.ctx;
+    if (ctx.bufferedBodyBytes + bytes > this.state.maxBufferedBodyBytes && ctx.bufferedBodyBytes > this.buffered) return false;
+    ctx.bufferedBodyBytes += bytes;
+    this.buffered += bytes;
+    return true;
   }
 
   private dispatch(headers: string[], body: Dispatcher.DispatchOptions["body"]): void {
@@ -808,6 +834,8 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
     }
     if (code !== null) this.errorCode = code;
     if (this.timer !== null) clearTimeout(this.timer);
+    // undici keeps the body it sends until the exchange ends.
+    this.ctx.bufferedBodyBytes -= this.buffered;
     this.ctx.watch.remove(this);
     const ctx = this.ctx;
     const clientGone = code === "client_closed_request";

@@ -17,6 +17,7 @@ import type { ManifestValues } from "../translate/manifest-values";
 import { ERROR_CATALOGUE, errorBody } from "./errors";
 import { Exchange, answeringEarlierRequests, exchangeReading, lastAnswer, logRefused, pipelineWaiting, refuseTunnel, type ExchangeContext, type RuntimeState } from "./exchange";
 import { TimeoutWatch } from "./timeout-watch";
+import { defaultBodyBudget, memoryLimit } from "./body-budget";
 import { createLogger, flushLogger, flushRequestLines, type Logger } from "./logger";
 import { ProxyMetrics } from "./metrics";
 import { compileRoutingTable } from "./routing-table";
@@ -119,6 +120,7 @@ export class ProxyServer extends EventEmitter {
       metrics,
       unmatched: metrics.route(""),
       inflight: 0,
+      bufferedBodyBytes: 0,
       draining: false,
       closingConnections: new WeakSet(),
       onIdle: null,
@@ -489,6 +491,7 @@ function build(loaded: LoadedConfig, options: ProxyServerOptions, pools: Upstrea
       generation,
       table,
       maxBodyBytes: loaded.config.limits.maxRequestBodyBytes,
+      maxBufferedBodyBytes: loaded.config.limits.maxBufferedBodyBytes ?? defaultBodyBudget(memoryLimit()),
       clientKeyDigests: credentials.clientKeyDigests,
       poolKeys,
       inflight: 0,
