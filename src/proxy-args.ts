@@ -75,8 +75,10 @@ export interface ProxyArgs {
      * tolerations, topology spread, extra env, a service account, ...): a plain object in the shape
      * of a Deployment, merged into the rendered one. Objects merge key by key; lists whose items all
      * have a `name` (containers, volumes, env, volumeMounts, ports) merge item by item on `name`, as
-     * `kubectl patch` does; other lists are replaced; `null` removes a field. The proxy container is
-     * named `proxy`. Applied last, so it can also undo the defaults: use with care.
+     * `kubectl patch` does; other lists are replaced; `null` removes a field. `strategy` and each
+     * volume keep only the keys given, as `kubectl apply` does for these unions (`strategy: { type:
+     * "Recreate" }` drops `rollingUpdate`). The proxy container is named `proxy`. Applied last, so it
+     * can also undo the defaults: use with care.
      *
      * @example { spec: { template: { spec: { nodeSelector: { pool: "system" }, containers: [{ name: "proxy", env: [{ name: "NODE_EXTRA_CA_CERTS", value: "/etc/ca/extra.pem" }] }] } } } }
      */

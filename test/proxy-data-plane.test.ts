@@ -627,6 +627,26 @@ describe("pure helpers", () => {
         expect(target.spec.keep).toBe(true);
     });
 
+    it("mergePatch keeps only the given keys of `strategy` and of a volume, unions the API server checks", () => {
+        const target = {
+            spec: {
+                strategy: { type: "RollingUpdate", rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } },
+                template: { spec: { volumes: [{ name: "keys", secret: { secretName: "k", defaultMode: 0o440 } }, { name: "tmp", emptyDir: {} }] } },
+            },
+        };
+        // Merged key by key, the API server would refuse both: `rollingUpdate` with `Recreate`, two sources in one volume.
+        expect(mergePatch(target, { spec: { strategy: { type: "Recreate" }, template: { spec: { volumes: [{ name: "keys", configMap: { name: "c" } }] } } } })).toEqual({
+            spec: {
+                strategy: { type: "Recreate" },
+                template: { spec: { volumes: [{ name: "keys", configMap: { name: "c" } }, { name: "tmp", emptyDir: {} }] } },
+            },
+        });
+        // A key given is still merged.
+        expect(mergePatch(target, { spec: { template: { spec: { volumes: [{ name: "keys", secret: { defaultMode: 0o400 } }] } } } })).toMatchObject({
+            spec: { strategy: target.spec.strategy, template: { spec: { volumes: [{ name: "keys", secret: { secretName: "k", defaultMode: 0o400 } }, { name: "tmp", emptyDir: {} }] } } },
+        });
+    });
+
     it("renderProxyConfig lists what the proxy would reject, naming object and field", () => {
         const objects = renderObjects(resolveSettings("mistral", { preset: "mistral", apiKey: "k", route: { gateway: { name: "agentgateway" } } }));
         // A port the Backend CRD accepts (int32) and the proxy does not, as a hand-edited object could hold.
