@@ -377,8 +377,11 @@ describe("503 bodies_over_memory_budget: the request bodies held in memory at on
   it("answers 503 past the budget, counts a chunked body as it arrives, always serves a lone body, and frees a body's share when its exchange ends", async () => {
     const { up, answerAll } = await holdingUpstream();
     const p = await proxyFor({ ...simpleConfig(up.port, { model: "m-override" }), limits: { maxBufferedBodyBytes: 1000 } });
+    const buffered = async (): Promise<string[]> => [...(await send(p.adminUrl, "/metrics")).body.matchAll(/^openai_proxy_buffered_body_bytes\{state="(\w+)"\} (\d+)$/gm)].map((m) => `${m[1]} ${m[2]}`);
+    expect(await buffered()).toEqual(["held 0", "budget 1000"]);
     const first = postJson(p.url, "/mistral", JSON.parse(bodyOf(600)));
     await up.request(0);
+    expect(await buffered()).toEqual(["held 600", "budget 1000"]);
     // 600 held: another 600 would exceed 1000, by its Content-Length or by the bytes a chunked body sends.
     expectError(await postJson(p.url, "/mistral", JSON.parse(bodyOf(600))), "bodies_over_memory_budget");
     expectError(await chunkedPost(p.url, bodyOf(600)), "bodies_over_memory_budget");
@@ -398,6 +401,7 @@ describe("503 bodies_over_memory_budget: the request bodies held in memory at on
     answerAll();
     expect((await loneChunked).status).toBe(200);
     expect(up.requests.map((r) => r.body.length)).toEqual([600, 300, 1500, 1500].map((n) => n + "m-override".length - 1));
+    expect(await buffered()).toEqual(["held 0", "budget 1000"]);
     // Logged in order: once the last request's line is there, so are the refusals'.
     await p.waitForLog((l) => l.msg === "request" && l.status === 200 && p.logs().filter((m) => m.msg === "request").length === 6);
     expect(p.logs().filter((l) => l.msg === "request").map((l) => [l.status, l.error ?? null])).toEqual([

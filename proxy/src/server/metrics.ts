@@ -59,6 +59,19 @@ export class ProxyMetrics {
     registers: [this.registry],
     collect: (): void => this.inflight.set(this.inflightNow()),
   });
+  /** Reads the request-body bytes held in memory, when the registry is scraped (see {@link readInflight}). */
+  private bufferedNow: () => { held: number; budget: number } = () => ({ held: 0, budget: 0 });
+  readonly bufferedBodyBytes: Gauge = new Gauge({
+    name: "openai_proxy_buffered_body_bytes",
+    help: "Request-body bytes held in memory to rewrite or check `model` (`state`: `held`, or `budget`, the most that may be: limits.maxBufferedBodyBytes).",
+    labelNames: ["state"] as const,
+    registers: [this.registry],
+    collect: (): void => {
+      const { held, budget } = this.bufferedNow();
+      this.bufferedBodyBytes.set({ state: "held" }, held);
+      this.bufferedBodyBytes.set({ state: "budget" }, budget);
+    },
+  });
   readonly configReloads = new Counter({
     name: "openai_proxy_config_reloads_total",
     help: "Config reloads, by result (`success` or `failure`; a failure keeps the last good config).",
@@ -78,6 +91,11 @@ export class ProxyMetrics {
   /** Where `openai_proxy_inflight_requests` comes from: read at each scrape, nothing to do per request. */
   readInflight(read: () => number): void {
     this.inflightNow = read;
+  }
+
+  /** Where `openai_proxy_buffered_body_bytes` comes from, read at each scrape. */
+  readBufferedBodyBytes(read: () => { held: number; budget: number }): void {
+    this.bufferedNow = read;
   }
 
   /** Cached per-route children, keyed by status. */
