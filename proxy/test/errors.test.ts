@@ -347,6 +347,26 @@ describe("5xx answered by the proxy", () => {
   });
 });
 
+describe("400 json_too_complex: a large body of too many JSON values is refused before it is parsed", () => {
+  it("refuses a body over 256 KiB with more than 200,000 objects and arrays, nested or flat, and serves one within either bound", async () => {
+    const up = await upstreamWith();
+    const p = await proxyFor(simpleConfig(up.port, { model: "m-override" }));
+    const nested = (n: number): string => `{"model":"x","messages":[],"a":${"[".repeat(n)}${"]".repeat(n)}}`;
+    const flat = (n: number): string => `{"model":"x","messages":[],"a":[${"{},".repeat(n - 1)}{}]}`;
+    const post = (body: string): Promise<Reply> => send(p.url, "/mistral", { method: "POST", headers: { "content-type": "application/json" }, body });
+    expect(nested(200_001).length).toBeGreaterThan(256 * 1024);
+    expectError(await post(nested(200_001)), "json_too_complex");
+    expectError(await post(flat(200_001)), "json_too_complex");
+    expect(up.requests).toHaveLength(0);
+    // At the bound, or under 256 KiB (where parsing is bounded by the size): parsed and forwarded.
+    expect((await post(flat(199_997))).status).toBe(200);
+    const small = nested(120_000);
+    expect(small.length).toBeLessThan(256 * 1024);
+    expect((await post(small)).status).toBe(200);
+    expect(up.requests).toHaveLength(2);
+  });
+});
+
 describe("503 bodies_over_memory_budget: the request bodies held in memory at once are bounded", () => {
   /** A body of exactly `size` bytes, with `model` to rewrite. */
   const bodyOf = (size: number): string => {

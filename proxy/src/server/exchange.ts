@@ -20,7 +20,7 @@ import { Readable } from "node:stream";
 import { timingSafeEqual } from "node:crypto";
 import type { Dispatcher } from "undici";
 import { ERROR_CATALOGUE, ProxyError, codeForError, errorBody, sseErrorEvent, type ErrorCode } from "./errors";
-import { parseJsonObject, replaceModelBytes } from "./model-rewrite";
+import { JSON_SCAN_FROM_BYTES, parseJsonObject, replaceModelBytes, tooManyJsonContainers } from "./model-rewrite";
 import { RESPONSE_HOP_BY_HOP, findRoute, upstreamPathFor, type CompiledRoute, type MatchEntry, type RequestDetails, type RoutingTable, type Target } from "./routing-table";
 import { hasDotSegment } from "../translate/path-segments";
 import { StreamUsageReader, TailBuffer, type UsageReader } from "./token-usage";
@@ -500,6 +500,7 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
 
   private onBody(headers: string[], body: Buffer): void {
     const backend = this.target!.backend;
+    if (body.length >= JSON_SCAN_FROM_BYTES && tooManyJsonContainers(body)) return this.fail("json_too_complex");
     if (!isUtf8(body)) return this.fail("invalid_json");
     const text = body.toString("utf8");
     const parsed = parseJsonObject(text);
