@@ -650,6 +650,32 @@ describe("client connections", () => {
     await closing;
   });
 
+  it("once draining, forwards no request pipelined behind one that came before and is not answered yet", async () => {
+    const answers: (() => void)[] = [];
+    upstream.handler = (_req, res) => answers.push(() => res.writeHead(200, { "content-type": "application/json" }).end("{}"));
+    const answer = (): void => answers.forEach((a) => a());
+    proxy = await startProxy(simpleConfig(upstream.port), { env: providerEnv, shutdownDelayMs: 1500 });
+    const { socket, received, closed } = await rawConnection(proxy.url);
+    const request = (n: number): string => {
+      const body = JSON.stringify({ model: "x", n });
+      return `POST /mistral HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+    };
+    socket.write(request(1));
+    await upstream.request(0);
+    const closing = proxy.proxy.shutdown(5000);
+    // The first request's answer, begun while draining, closes the connection: the second, pipelined
+    // behind it, can never be answered, so it must not reach the upstream (the client sends it again).
+    socket.write(request(2));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    answer();
+    await closed;
+    expect(received().match(/^HTTP\/1\.1 \d+/gm)).toEqual(["HTTP/1.1 200"]);
+    expect(received()).toMatch(/\r\nconnection: close\r\n/i);
+    expect(upstream.requests.map((r) => (JSON.parse(r.body.toString()) as { n: number }).n)).toEqual([1]);
+    await closing;
+    expect(proxy.logs().filter((l) => l.msg === "request").map((l) => l.status)).toEqual([200]);
+  });
+
   /** A raw client connection to `base`: what it has received so far, and when it closes. */
   async function rawConnection(base: string): Promise<{ socket: Socket; received: () => string; closed: Promise<unknown> }> {
     const url = new URL(base);

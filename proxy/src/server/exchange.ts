@@ -240,6 +240,14 @@ export function answeringEarlierRequests(socket: Socket): boolean {
   return exchanges.length > 0 && exchanges.every((e) => e.requestRead());
 }
 
+/**
+ * Whether an exchange in progress on the connection has not begun its answer: while draining, that answer
+ * will be the connection's last (`lastAnswer`), so a request pipelined behind it can never be answered.
+ */
+export function answerPendingOn(socket: Socket): boolean {
+  return exchangesOn(socket).some((e) => !e.answerBegun());
+}
+
 /** The exchange on the connection whose request is still being read, if any. */
 export function exchangeReading(socket: Socket): Exchange | undefined {
   return exchangesOn(socket).find((e) => !e.requestRead());
@@ -377,6 +385,11 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
     }
     if (target.parseBody) return this.readBody(headers);
     this.dispatch(headers, this.chunked ? Readable.from(limitBody(req, state.maxBodyBytes), { objectMode: false }) : req);
+  }
+
+  /** Whether the response's head has been written (or queued behind earlier answers on the connection). */
+  answerBegun(): boolean {
+    return this.res.headersSent;
   }
 
   /** Whether the client's request, body included, has been read in full. */

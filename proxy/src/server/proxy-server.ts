@@ -15,7 +15,7 @@ import { formatFieldPath, ProxyConfigSchema, type ProxyConfigInput } from "../co
 import type { FromGatewayObjectsOptions } from "../translate/from-gateway-objects";
 import type { ManifestValues } from "../translate/manifest-values";
 import { ERROR_CATALOGUE, errorBody } from "./errors";
-import { Exchange, answeringEarlierRequests, exchangeReading, lastAnswer, logRefused, pipelineWaiting, refuseTunnel, type ExchangeContext, type RuntimeState } from "./exchange";
+import { Exchange, answerPendingOn, answeringEarlierRequests, exchangeReading, lastAnswer, logRefused, pipelineWaiting, refuseTunnel, type ExchangeContext, type RuntimeState } from "./exchange";
 import { TimeoutWatch } from "./timeout-watch";
 import { defaultBodyBudget, memoryLimit } from "./body-budget";
 import { createLogger, flushLogger, flushRequestLines, type Logger } from "./logger";
@@ -309,8 +309,9 @@ export class ProxyServer extends EventEmitter {
     if (this.ctx.draining) {
       // The first answer on a connection while draining closes it. A request pipelined behind that one
       // is never answered (Node.js queues its response, then closes the connection), so it is neither
-      // forwarded nor logged: the client sends it again, on a new connection.
-      if (this.ctx.closingConnections.has(req.socket)) return;
+      // forwarded nor logged: the client sends it again, on a new connection. That answer may be one
+      // already in progress, for a request that came before draining began.
+      if (this.ctx.closingConnections.has(req.socket) || answerPendingOn(req.socket)) return;
       lastAnswer(this.ctx, req.socket, res);
     }
     // What Node.js sets from the server's keepAliveTimeout for its `Keep-Alive: timeout=N` response header
