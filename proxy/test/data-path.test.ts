@@ -676,6 +676,31 @@ describe("client connections", () => {
     expect(proxy.logs().filter((l) => l.msg === "request").map((l) => l.status)).toEqual([200]);
   });
 
+  it.each([
+    ["in order", false],
+    ["the later first", true],
+  ])("once draining, answers every request pipelined before it began (upstream answers %s), only the last answer closing the connection", async (_order, reversed) => {
+    const answers: (() => void)[] = [];
+    upstream.handler = (_req, res) => answers.push(() => res.writeHead(200, { "content-type": "application/json" }).end("{}"));
+    proxy = await startProxy(simpleConfig(upstream.port), { env: providerEnv, shutdownDelayMs: 1500 });
+    const { socket, received, closed } = await rawConnection(proxy.url);
+    const request = (n: number): string => {
+      const body = JSON.stringify({ model: "x", n });
+      return `POST /mistral HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+    };
+    socket.write(request(1) + request(2));
+    await upstream.request(1);
+    const closing = proxy.proxy.shutdown(5000);
+    // Both went upstream before draining began: both answers must reach the client, so only the second,
+    // the connection's last, may close it.
+    (reversed ? answers.reverse() : answers).forEach((a) => a());
+    await closed;
+    expect(received().match(/^HTTP\/1\.1 \d+/gm)).toEqual(["HTTP/1.1 200", "HTTP/1.1 200"]);
+    expect(received().match(/\r\nconnection: close\r\n/gi)).toHaveLength(1);
+    await closing;
+    expect(proxy.logs().filter((l) => l.msg === "request").map((l) => l.status)).toEqual([200, 200]);
+  });
+
   /** A raw client connection to `base`: what it has received so far, and when it closes. */
   async function rawConnection(base: string): Promise<{ socket: Socket; received: () => string; closed: Promise<unknown> }> {
     const url = new URL(base);

@@ -70,9 +70,9 @@ export interface ExchangeContext {
 }
 
 /**
- * Makes `res` its connection's last answer (`Connection: close`): while draining, every answer not yet
- * begun, whenever its request came, so that the client sends its next request to another pod instead of
- * racing the close at the end of the drain.
+ * Makes `res` its connection's last answer (`Connection: close`): while draining, the answer to the latest
+ * request on a connection (`Exchange.answersLast`), whenever it came, so that the client sends its next
+ * request to another pod instead of racing the close at the end of the drain.
  */
 export function lastAnswer(ctx: ExchangeContext, socket: Socket | null, res: ServerResponse): void {
   if (socket !== null) ctx.closingConnections.add(socket);
@@ -190,6 +190,8 @@ class ClientConnection implements Watched {
   readonly exchanges: Exchange[] = [];
   /** Requests pipelined beyond the exchanges in progress, each a function that starts its exchange. */
   readonly waiting: (() => void)[] = [];
+  /** Exchanges started on it so far: the one numbered this owes the connection's last answer in order. */
+  started = 0;
   watchIndex = -1;
   /** Set when a request ends; the idle time counts from the first sweep after that. */
   active = true;
@@ -324,6 +326,8 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
   private uploading = false;
   /** This exchange's share of `ctx.bufferedBodyBytes`. */
   private buffered = 0;
+  /** Its number among the exchanges started on its connection ({@link ClientConnection.started}). */
+  private seq = 0;
 
   constructor(
     private readonly ctx: ExchangeContext,
@@ -339,6 +343,7 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
     const { req, state } = this;
     const connection = connectionOf(req.socket, this.ctx);
     connection.exchanges.push(this);
+    this.seq = ++connection.started;
     this.connection = connection;
     const url = req.url ?? "";
     const q = url.indexOf("?");
@@ -786,7 +791,7 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
 
   private writeHead(): void {
     this.headWritten = true;
-    if (this.ctx.draining) lastAnswer(this.ctx, this.res.socket, this.res);
+    if (this.ctx.draining && this.answersLast()) lastAnswer(this.ctx, this.res.socket, this.res);
     else if (this.bodyAbandoned() && !this.unreadBodyBounded()) this.res.shouldKeepAlive = false;
     this.res.writeHead(this.status, this.pendingHeaders!);
   }
@@ -797,7 +802,7 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
     const { req, res } = this;
     const spec = ERROR_CATALOGUE[code];
     if (!res.headersSent && !res.destroyed) {
-      if (this.ctx.draining) lastAnswer(this.ctx, res.socket, res);
+      if (this.ctx.draining && this.answersLast()) lastAnswer(this.ctx, res.socket, res);
       const body = errorBody(code);
       // An unread body is discarded by Node.js after the answer, keeping the connection reusable, when it
       // is known to be within the body limit. One that is larger, of unknown length (chunked), or that
@@ -810,6 +815,17 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
     }
     this.status = spec.status;
     this.finish(code, cause);
+  }
+
+  /**
+   * Whether this answer is the last its connection owes: no request after its own was started, nor waits
+   * to be. While draining only that answer may close the connection: Node.js sends answers in order and
+   * drops those queued behind one that closes, so an earlier answer closing it would lose the answers of
+   * later requests already forwarded.
+   */
+  private answersLast(): boolean {
+    const connection = this.connection;
+    return connection === undefined || (connection.started === this.seq && connection.waiting.length === 0);
   }
 
   /**
