@@ -417,7 +417,7 @@ describe("503 bodies_over_memory_budget: the request bodies held in memory at on
     const first = postJson(p.url, "/mistral", JSON.parse(bodyOf(600)));
     await up.request(0);
     expect(await buffered()).toEqual(["held 600", "budget 1000"]);
-    // 600 held: another 600 would exceed 1000, by its Content-Length or by the bytes a chunked body sends.
+    // 600 held: another 600 would exceed 1000, sent with a Content-Length or chunked.
     expectError(await postJson(p.url, "/mistral", JSON.parse(bodyOf(600))), "bodies_over_memory_budget");
     expectError(await chunkedPost(p.url, bodyOf(600)), "bodies_over_memory_budget");
     // 300 more fits.
@@ -449,6 +449,24 @@ describe("503 bodies_over_memory_budget: the request bodies held in memory at on
     ]);
   });
 
+  it("holds a body's bytes as they arrive: a client that declares a large body and stalls holds only what it sent", async () => {
+    const { up, answerAll } = await holdingUpstream();
+    const p = await proxyFor({ ...simpleConfig(up.port, { model: "m-override" }), limits: { maxBufferedBodyBytes: 1000 } });
+    const url = new URL(p.url);
+    const staller = connect(Number(url.port), url.hostname);
+    await once(staller, "connect");
+    cleanups.push(() => void staller.destroy());
+    staller.write(`POST /mistral HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 900\r\n\r\n${bodyOf(900).slice(0, 100)}`);
+    const buffered = async (): Promise<string | undefined> => /^openai_proxy_buffered_body_bytes\{state="held"\} (\d+)$/m.exec((await send(p.adminUrl, "/metrics")).body)?.[1];
+    for (let i = 0; i < 50 && (await buffered()) !== "100"; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(await buffered()).toBe("100");
+    // 100 held, not the 900 declared: 600 more fit.
+    const served = postJson(p.url, "/mistral", JSON.parse(bodyOf(600)));
+    await up.request(0);
+    answerAll();
+    expect((await served).status).toBe(200);
+  });
+
   it("leaves bodies that stream through (no `model` to rewrite or check) out of the budget", async () => {
     const { up, answerAll } = await holdingUpstream();
     const p = await proxyFor({ ...simpleConfig(up.port), limits: { maxBufferedBodyBytes: 1000 } });
@@ -458,9 +476,9 @@ describe("503 bodies_over_memory_budget: the request bodies held in memory at on
     expect((await Promise.all(replies)).map((r) => r.status)).toEqual([200, 200]);
   });
 
-  it("defaults to a quarter of the memory limit above 128 MiB", () => {
+  it("defaults to a quarter of the memory limit above 128 MiB, and at least the body size limit", () => {
     const MiB = 1024 * 1024;
-    expect([256, 512, 1024, 128, 64].map((limit) => defaultBodyBudget(limit * MiB) / MiB)).toEqual([32, 96, 224, 0, 0]);
+    expect([256, 512, 1024, 128, 64].map((limit) => defaultBodyBudget(limit * MiB, 10 * MiB) / MiB)).toEqual([32, 96, 224, 10, 10]);
     expect(memoryLimit()).toBeGreaterThan(0);
     expect(memoryLimit()).toBeLessThanOrEqual(totalmem());
   });

@@ -10,9 +10,12 @@ import { totalmem } from "node:os";
 /** What the proxy needs besides the bodies it holds, at its peak under load (proxy/bench/README.md). */
 export const BODY_BUDGET_BASELINE_BYTES = 128 * 1024 * 1024;
 
-/** A quarter of what `memoryLimit` leaves above the baseline, for a body's four copies while it is parsed. */
-export function defaultBodyBudget(memoryLimit: number): number {
-  return Math.max(0, Math.floor((memoryLimit - BODY_BUDGET_BASELINE_BYTES) / 4));
+/**
+ * A quarter of what `memoryLimit` leaves above the baseline, for a body's four copies while it is parsed;
+ * at least `maxBodyBytes`, so that under a small limit ordinary bodies are still served side by side.
+ */
+export function defaultBodyBudget(memoryLimit: number, maxBodyBytes: number): number {
+  return Math.max(maxBodyBytes, Math.floor((memoryLimit - BODY_BUDGET_BASELINE_BYTES) / 4));
 }
 
 /** The memory limit of the process's cgroup (the container's), or the machine's memory without one. */

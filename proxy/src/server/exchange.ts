@@ -382,8 +382,6 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
       return this.dispatch(headers, null);
     }
     if (this.contentLength !== undefined && Number(this.contentLength) > state.maxBodyBytes) return this.fail("request_too_large");
-    // A body read whole: its declared length is held from now on, before the client is invited to send it.
-    if (target.parseBody && this.contentLength !== undefined && !this.holdBody(Number(this.contentLength))) return this.fail("bodies_over_memory_budget");
     if (this.continuePending) {
       this.continuePending = false;
       this.res.writeContinue();
@@ -501,8 +499,9 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
         this.fail("request_too_large");
         return;
       }
-      // A chunked body is held as it arrives.
-      if (this.chunked && !this.holdBody(chunk.length)) {
+      // Held as it arrives, not by its declared length: a client that declares 10 MiB and then stalls
+      // holds only what it sent.
+      if (!this.holdBody(chunk.length)) {
         req.pause();
         this.fail("bodies_over_memory_budget");
         return;

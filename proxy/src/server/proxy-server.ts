@@ -493,7 +493,7 @@ function build(loaded: LoadedConfig, options: ProxyServerOptions, pools: Upstrea
       generation,
       table,
       maxBodyBytes: loaded.config.limits.maxRequestBodyBytes,
-      maxBufferedBodyBytes: loaded.config.limits.maxBufferedBodyBytes ?? defaultBodyBudget(memoryLimit()),
+      maxBufferedBodyBytes: loaded.config.limits.maxBufferedBodyBytes ?? defaultBodyBudget(memoryLimit(), loaded.config.limits.maxRequestBodyBytes),
       clientKeyDigests: credentials.clientKeyDigests,
       poolKeys,
       inflight: 0,
