@@ -409,33 +409,36 @@ describe("503 bodies_over_memory_budget: the request bodies held in memory at on
     });
   }
 
+  // Sizes in KiB: bodies up to 64 KiB are left out of the budget.
+  const K = 1024;
+
   it("answers 503 past the budget, counts a chunked body as it arrives, always serves a lone body, and frees a body's share when its exchange ends", async () => {
     const { up, answerAll } = await holdingUpstream();
-    const p = await proxyFor({ ...simpleConfig(up.port, { model: "m-override" }), limits: { maxBufferedBodyBytes: 1000 } });
-    const buffered = async (): Promise<string[]> => [...(await send(p.adminUrl, "/metrics")).body.matchAll(/^openai_proxy_buffered_body_bytes\{state="(\w+)"\} (\d+)$/gm)].map((m) => `${m[1]} ${m[2]}`);
+    const p = await proxyFor({ ...simpleConfig(up.port, { model: "m-override" }), limits: { maxBufferedBodyBytes: 1000 * K } });
+    const buffered = async (): Promise<string[]> => [...(await send(p.adminUrl, "/metrics")).body.matchAll(/^openai_proxy_buffered_body_bytes\{state="(\w+)"\} (\d+)$/gm)].map((m) => `${m[1]} ${Number(m[2]) / K}`);
     expect(await buffered()).toEqual(["held 0", "budget 1000"]);
-    const first = postJson(p.url, "/mistral", JSON.parse(bodyOf(600)));
+    const first = postJson(p.url, "/mistral", JSON.parse(bodyOf(600 * K)));
     await up.request(0);
     expect(await buffered()).toEqual(["held 600", "budget 1000"]);
     // 600 held: another 600 would exceed 1000, sent with a Content-Length or chunked.
-    expectError(await postJson(p.url, "/mistral", JSON.parse(bodyOf(600))), "bodies_over_memory_budget");
-    expectError(await chunkedPost(p.url, bodyOf(600)), "bodies_over_memory_budget");
+    expectError(await postJson(p.url, "/mistral", JSON.parse(bodyOf(600 * K))), "bodies_over_memory_budget");
+    expectError(await chunkedPost(p.url, bodyOf(600 * K)), "bodies_over_memory_budget");
     // 300 more fits.
-    const small = postJson(p.url, "/mistral", JSON.parse(bodyOf(300)));
+    const more = postJson(p.url, "/mistral", JSON.parse(bodyOf(300 * K)));
     await up.request(1);
     expect(up.requests).toHaveLength(2);
     answerAll();
-    expect([(await first).status, (await small).status]).toEqual([200, 200]);
+    expect([(await first).status, (await more).status]).toEqual([200, 200]);
     // Freed: a body over the whole budget is served when no other is held, chunked or not.
-    const lone = postJson(p.url, "/mistral", JSON.parse(bodyOf(1500)));
+    const lone = postJson(p.url, "/mistral", JSON.parse(bodyOf(1500 * K)));
     await up.request(2);
     answerAll();
     expect((await lone).status).toBe(200);
-    const loneChunked = chunkedPost(p.url, bodyOf(1500));
+    const loneChunked = chunkedPost(p.url, bodyOf(1500 * K));
     await up.request(3);
     answerAll();
     expect((await loneChunked).status).toBe(200);
-    expect(up.requests.map((r) => r.body.length)).toEqual([600, 300, 1500, 1500].map((n) => n + "m-override".length - 1));
+    expect(up.requests.map((r) => r.body.length)).toEqual([600, 300, 1500, 1500].map((n) => n * K + "m-override".length - 1));
     expect(await buffered()).toEqual(["held 0", "budget 1000"]);
     // Logged in order: once the last request's line is there, so are the refusals'.
     await p.waitForLog((l) => l.msg === "request" && l.status === 200 && p.logs().filter((m) => m.msg === "request").length === 6);
@@ -449,28 +452,31 @@ describe("503 bodies_over_memory_budget: the request bodies held in memory at on
     ]);
   });
 
-  it("holds a body's bytes as they arrive: a client that declares a large body and stalls holds only what it sent", async () => {
+  it("never refuses a small body: clients holding the budget with large bodies sent slowly cannot stop ordinary requests", async () => {
     const { up, answerAll } = await holdingUpstream();
-    const p = await proxyFor({ ...simpleConfig(up.port, { model: "m-override" }), limits: { maxBufferedBodyBytes: 1000 } });
+    const p = await proxyFor({ ...simpleConfig(up.port, { model: "m-override" }), limits: { maxBufferedBodyBytes: 1000 * K } });
     const url = new URL(p.url);
     const staller = connect(Number(url.port), url.hostname);
     await once(staller, "connect");
     cleanups.push(() => void staller.destroy());
-    staller.write(`POST /mistral HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 900\r\n\r\n${bodyOf(900).slice(0, 100)}`);
-    const buffered = async (): Promise<string | undefined> => /^openai_proxy_buffered_body_bytes\{state="held"\} (\d+)$/m.exec((await send(p.adminUrl, "/metrics")).body)?.[1];
-    for (let i = 0; i < 50 && (await buffered()) !== "100"; i++) await new Promise((resolve) => setTimeout(resolve, 20));
-    expect(await buffered()).toBe("100");
-    // 100 held, not the 900 declared: 600 more fit.
-    const served = postJson(p.url, "/mistral", JSON.parse(bodyOf(600)));
-    await up.request(0);
+    // Declares 900 KiB, sends 100 bytes, stalls: held by its declared length.
+    staller.write(`POST /mistral HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${900 * K}\r\n\r\n${bodyOf(900 * K).slice(0, 100)}`);
+    const held = async (): Promise<string | undefined> => /^openai_proxy_buffered_body_bytes\{state="held"\} (\d+)$/m.exec((await send(p.adminUrl, "/metrics")).body)?.[1];
+    for (let i = 0; i < 50 && (await held()) !== String(900 * K); i++) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(await held()).toBe(String(900 * K));
+    expectError(await postJson(p.url, "/mistral", JSON.parse(bodyOf(200 * K))), "bodies_over_memory_budget");
+    // Bodies of up to 64 KiB are not counted: served, by Content-Length or chunked.
+    const served = [postJson(p.url, "/mistral", JSON.parse(bodyOf(64 * K))), chunkedPost(p.url, bodyOf(64 * K))];
+    await up.request(1);
     answerAll();
-    expect((await served).status).toBe(200);
+    expect((await Promise.all(served)).map((r) => r.status)).toEqual([200, 200]);
+    expect(await held()).toBe(String(900 * K));
   });
 
   it("leaves bodies that stream through (no `model` to rewrite or check) out of the budget", async () => {
     const { up, answerAll } = await holdingUpstream();
-    const p = await proxyFor({ ...simpleConfig(up.port), limits: { maxBufferedBodyBytes: 1000 } });
-    const replies = [postJson(p.url, "/mistral", JSON.parse(bodyOf(600))), postJson(p.url, "/mistral", JSON.parse(bodyOf(600)))];
+    const p = await proxyFor({ ...simpleConfig(up.port), limits: { maxBufferedBodyBytes: 1000 * K } });
+    const replies = [postJson(p.url, "/mistral", JSON.parse(bodyOf(600 * K))), postJson(p.url, "/mistral", JSON.parse(bodyOf(600 * K)))];
     await up.request(1);
     answerAll();
     expect((await Promise.all(replies)).map((r) => r.status)).toEqual([200, 200]);

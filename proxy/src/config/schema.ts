@@ -204,7 +204,7 @@ export const ProxyConfigSchema = z
           .optional()
           .meta({
             description:
-              "The request bodies held in memory at once, summed over the requests in progress on routes that rewrite or check `model` (their bodies are read whole); a request that would exceed it gets 503 `bodies_over_memory_budget`, unless it is the only one. Bytes count as they arrive. Omitted: a quarter of the memory limit of the proxy's container (its cgroup) above 128 MiB, 32 MiB under a 256Mi limit (a quarter of the machine's memory above 128 MiB without a limit), and at least `maxRequestBodyBytes`.",
+              "The request bodies held in memory at once, summed over the requests in progress on routes that rewrite or check `model` (their bodies are read whole); a request that would exceed it gets 503 `bodies_over_memory_budget`, unless it is the only one. A body over 64 KiB counts by its declared length (a chunked one as it arrives); smaller ones are left out, so they are never refused. Omitted: a quarter of the memory limit of the proxy's container (its cgroup) above 128 MiB, 32 MiB under a 256Mi limit (a quarter of the machine's memory above 128 MiB without a limit), and at least `maxRequestBodyBytes`.",
           }),
       })
       .default({ maxRequestBodyBytes: DEFAULT_MAX_REQUEST_BODY_BYTES }),
