@@ -9,7 +9,7 @@
 // BENCH_OURS_CLI=<another build's cli.js> runs that build instead (before and after).
 //
 // Needs root for the cgroup (as `npm run bench`); without one it says so and runs without a limit.
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -75,7 +75,7 @@ async function main() {
     for (let r = 0; r < rounds; r++) {
       for (const status of await Promise.all(Array.from({ length: n }, () => post(port, body)))) counts[status] = (counts[status] ?? 0) + 1;
     }
-    const peak = cgroup.dir ? readFileSync(join(cgroup.dir, existsIn(cgroup.dir, "memory.peak") ? "memory.peak" : "memory.max_usage_in_bytes"), "utf8") : null;
+    const peak = cgroup.dir ? readFileSync(join(cgroup.dir, existsSync(join(cgroup.dir, "memory.peak")) ? "memory.peak" : "memory.max_usage_in_bytes"), "utf8") : null;
     // A kill is reported a moment after the connections it reset.
     const ended = await Promise.race([proxy.exited, new Promise((resolve) => setTimeout(() => resolve(null), 500))]);
     const alive = ended === null;
@@ -83,15 +83,6 @@ async function main() {
     console.log(`${n} concurrent: ${JSON.stringify(counts)}; proxy ${alive ? "alive" : `killed (${ended.signal ?? ended.code})`}; ${memory}`);
     await stop(proxy);
     cgroup.remove?.();
-  }
-}
-
-function existsIn(dir, file) {
-  try {
-    readFileSync(join(dir, file));
-    return true;
-  } catch {
-    return false;
   }
 }
 

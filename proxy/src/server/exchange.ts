@@ -379,7 +379,9 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
       this.deadline = this.t0 + route.requestMs;
     }
 
-    const hasBody = this.contentLength !== undefined ? Number(this.contentLength) !== 0 : this.chunked;
+    // The declared body length; NaN without a Content-Length (chunked, or no body).
+    const declared = Number(this.contentLength);
+    const hasBody = this.contentLength !== undefined ? declared !== 0 : this.chunked;
     if (!hasBody) {
       this.continuePending = false; // nothing to invite
       // A route that rewrites or checks `model` finds it in a JSON body: a POST, PUT or PATCH without one
@@ -387,12 +389,11 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
       if (target.parseBody && BODY_METHODS.has(req.method ?? "")) return this.fail("invalid_json");
       return this.dispatch(headers, null);
     }
-    if (this.contentLength !== undefined && Number(this.contentLength) > state.maxBodyBytes) return this.fail("request_too_large");
+    if (declared > state.maxBodyBytes) return this.fail("request_too_large");
     // A large body read whole is held by its declared length from now on, before the client is invited to
     // send it: refused, it is discarded as it arrives instead of piling up beside the bodies held. A small
     // one is not counted, so that clients holding the budget (a large body sent slowly) never stop
     // ordinary requests.
-    const declared = Number(this.contentLength);
     if (target.parseBody && declared > SMALL_BODY_BYTES && !this.holdBody(declared)) return this.fail("bodies_over_memory_budget");
     if (this.continuePending) {
       this.continuePending = false;
