@@ -3,13 +3,13 @@
 // undici forwarder, nginx, Portkey's gateway and LiteLLM, in one run, on this
 // machine. See README.md for what is measured and how; `npm run bench` at the
 // repository root runs setup.sh and then this.
-import { mkdtempSync, writeFileSync, readFileSync, rmSync, existsSync } from "node:fs";
+import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, rmSync, existsSync } from "node:fs";
 import { tmpdir, cpus, loadavg } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { stop, stopAll, installCleanup, setPidLog, cpuSplit, peakRssMb, rssKb } from "./lib/procs.mjs";
 import { runWrk, oneRequest, firstEventLatency, openStreams } from "./lib/load.mjs";
-import { targets, startUpstream } from "./lib/targets.mjs";
+import { targets, startUpstream, CACHE } from "./lib/targets.mjs";
 import { printReport } from "./lib/report.mjs";
 import { SYSTEM, chatRequest } from "./lib/completion.mjs";
 import http from "node:http";
@@ -344,7 +344,9 @@ async function main() {
     options: opt,
     results,
   };
-  const out = opt.out ?? join(dir, "results.json");
+  // Kept after the run (the temp dir is not): `node proxy/bench/report.mjs <file>` prints its report again.
+  const out = opt.out ?? join(CACHE, "results", `${report.startedAt.replace(/[:.]/g, "-")}.json`);
+  mkdirSync(dirname(out), { recursive: true });
   writeFileSync(out, JSON.stringify(report, null, 2));
   console.log(printReport(report));
   log(`bench: results in ${out}`);
@@ -362,7 +364,7 @@ main()
   .then(async (code) => {
     await stopAll();
     if (code !== 0 || opt.keep) console.error(`bench: logs kept in ${dir}`);
-    else if (!opt.out?.startsWith(dir)) rmSync(dir, { recursive: true, force: true });
+    else rmSync(dir, { recursive: true, force: true });
     process.exit(code);
   })
   .catch(async (e) => {

@@ -50,6 +50,10 @@ export function printReport(report) {
       `Each load ${report.options.duration} after ${report.options.warmup} warm-up; wrk -t1; SSE = ${report.options.sseChunks} chunks.`,
   );
   out.push("");
+  out.push(sideBySide(results, base, minConn));
+  out.push("");
+  out.push("### Every load");
+  out.push("");
   const rows = [];
   for (const res of results) {
     if (res.skipped || (res.error && res.rows.length === 0)) {
@@ -138,6 +142,44 @@ export function printReport(report) {
   out.push("");
   out.push(checkTargets(results, base));
   return out.join("\n");
+}
+
+/**
+ * One row per target with the numbers issue 6 sets targets on, side by side: what a reader compares first.
+ * The full table of every load follows it.
+ */
+function sideBySide(results, base, minConn) {
+  const rows = [];
+  for (const res of results) {
+    if (res.skipped || res.target.startsWith("direct (again)") || res.target.startsWith("floor: node:http") || res.target.startsWith("floor: undici")) continue;
+    const isDirect = res.target.startsWith("direct");
+    const at = (k) => res.rows.find((r) => scenarioKey(r) === k);
+    const json50 = at("json c50 plain");
+    const json1 = at("json c1 plain");
+    const d50 = base.rows.get("json c50 plain");
+    const d1 = base.rows.get("json c1 plain");
+    const fe = res.firstEvent.plain;
+    const dfe = base.firstEvent.plain;
+    const mb = res.curves.find((c) => c.bodyBytes >= 1_000_000);
+    rows.push([
+      res.target,
+      json50 ? `${f(json50.rps, 0)} (${f(d50 ? json50.rps / d50.rps : null, 2)}×)` : "—",
+      isDirect ? "—" : f(json50?.cpuUsPerReq, 1),
+      isDirect || !json1 || !d1 ? "—" : signed(json1.p50 - d1.p50),
+      isDirect || !fe || !dfe || minConn !== 1 ? "—" : signed(fe.p50 - dfe.p50),
+      isDirect ? "—" : f(res.peakRssMainMb, 1),
+      isDirect ? "—" : f(res.streams?.kbPerStream, 1),
+      isDirect || !mb ? "—" : f(mb.cpuUsPerReq / (mb.bodyBytes / 1000), 2),
+    ]);
+  }
+  return [
+    "### Side by side (JSON and first event: plain upstream)",
+    "",
+    table(
+      ["target", "JSON req/s at 50 conn. (× direct)", "CPU µs per JSON request", "+p50 ms at 1 conn.", "+1st SSE event ms", "peak RSS MB", "KB per idle stream", "CPU µs/kB, 1 MB body"],
+      rows,
+    ),
+  ].join("\n");
 }
 
 function checkTargets(results, base) {

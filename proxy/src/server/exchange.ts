@@ -621,7 +621,7 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
     // An event stream's headers go out at once; other responses wait for their first byte, so that a
     // failure before it can still answer with a proper error status. "At once" is the end of this tick:
     // when the first event came in the same read (the usual case), it leaves in the same write as the
-    // headers, saving the client a wake-up before its first event (proxy/bench/README.md).
+    // headers, saving the client a wake-up before its first event (proxy/bench/HISTORY.md).
     if (this.sse) {
       this.writeHead();
       process.nextTick(() => {

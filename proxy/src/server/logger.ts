@@ -17,7 +17,7 @@ export interface LoggerOptions {
 
 export function createLogger(options: LoggerOptions = {}): Logger {
   // Batched: one write per request line (minLength 0) cost ~15% of the proxy's CPU per request
-  // (proxy/bench/README.md); the periodic flush still gets a quiet proxy's lines out within 100 ms.
+  // (proxy/bench/HISTORY.md); the periodic flush still gets a quiet proxy's lines out within 100 ms.
   const destination = options.destination ?? pino.destination({ dest: 1, sync: false, minLength: 4096, periodicFlush: 100 });
   return pino(
     {
@@ -64,7 +64,7 @@ const WARN = 40;
  * Writes the per-request line: the line `logger.info(record, "request")` would write (same keys, order
  * and level/time/msg framing; `test/admin.test.ts` compares the two), serialized directly. pino's generic
  * path walks the object key by key and, with sonic-boom's per-line appends, was the largest source of
- * allocation per request, about a quarter of it (proxy/bench/README.md). Numbers are finite by
+ * allocation per request, about a quarter of it (proxy/bench/HISTORY.md). Numbers are finite by
  * construction; every string is written as `JSON.stringify` writes it ({@link jsonString}). Warn level when `warn`, else info; nothing
  * when the logger's level is above it. The record is kept, with its time, and serialized with the other
  * pending ones when they are handed to the destination (see {@link RequestLines}): the caller must not
@@ -146,7 +146,7 @@ export const REQUEST_LINES_MAX = 128;
  * lines over once per event-loop turn still cost a busy proxy about 7% of its CPU per request (one
  * immediate and one append per turn); one timer per 20 ms does not. Serializing a batch in one loop,
  * rather than each line between two requests, runs the serializer with its code and data warm
- * (proxy/bench/README.md). Nothing waits longer than pino's own periodic flush would.
+ * (proxy/bench/HISTORY.md). Nothing waits longer than pino's own periodic flush would.
  */
 class RequestLines {
   private records: RequestRecord[] = [];

@@ -6,7 +6,7 @@
  * undici's own timeouts (`headersTimeout`, `bodyTimeout`) allocate a timer and a `WeakRef` for every
  * request and keep the timer in a list until a sweep up to a second later. Under load each of them
  * outlived two young-generation collections, so every request left garbage in the old generation: about
- * half of what a busy proxy promoted (proxy/bench/README.md, fix 16). Node.js's keep-alive timeout
+ * half of what a busy proxy promoted (proxy/bench/HISTORY.md, fix 16). Node.js's keep-alive timeout
  * arms a new timer for every response and refreshes it on every read and write of the connection: ~4%
  * of the CPU per request (fix 17). Here an exchange or a connection only flips a flag when something
  * happens; the sweep does the rest.

@@ -10,7 +10,7 @@ import type { BackendConfig, ProxyConfig } from "../config/schema";
 /**
  * undici's `Pool`, loaded from its own module: the package's index also loads fetch, WebSocket,
  * EventSource, the cache, the mock agents and the interceptors, about 7 MB of resident memory the proxy
- * never uses (proxy/bench/README.md). `test/packaging.test.ts` checks that this is the very class the
+ * never uses (proxy/bench/HISTORY.md). `test/packaging.test.ts` checks that this is the very class the
  * index exports, so an undici upgrade that moves it fails the tests, not the proxy.
  */
 // eslint-disable-next-line @typescript-eslint/no-require-imports
