@@ -6,7 +6,8 @@
 //
 //   node proxy/bench/large-bodies.mjs [body MiB, default 9.5] [concurrencies, default 4,8,16,32] [rounds, default 3]
 //
-// BENCH_OURS_CLI=<another build's cli.js> runs that build instead (before and after).
+// BENCH_OURS_CLI=<another build's cli.js> runs that build instead (before and after);
+// BENCH_OURS_NODE_ARGS adds node flags after the image's.
 //
 // Needs root for the cgroup (as `npm run bench`); without one it says so and runs without a limit.
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
@@ -61,7 +62,7 @@ async function main() {
   const body = Buffer.from(JSON.stringify({ model: "x", messages: [{ role: "user", content: [{ type: "image_url", image_url: { url: `data:image/png;base64,${image}` } }] }] }));
   const cli = process.env.BENCH_OURS_CLI || join(PROXY_DIR, "dist", "cli.js");
   const limit = deploymentMemoryLimit();
-  const flags = imageNodeFlags();
+  const flags = [...imageNodeFlags(), ...(process.env.BENCH_OURS_NODE_ARGS ?? "").split(" ").filter(Boolean)];
   console.log(`ours: node ${flags.join(" ")} ${cli}; bodies of ${(body.length / MiB).toFixed(1)} MiB, ${rounds} rounds each`);
   for (const n of concurrencies) {
     const port = await freePort();
