@@ -185,6 +185,57 @@ describe("5xx answered by the proxy", () => {
     expect(up.requests).toHaveLength(1);
   });
 
+  it("logs why an upstream connection failed by its error code alone (expired, not yet valid, unknown CA, another host name, refused)", async () => {
+    const day = 24 * 60 * 60 * 1000;
+    const ca = await createTestCa();
+    const other = await createTestCa("another CA");
+    const ups = {
+      expired: await upstreamWith(undefined, await ca.server(["api.mistral.ai"], { notBefore: new Date(Date.now() - 10 * day), notAfter: new Date(Date.now() - day) })),
+      future: await upstreamWith(undefined, await ca.server(["api.mistral.ai"], { notBefore: new Date(Date.now() + day), notAfter: new Date(Date.now() + 10 * day) })),
+      good: await upstreamWith(undefined, await ca.server(["api.mistral.ai"])),
+    };
+    const closed = await tcpServer();
+    const refused = closed.port;
+    await new Promise((resolve) => closed.close(resolve));
+    const backend = (name: string, port: number, serverName: string | null, pem = ca.caCert) => ({
+      name,
+      host: "127.0.0.1",
+      port,
+      path: "/v1/chat/completions",
+      auth: { type: "None" },
+      ...(serverName ? { tls: { serverName, caCertificates: [{ pem }] } } : {}),
+    });
+    const backends = [
+      backend("expired", ups.expired.port, "api.mistral.ai"),
+      backend("not-yet-valid", ups.future.port, "api.mistral.ai"),
+      backend("unknown-ca", ups.good.port, "api.mistral.ai", other.caCert),
+      backend("wrong-name", ups.good.port, "api.deepseek.com"),
+      backend("refused", refused, null),
+    ];
+    const p = await proxyFor({
+      apiVersion: API_VERSION,
+      kind: "ProxyConfig",
+      backends: backends as never,
+      routes: backends.map(({ name }) => ({ name, matches: [{ path: { value: `/${name}` } }], backendRefs: [{ name }] })),
+    });
+    const causes: Record<string, string> = {
+      expired: "CERT_HAS_EXPIRED",
+      "not-yet-valid": "CERT_NOT_YET_VALID",
+      "unknown-ca": "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+      "wrong-name": "ERR_TLS_CERT_ALTNAME_INVALID",
+      refused: "ECONNREFUSED",
+    };
+    for (const [name, cause] of Object.entries(causes)) {
+      const logged = p.waitForNext((l) => l.msg === "upstream connection failed" && l.backend === name);
+      const reply = await postJson(p.url, `/${name}`, chat);
+      expectError(reply, name === "refused" ? "upstream_connect_failed" : "upstream_tls_failed");
+      // The code only: never the error's message (the certificate's names, the address), in the log or the answer.
+      expect(await logged).toEqual({ level: "warn", time: expect.any(Number), reqId: expect.any(String), backend: name, cause, msg: "upstream connection failed" });
+      expect(reply.body).not.toContain(cause);
+    }
+    expect(Object.values(ups).flatMap((u) => u.requests)).toHaveLength(0);
+  });
+
   it("502 upstream_tls_failed when the upstream does not speak TLS", async () => {
     const up = await upstreamWith();
     const p = await proxyFor(simpleConfig(up.port, { tls: { serverName: "localhost" } }));

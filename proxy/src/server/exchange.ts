@@ -669,6 +669,12 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
     if (code === "client_closed_request") return this.finish(code);
     if (code !== "request_too_large" && code !== "request_timeout") this.target?.backend.metrics.upstreamError(code);
     if (code === "internal_error") this.ctx.logger.error({ reqId: this.id, err: { name: err.name, code: (err as { code?: unknown }).code } }, "upstream exchange failed");
+    // Which of the causes the code stands for (an expired certificate, an unknown CA, another host name,
+    // a refused connection, a name that does not resolve): the error's code only, never its message,
+    // which holds the certificate's names or the address.
+    else if (code === "upstream_tls_failed" || code === "upstream_connect_failed") {
+      this.ctx.logger.warn({ reqId: this.id, backend: this.target?.backend.name, cause: (err as { code?: unknown }).code }, "upstream connection failed");
+    }
     if (!this.headWritten) return this.fail(code, err);
     this.errorCode = code;
     // The error event can follow only a stream framed by chunks and not compressed: after a body of

@@ -4,8 +4,8 @@ import { generate } from "selfsigned";
 export interface TestCa {
   caCert: string;
   caKey: string;
-  /** A server certificate for these DNS names (and 127.0.0.1), signed by the CA. */
-  server(names: string[]): Promise<{ cert: string; key: string }>;
+  /** A server certificate for these DNS names (and 127.0.0.1), signed by the CA; valid from a day ago for a week unless `validity` says otherwise. */
+  server(names: string[], validity?: { notBefore: Date; notAfter: Date }): Promise<{ cert: string; key: string }>;
 }
 
 const day = 24 * 60 * 60 * 1000;
@@ -24,12 +24,12 @@ export async function createTestCa(commonName = "openai-compatible-proxy test CA
   return {
     caCert: ca.cert,
     caKey: ca.private,
-    async server(names) {
+    async server(names, validity) {
       const pems = await generate([{ name: "commonName", value: names[0] ?? "localhost" }], {
         keyType: "ec",
         algorithm: "sha256",
-        notBeforeDate: new Date(Date.now() - day),
-        notAfterDate: new Date(Date.now() + 7 * day),
+        notBeforeDate: validity?.notBefore ?? new Date(Date.now() - day),
+        notAfterDate: validity?.notAfter ?? new Date(Date.now() + 7 * day),
         ca: { key: ca.private, cert: ca.cert },
         extensions: [
           { name: "basicConstraints", cA: false },
