@@ -223,6 +223,28 @@ describe("after a rejected change", () => {
     expect(await within(applied, "config applied after a write in the folder made readable again")).toMatchObject({ generation: 2 });
     expect(await keyOf(cli)).toBe("Bearer sk-after");
   });
+
+  it("says which manifests folder it cannot list, and why, and takes it again once it can (chmod 000, then 755; the CLI, not as root)", async () => {
+    chmodSync(dir, 0o755);
+    const folder = join(dir, "objects");
+    mkdirSync(folder, { mode: 0o755 });
+    mkdirSync(join(dir, "secrets", "s1"), { recursive: true, mode: 0o755 });
+    writeFileSync(join(dir, "secrets", "s1", "Authorization"), "sk-listed", { mode: 0o644 });
+    writeFileSync(join(folder, "one.yaml"), backendObjects("one", "s1"), { mode: 0o644 });
+    const cli = await startCli(["--manifests", folder, "--secrets-dir", join(dir, "secrets"), "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"], {}, asUser);
+    clis.push(cli);
+    expect(await keyOf(cli, "/one")).toBe("Bearer sk-listed");
+
+    const rejected = cli.waitForNext(isRejected, "rejection of the folder that cannot be listed");
+    chmodSync(folder, 0o000);
+    try {
+      expect((await within(rejected, "rejection")).problems).toEqual([`${folder}: cannot list (EACCES)`]);
+    } finally {
+      chmodSync(folder, 0o755);
+    }
+    await within(cli.waitForNext((l) => l.msg === "config valid again, unchanged", "config valid again"), "config valid again");
+    expect(await keyOf(cli, "/one")).toBe("Bearer sk-listed");
+  });
 });
 
 describe("the periodic re-read", () => {

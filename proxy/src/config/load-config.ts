@@ -57,8 +57,14 @@ function loadManifests(paths: readonly string[], options: FromGatewayObjectsOpti
       continue;
     }
     folders.push(path);
+    let entries: string[];
+    try {
+      entries = readdirSync(path);
+    } catch (err) {
+      throw new ConfigLoadError([`${path}: cannot list (${(err as NodeJS.ErrnoException).code ?? "error"})`]);
+    }
     // Entries starting with `.` are skipped, which also skips Kubernetes' `..data` and `..<timestamp>` folders.
-    for (const entry of readdirSync(path).sort()) {
+    for (const entry of entries.sort()) {
       if (entry.startsWith(".") || !MANIFEST_FILE.test(entry)) continue;
       const full = join(path, entry);
       try {
