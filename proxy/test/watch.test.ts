@@ -4,13 +4,14 @@
  * folders deleted, replaced or made unreadable are watched again once they are back; and the config
  * is read again periodically, for a change no event told of.
  */
-import { appendFileSync, chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { appendFileSync, chmodSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
 import * as chokidar from "chokidar";
 import { postJson, send } from "./helpers/http";
 import { API_VERSION, startCli, startProxyFrom, type CliProxy, type LogLine, type TestProxy } from "./helpers/proxy";
+import { createTestCa } from "./helpers/certs";
 import { startUpstream, type Upstream } from "./helpers/upstream";
 
 let upstream: Upstream;
@@ -110,6 +111,92 @@ async function start(source: Parameters<typeof startProxyFrom>[0], options: Para
   proxies.push(proxy);
   return proxy;
 }
+
+let stamps = 0;
+/**
+ * What kubelet does to a mounted ConfigMap or Secret volume: the files in a new timestamped folder, a
+ * `..data_tmp` symlink to it renamed over `..data`, the old folder removed; each key is a symlink
+ * `<key> -> ..data/<key>`.
+ */
+function mountVolume(volume: string, files: Record<string, string>): void {
+  const stamp = `..2026_01_01_00_00_00.${String(++stamps).padStart(9, "0")}`;
+  mkdirSync(join(volume, stamp), { recursive: true });
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(volume, stamp, name), text);
+  const old = readdirSync(volume).filter((e) => e.startsWith("..2") && e !== stamp);
+  symlinkSync(stamp, join(volume, "..data_tmp"));
+  renameSync(join(volume, "..data_tmp"), join(volume, "..data"));
+  for (const name of Object.keys(files)) if (old.length === 0) symlinkSync(`..data/${name}`, join(volume, name));
+  for (const o of old) rmSync(join(volume, o), { recursive: true });
+}
+
+describe("Kubernetes' `..data` swap of mounted volumes (the component's layout: --config, CA bundle)", () => {
+  it("applies swaps in quick succession, keeps the last good config past a bad one and takes a good one after it; a new CA never reuses the old one's connections", async () => {
+    const ca = await createTestCa();
+    const other = await createTestCa("another CA");
+    const tlsUpstream = await startUpstream({ tls: await ca.server(["api.mistral.ai"]) });
+    // Idle upstream connections stay: only a new pool makes a new handshake.
+    tlsUpstream.server.keepAliveTimeout = 60_000;
+    try {
+      const configVolume = join(dir, "config");
+      const caVolume = join(dir, "ca");
+      const config = (model: string, port = tlsUpstream.port): string =>
+        JSON.stringify({
+          apiVersion: API_VERSION,
+          kind: "ProxyConfig",
+          backends: [
+            { name: "ns/up", host: "127.0.0.1", port, path: "/v1/chat/completions", model, auth: { type: "None" }, tls: { serverName: "api.mistral.ai", caCertificates: [{ file: join(caVolume, "ca.crt") }] } },
+          ],
+          routes: [{ name: "ns/route/0", matches: [{ path: { type: "PathPrefix", value: "/mistral" } }], backendRefs: [{ name: "ns/up" }] }],
+        });
+      mountVolume(caVolume, { "ca.crt": ca.caCert });
+      mountVolume(configVolume, { "config.json": config("m1") });
+      const proxy = await start({ configFile: join(configVolume, "config.json") }, { watchSettleMs: 100 });
+      const modelSent = async (): Promise<unknown> => {
+        const reply = await postJson(proxy.url, "/mistral", { model: "client", messages: [] });
+        expect(reply.status).toBe(200);
+        return JSON.parse(tlsUpstream.requests.at(-1)!.body.toString()).model;
+      };
+      expect(await modelSent()).toBe("m1");
+
+      // Three swaps in a row: the last one is served.
+      const applied = proxy.waitForNext(isApplied);
+      for (const model of ["m2", "m3", "m4"]) mountVolume(configVolume, { "config.json": config(model) });
+      await within(applied, "config applied");
+      await within(
+        (async () => {
+          while (proxy.proxy.generation < 2 || (await modelSent()) !== "m4") await delay(50);
+        })(),
+        "the last of three swaps served",
+      );
+
+      // A bad one: said why, the last good config serves; a good one after it takes.
+      const rejected = proxy.waitForNext(isRejected);
+      mountVolume(configVolume, { "config.json": config("m5", 0) });
+      expect((await within(rejected, "rejection")).problems).toEqual([`${join(configVolume, "config.json")}: ProxyConfig: \`backends[0].port\` Too small: expected number to be >=1`]);
+      expect(await modelSent()).toBe("m4");
+      const fixed = proxy.waitForNext(isApplied);
+      mountVolume(configVolume, { "config.json": config("m6") });
+      await within(fixed, "config applied after the rejected one");
+      expect(await modelSent()).toBe("m6");
+
+      // The CA bundle swapped to a CA that did not sign the upstream's certificate: no request goes
+      // over the connection the old CA verified.
+      const served = tlsUpstream.requests.length;
+      const untrusted = proxy.waitForNext(isApplied);
+      mountVolume(caVolume, { "ca.crt": other.caCert });
+      await within(untrusted, "config applied with the other CA");
+      const refused = await postJson(proxy.url, "/mistral", { messages: [] });
+      expect({ status: refused.status, code: refused.json<{ error: { code: string } }>().error.code }).toEqual({ status: 502, code: "upstream_tls_failed" });
+      expect(tlsUpstream.requests).toHaveLength(served);
+      const trusted = proxy.waitForNext(isApplied);
+      mountVolume(caVolume, { "ca.crt": ca.caCert });
+      await within(trusted, "config applied with the CA back");
+      expect(await modelSent()).toBe("m6");
+    } finally {
+      await tlsUpstream.close();
+    }
+  });
+});
 
 describe("a change being written", () => {
   it("is applied once the file has stopped changing, not after its first part (a key split in two writes)", async () => {
