@@ -277,17 +277,21 @@ describe("hot reload", () => {
       `${file}: error: HTTPRoute kgateway-system/mistral: \`spec.rules[0].backendRefs[0]\` Backend kgateway-system/mistral cannot be served (see its own problems)`,
     ]);
     expect(await keyOf()).toBe(`Bearer ${MISTRAL_KEY_2}`);
+    // While rejected, the gauge an alert can hold on says so (the failure counter rises only once).
+    expect((await send(proxy.adminUrl, "/metrics")).body).toMatch(/^openai_proxy_config_last_reload_successful 0$/m);
 
     // Fixing it back to the config being served is noticed, without a new generation.
     const valid = proxy.waitForNext((l) => l.msg === "config valid again, unchanged", "config valid again");
     writeFileSync(file, readFileSync(file, "utf8").replace("port: 0", `port: ${upstream.port}`));
     expect(await valid).toMatchObject({ generation: 2 });
+    expect((await send(proxy.adminUrl, "/metrics")).body).toMatch(/^openai_proxy_config_last_reload_successful 1$/m);
     const reapplied = proxy.waitForNext((l) => l.msg === "config applied", "config applied again");
     writeFileSync(file, readFileSync(file, "utf8").replace("mistral-large-latest", "mistral-small-latest"));
     expect(await reapplied).toMatchObject({ generation: 3 });
     const metrics = (await send(proxy.adminUrl, "/metrics")).body;
     expect(metrics).toMatch(/openai_proxy_config_reloads_total\{result="failure"\} 1/);
     expect(metrics).toMatch(/openai_proxy_config_generation 3/);
+    expect(metrics).toMatch(/^openai_proxy_config_last_reload_successful 1$/m);
   });
 
   it("follows Kubernetes' atomic `..data` symlink swap of a mounted Secret (--secrets-dir)", async () => {

@@ -78,6 +78,14 @@ export class ProxyMetrics {
     labelNames: ["result"] as const,
     registers: [this.registry],
   });
+  /** Whether the config files as they are now are rejected, read when the registry is scraped. */
+  private configRejectedNow: () => boolean = () => false;
+  readonly configLastReloadSuccessful: Gauge = new Gauge({
+    name: "openai_proxy_config_last_reload_successful",
+    help: "1 when the config as it is now on disk is the one served; 0 while it is rejected and the last good config is served.",
+    registers: [this.registry],
+    collect: (): void => this.configLastReloadSuccessful.set(this.configRejectedNow() ? 0 : 1),
+  });
   readonly configGeneration = new Gauge({
     name: "openai_proxy_config_generation",
     help: "Increments with every config applied.",
@@ -91,6 +99,11 @@ export class ProxyMetrics {
   /** Where `openai_proxy_inflight_requests` comes from: read at each scrape, nothing to do per request. */
   readInflight(read: () => number): void {
     this.inflightNow = read;
+  }
+
+  /** Where `openai_proxy_config_last_reload_successful` comes from, read at each scrape. */
+  readConfigRejected(read: () => boolean): void {
+    this.configRejectedNow = read;
   }
 
   /** Where `openai_proxy_buffered_body_bytes` comes from, read at each scrape. */

@@ -132,6 +132,7 @@ export class ProxyServer extends EventEmitter {
     };
     this.fingerprint = built.fingerprint;
     metrics.readInflight(() => this.ctx.inflight);
+    metrics.readConfigRejected(() => this.lastRejection !== null);
     metrics.readBufferedBodyBytes(() => ({ held: this.ctx.bufferedBodyBytes, budget: this.ctx.state.maxBufferedBodyBytes }));
     // keepAliveTimeout 0: idle connections are closed by the proxy's own watch (exchange.ts,
     // ClientConnection), since Node.js's timer costs a new timer per response. The Keep-Alive header that
