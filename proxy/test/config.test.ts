@@ -84,6 +84,10 @@ describe("validation", () => {
     [{ ...minimal(), backends: [...minimal().backends, ...minimal().backends] }, "backends[1].name"],
     [{ ...minimal(), routes: [{ name: "r", backendRefs: [{ name: "b" }], matches: [{ headers: [{ type: "RegularExpression", name: "x", value: "(" }] }] }] }, "routes[0].matches[0].headers[0].value"],
     [{ ...minimal({ auth: { type: "Passthrough" } }), clientAuth: { apiKeys: [{ env: "C" }] } }, "backends[0].auth.type"],
+    // Sent as SNI, where RFC 6066 forbids addresses (Node.js sends one anyway, with a deprecation warning on stderr).
+    [minimal({ tls: { serverName: "10.0.0.5" } }), "backends[0].tls.serverName"],
+    [minimal({ tls: { serverName: "fd00::1" } }), "backends[0].tls.serverName"],
+    [minimal({ tls: { serverName: "api.example.com:443" } }), "backends[0].tls.serverName"],
   ])("names the field: %#", (doc, field) => {
     const result = validateProxyConfig(doc);
     expect(result.ok).toBe(false);
@@ -93,6 +97,12 @@ describe("validation", () => {
   it("accepts header values of tab, space, visible ASCII and U+0080 to U+00FF (what undici and Node.js send)", () => {
     const result = validateProxyConfig({ ...minimal({ auth: { type: "Key", key: { env: "K" }, prefix: "Token\t\u00e9\u00ff " } }), routes: [{ name: "r", backendRefs: [{ name: "b" }], responseHeaderModifier: { set: [{ name: "x-a", value: "caf\u00e9 ~!" }] } }] });
     expect(result.ok).toBe(true);
+  });
+
+  it("takes a DNS name as the TLS server name, and says why an IP address is not one", () => {
+    expect(validateProxyConfig(minimal({ tls: { serverName: "vllm.models.svc.cluster.local" } })).ok).toBe(true);
+    const result = validateProxyConfig(minimal({ tls: { serverName: "10.0.0.5" } }));
+    expect(result.ok ? [] : result.issues.map((i) => i.message)).toEqual([expect.stringMatching(/^must be a DNS name, not an IP address: it is sent as SNI, where RFC 6066 forbids addresses/)]);
   });
 
   it("throws a ProxyConfigError whose message names the source and each field", () => {

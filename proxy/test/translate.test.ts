@@ -400,6 +400,8 @@ describe("BackendTLSPolicies", () => {
     ["both CA kinds", tlsPolicy("t", "b", { hostname: "h.example", wellKnownCACertificates: "System", caCertificateRefs: [{ group: "", kind: "ConfigMap", name: "ca" }] }), "spec.validation"],
     ["subjectAltNames", tlsPolicy("t", "b", { hostname: "h.example", wellKnownCACertificates: "System", subjectAltNames: [{ type: "Hostname", hostname: "x" }] }), "spec.validation.subjectAltNames"],
     ["no hostname", tlsPolicy("t", "b", { wellKnownCACertificates: "System" }), "spec.validation.hostname"],
+    // The CRD's pattern lets an IPv4 address through; it would be sent as SNI, where RFC 6066 forbids it.
+    ["an IP address as hostname", tlsPolicy("t", "b", { hostname: "10.0.0.5", wellKnownCACertificates: "System" }), "spec.validation.hostname"],
     ["v1alpha3", { ...tlsPolicy("t", "b", { hostname: "h.example", wellKnownCACertificates: "System" }), apiVersion: "gateway.networking.k8s.io/v1alpha3" }, "apiVersion"],
   ])("report %s", (_what, policy, field) => {
     expect(errors(fromGatewayObjects(basic([policy])).problems)).toEqual([{ severity: "error", kind: "BackendTLSPolicy", namespace: NS, name: "t", field, message: expect.any(String) as string }]);

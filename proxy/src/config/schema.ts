@@ -44,6 +44,15 @@ const headerValue = z.string().regex(HEADER_VALUE, `must be a header value: ${HE
 const hostname = z
   .string()
   .refine((h) => HOSTNAME.test(h) || (h.includes(":") && IPV6.test(h)), "must be a DNS name or an IP address, without scheme, port or path");
+/**
+ * A name sent as SNI and matched against the upstream's certificate: a DNS name. RFC 6066 forbids IP
+ * addresses in SNI (Node.js sends one anyway, with a deprecation warning, and says it will stop), and
+ * Gateway API's `validation.hostname` is the SNI. All-numeric names are taken for IPv4 addresses.
+ */
+const serverName = z
+  .string()
+  .refine((h) => !/^[0-9.]+$/.test(h) && !h.includes(":"), "must be a DNS name, not an IP address: it is sent as SNI, where RFC 6066 forbids addresses, and the certificate is checked against it; use the DNS name the certificate is issued for")
+  .refine((h) => HOSTNAME.test(h), "must be a DNS name, without scheme, port or path");
 const absolutePath = z
   .string()
   .min(1)
@@ -75,7 +84,7 @@ export type CaCertificate = z.infer<typeof CaCertificateSchema>;
 
 const TlsSchema = z
   .strictObject({
-    serverName: hostname.meta({ description: "SNI and the name the upstream certificate must be valid for (BackendTLSPolicy `validation.hostname`)." }),
+    serverName: serverName.meta({ description: "SNI and the name the upstream certificate must be valid for (BackendTLSPolicy `validation.hostname`): a DNS name, not an IP address." }),
     caCertificates: z
       .array(CaCertificateSchema)
       .min(1)

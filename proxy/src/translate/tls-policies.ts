@@ -29,6 +29,10 @@ export function translateTlsPolicies(t: Translation): Map<string, TlsSettings> {
       continue;
     }
     const serverName = str(validation.hostname);
+    if (serverName && /^[0-9.]+$/.test(serverName)) {
+      t.report("error", policy, "spec.validation.hostname", "must be a DNS name, not an IP address: it is sent as SNI, where RFC 6066 forbids addresses, and the certificate is checked against it; use the DNS name the certificate is issued for");
+      continue;
+    }
     if (!serverName || !HOSTNAME.test(serverName)) {
       t.report("error", policy, "spec.validation.hostname", "must be a DNS name: it is the SNI and the name the upstream certificate must be valid for");
       continue;
