@@ -8,11 +8,12 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { fromGatewayObjects, validateProxyConfig } from "openai-compatible-proxy/translate";
-import { OpenAICompatibleProvider, PROXY_VERSION, renderObjects, renderProxyConfig, resolveSettings, servedObjects } from "../src";
+import { OpenAICompatibleGateway, OpenAICompatibleProvider, PROXY_VERSION, renderObjects, renderProxyConfig, resolveSettings, servedObjects } from "../src";
 import { mergePatch } from "../src/deployment-patch";
 import { imageParts } from "../src/proxy-settings";
 import { isSecret, mockPassword, RecordedResource, settled, withRecordingMocks } from "./support/pulumi-mocks";
 import { PlainObject, renderScenario, SCENARIOS, TEST_CA_PEM, testKey } from "./support/scenarios";
+import { gateway } from "./support/proxy-fixtures";
 
 const PROVIDER_TYPE = "openai-compatible:index:OpenAICompatibleProvider";
 const GATEWAY_TYPE = "openai-compatible:index:OpenAICompatibleGateway";
@@ -492,8 +493,8 @@ describe("a shared proxy (OpenAICompatibleGateway): examples/platform-shared-pro
         const config = configOf(objects, "llm-config");
         expect(config.clientAuth).toEqual({ apiKeys: [{ file: "/var/run/secrets/openai-compatible-proxy/client-keys/team-a" }, { file: "/var/run/secrets/openai-compatible-proxy/client-keys/team-b" }] });
         expect((config.backends as { name: string; model: string; auth: unknown }[]).map((b) => [b.name, b.model, b.auth])).toEqual([
-            ["llm/mistral", "mistral-medium-2505", { type: "Key", key: { file: "/var/run/secrets/openai-compatible-proxy/providers/mistral-secret/Authorization" }, headerName: "Authorization", prefix: "Bearer " }],
             ["llm/deepseek", "deepseek-chat", { type: "Key", key: { file: "/var/run/secrets/openai-compatible-proxy/providers/deepseek-secret/Authorization" }, headerName: "Authorization", prefix: "Bearer " }],
+            ["llm/mistral", "mistral-medium-2505", { type: "Key", key: { file: "/var/run/secrets/openai-compatible-proxy/providers/mistral-secret/Authorization" }, headerName: "Authorization", prefix: "Bearer " }],
         ]);
         expect((config.routes as { name: string; matches: unknown }[]).map((r) => [r.name, r.matches])).toEqual([
             ["llm/deepseek/0", [{ path: { type: "PathPrefix", value: "/deepseek" } }]],
@@ -587,6 +588,23 @@ describe("what an update changes", () => {
         const before = await render({});
         const after = await render({ "platform-shared-proxy:mistralModel": "mistral-large-2411" });
         expect(changed(before, after)).toEqual(["llm-mistral-backend", "llm-proxy-config"]);
+    });
+
+    it("the same providers given in another order change nothing: not the config, nor the pods' checksum", async () => {
+        const registrations = async (keys: string[]) => {
+            const { resources } = await withRecordingMocks({}, async () => {
+                const args = gateway();
+                args.proxy = { restartOnConfigChange: true };
+                args.providers = Object.fromEntries(keys.map((k) => [k, args.providers[k]!]));
+                await settled(new OpenAICompatibleGateway("llm", args).proxyConfig);
+            });
+            return new Map(resources.map((r) => [r.name, r]));
+        };
+        const before = await registrations(["mistral", "deepseek"]);
+        const after = await registrations(["deepseek", "mistral"]);
+        expect(changed(before, after)).toEqual([]);
+        const config = JSON.parse((before.get("llm-proxy-config")!.inputs.data as Record<string, string>)["config.json"]!) as { backends: { name: string }[] };
+        expect(config.backends.map((b) => b.name)).toEqual(["llm/deepseek", "llm/mistral"]);
     });
 });
 

@@ -162,6 +162,15 @@ describe("Secrets and keys", () => {
 });
 
 describe("Backends", () => {
+  it("are listed by namespace/name, whatever the order of the objects, so the config is the same", () => {
+    const elsewhere = { name: "c", namespace: "a-first" };
+    const objects = [secret("key"), backend("b"), backend("a"), { ...backend("c"), metadata: elsewhere }, { ...secret("key"), metadata: { ...elsewhere, name: "key" } }];
+    const forward = fromGatewayObjects(objects);
+    expect(forward.problems).toEqual([]);
+    expect(forward.config.backends.map((b) => b.name)).toEqual(["a-first/c", `${NS}/a`, `${NS}/b`]);
+    expect(JSON.stringify(fromGatewayObjects([...objects].reverse()).config)).toBe(JSON.stringify(forward.config));
+  });
+
   it("use kgateway's provider defaults without host: api.openai.com:443 over TLS, /v1/chat/completions", () => {
     const r = fromGatewayObjects([secret("key"), backend("b", { host: undefined, port: undefined, path: undefined })]);
     expect(r.problems).toEqual([]);

@@ -9,7 +9,7 @@
 import { PROXY_CONFIG_API_VERSION, validateProxyConfig, type ProxyConfig, type ProxyConfigInput } from "../config/schema";
 import { translateBackend, type BackendInput } from "./backends";
 import { translateHttpRoute, type RouteInput } from "./http-routes";
-import { Translation, index, key, olderFirst } from "./kube-objects";
+import { Translation, cmp, index, key, olderFirst } from "./kube-objects";
 import type { ManifestValues } from "./manifest-values";
 import { translateTlsPolicies } from "./tls-policies";
 
@@ -79,8 +79,9 @@ export function fromGatewayObjects(objects: readonly unknown[], options: FromGat
 
   const tlsByBackend = translateTlsPolicies(t);
   const backends = new Map<string, BackendInput>();
-  for (const obj of t.list) {
-    if (obj.kind !== "Backend") continue;
+  // By namespace and name, as the routes are: the same objects in another order (a manifest's
+  // documents reordered, say) translate to the same config, byte for byte.
+  for (const obj of t.list.filter((o) => o.kind === "Backend").sort((a, b) => cmp(`${a.namespace}/${a.name}`, `${b.namespace}/${b.name}`))) {
     const backend = translateBackend(t, obj, tlsByBackend.get(key("Backend", obj.namespace, obj.name)));
     if (backend) backends.set(backend.name, backend);
   }
