@@ -73,7 +73,8 @@ export function renderProxyConfig(providers: readonly ProviderObjects[], clientK
     const result = fromGatewayObjects(objects, {
         secretsDir: PROXY_MOUNTS.providerKeysDir,
         configMapsDir: PROXY_MOUNTS.caBundlesDir,
-        ...(clientKeyNames.length > 0 ? { clientAuth: { apiKeys: clientKeyNames.map((k) => ({ file: `${PROXY_MOUNTS.clientKeysDir}/${k}` })) } } : {}),
+        // Sorted: the proxy accepts any of them, so reordering `proxy.clientKeys` must not change the config.
+        ...(clientKeyNames.length > 0 ? { clientAuth: { apiKeys: [...clientKeyNames].sort().map((k) => ({ file: `${PROXY_MOUNTS.clientKeysDir}/${k}` })) } } : {}),
     });
     const errors = result.problems.filter((p) => p.severity === "error").map((p) => format(p).replace(/^error: /, ""));
     // The translation validates its output; validating the document as written is what the proxy

@@ -13,7 +13,7 @@ import { mergePatch } from "../src/deployment-patch";
 import { imageParts } from "../src/proxy-settings";
 import { isSecret, mockPassword, RecordedResource, settled, withRecordingMocks } from "./support/pulumi-mocks";
 import { PlainObject, renderScenario, SCENARIOS, TEST_CA_PEM, testKey } from "./support/scenarios";
-import { gateway } from "./support/proxy-fixtures";
+import { gateway, provider } from "./support/proxy-fixtures";
 
 const PROVIDER_TYPE = "openai-compatible:index:OpenAICompatibleProvider";
 const GATEWAY_TYPE = "openai-compatible:index:OpenAICompatibleGateway";
@@ -324,7 +324,7 @@ describe("a provider with a proxy of its own (the default data plane)", () => {
         expect(configOf(objects, "private-proxy-config")).toEqual({
             ...CONFIG_DEFAULTS,
             clientAuth: {
-                apiKeys: [{ file: "/var/run/secrets/openai-compatible-proxy/client-keys/team-a" }, { file: "/var/run/secrets/openai-compatible-proxy/client-keys/ci" }],
+                apiKeys: [{ file: "/var/run/secrets/openai-compatible-proxy/client-keys/ci" }, { file: "/var/run/secrets/openai-compatible-proxy/client-keys/team-a" }],
             },
             backends: [
                 {
@@ -605,6 +605,23 @@ describe("what an update changes", () => {
         expect(changed(before, after)).toEqual([]);
         const config = JSON.parse((before.get("llm-proxy-config")!.inputs.data as Record<string, string>)["config.json"]!) as { backends: { name: string }[] };
         expect(config.backends.map((b) => b.name)).toEqual(["llm/deepseek", "llm/mistral"]);
+    });
+
+    it("the same client keys given in another order change nothing: not the config, nor the pods' checksum", async () => {
+        const registrations = async (names: string[]) => {
+            const { resources } = await withRecordingMocks({}, async () => {
+                const c = new OpenAICompatibleProvider("mistral", { ...provider(), proxy: { restartOnConfigChange: true, clientKeys: names.map((name) => ({ name })) } });
+                await settled(c.proxyConfig);
+            });
+            return new Map(resources.map((r) => [r.name, r.inputs]));
+        };
+        const before = await registrations(["team-b", "team-a"]);
+        const after = await registrations(["team-a", "team-b"]);
+        // Compared as values: the order of an object's keys (the client-keys Secret's stringData) is no change.
+        expect([...after.keys()].sort()).toEqual([...before.keys()].sort());
+        for (const [name, inputs] of after) expect([name, inputs]).toEqual([name, before.get(name)]);
+        const config = JSON.parse((before.get("mistral-proxy-config")!.data as Record<string, string>)["config.json"]!) as { clientAuth: unknown };
+        expect(config.clientAuth).toEqual({ apiKeys: ["team-a", "team-b"].map((k) => ({ file: `/var/run/secrets/openai-compatible-proxy/client-keys/${k}` })) });
     });
 });
 
