@@ -111,6 +111,9 @@ export interface ClientKeyArgs {
      */
     rotation?: pulumi.Input<number>;
 
-    /** The key's length in characters, 32 to 128 (default 48; letters and digits). */
+    /**
+     * The key's length in characters, 32 to 128 (default 48; letters and digits). A new length is a
+     * new key, as a new `rotation` is.
+     */
     length?: number;
 }
