@@ -769,6 +769,20 @@ describe("client connections", () => {
 });
 
 describe("config reloads", () => {
+  it("name the kind of an error the loader did not expect, never its message, and keep serving the last good config", async () => {
+    const config = simpleConfig(upstream.port);
+    proxy = await startProxy(config, { env: providerEnv });
+    const secret = "sk-in-an-error-message";
+    const broken = { ...config };
+    Object.defineProperty(broken, "backends", { enumerable: true, get: () => { throw new RangeError(secret); } });
+    await proxy.proxy.apply(broken);
+    const line = proxy.logs().find((l) => l.msg === "config rejected; still serving the last good config");
+    expect(line?.problems).toEqual(["unexpected error while loading the config (RangeError)"]);
+    expect(JSON.stringify(proxy.logs())).not.toContain(secret);
+    expect(proxy.proxy.generation).toBe(1);
+    expect((await postJson(proxy.url, "/mistral", chat)).status).toBe(200);
+  });
+
   it("keep a replaced config's upstream pools open until the requests it routed have finished", async () => {
     // A model override reads the body before the request is sent, so its pool is picked first.
     const config = simpleConfig(upstream.port, { model: "mistral-large-latest" });

@@ -240,7 +240,8 @@ export class ProxyServer extends EventEmitter {
       loaded = load(this.options.source);
       built = build(loaded, this.options, this.pools, this.metrics, this.generationCounter + 1);
     } catch (err) {
-      const problems = err instanceof ConfigLoadError ? err.problems : ["unexpected error while loading the config"];
+      // An error the loader did not expect: its class and system code only (a message may quote the config).
+      const problems = err instanceof ConfigLoadError ? err.problems : [`unexpected error while loading the config (${errorKind(err)})`];
       const rejection = JSON.stringify(problems);
       const repeated = quiet && rejection === this.lastRejection;
       this.lastRejection = rejection;
@@ -538,4 +539,11 @@ function watchErrorLogger(logger: Logger, fallbackMs: number): (err: NodeJS.Errn
     const later = fallbackMs > 0 ? `changes now apply when the config is read again (every ${fallbackMs / 1000} s)` : "changes may not apply until a restart";
     logger.warn({ code }, `config watch failed: ${limit}${later}; watching again every ${REBUILD_AFTER_ERROR_MS / 1000} s`);
   };
+}
+
+/** `TypeError`, `Error EACCES`: what kind of error it was, never its message. */
+function errorKind(err: unknown): string {
+  if (!(err instanceof Error)) return typeof err;
+  const code = (err as { code?: unknown }).code;
+  return typeof code === "string" && /^[A-Z0-9_]{1,40}$/.test(code) ? `${err.name} ${code}` : err.name;
 }
