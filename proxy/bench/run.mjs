@@ -30,6 +30,8 @@ const opt = {
   curveConnections: Number(env.BENCH_CURVE_CONNECTIONS ?? 4),
   streams: Number(env.BENCH_STREAMS ?? 1000),
   directAgain: (env.BENCH_DIRECT_AGAIN ?? "1") === "1",
+  rounds: Number(env.BENCH_ROUNDS ?? 3),
+  roundDuration: env.BENCH_ROUND_DURATION ?? "8s",
   keep: env.BENCH_KEEP === "1",
   out: env.BENCH_OUT ?? null,
 };
@@ -317,6 +319,59 @@ async function slowStreams(ctx, t, started, pid, label) {
   return r;
 }
 
+// ---- rounds: the targets' headline loads, interleaved ------------------------------------
+
+/** The targets the rounds cover: those issue 6's targets are checked against, and nginx for scale. */
+const ROUND_TARGETS = ["direct", "ours", "floor-proxy", "nginx", "portkey", "litellm"];
+
+/**
+ * The loads the targets of issue 6 are read from (JSON at 50 and at 1 connection, and the first SSE
+ * event, plain upstream), run in `opt.rounds` rounds that go through every target in turn, on fresh
+ * processes all started at once: the machine's slow and fast minutes then fall on every target alike,
+ * where each target's own loads above ran in a minute of its own. Medians per target.
+ */
+async function rounds(ctx, selected) {
+  const chosen = selected.filter((t) => ROUND_TARGETS.includes(t.name) && !t.unavailable(ctx));
+  if (opt.rounds < 1 || chosen.length < 2) return null;
+  const running = [];
+  const out = { rounds: opt.rounds, duration: opt.roundDuration, targets: {} };
+  try {
+    for (const t of chosen) {
+      const started = await launch(ctx, t);
+      running.push({ t, started });
+      await smoke(ctx, t, started, "plain", false);
+      out.targets[t.label ?? t.name] = { json50: [], json1: [], firstEvent: [] };
+    }
+    for (let round = 1; round <= opt.rounds; round++) {
+      // Each round in another order, so that no target always follows the same one.
+      const order = round % 2 === 1 ? running : [...running].reverse();
+      for (const { t, started } of order) {
+        const acc = out.targets[t.label ?? t.name];
+        for (const connections of [50, 1]) {
+          const r = await measure(ctx, t, started, started.pid, { flavor: "plain", kind: "json", connections, duration: opt.roundDuration });
+          (connections === 50 ? acc.json50 : acc.json1).push({ rps: r.rps, p50: r.p50, cpuUsPerReq: t.name === "direct" ? null : r.cpuUsPerReq, errors: r.errors, upstreamBad: r.upstreamBad });
+        }
+        if (opt.ttfbRequests > 0) {
+          const req = t.request(ctx, "plain", started);
+          const b = body(req.model, true);
+          await setMode({ chunks: 8, delayMs: 2, contentLength: b.contentLength });
+          const fe = await firstEventLatency({ ...req, body: b.buf, ca: ctx.certs.caPem, count: opt.ttfbRequests });
+          const up = await upstreamStats();
+          acc.firstEvent.push({ p50: fe.p50, upstreamBad: badCount(up) });
+        }
+        const last = acc.json50.at(-1);
+        log(`round ${round}/${opt.rounds} ${t.label ?? t.name}: json c50 ${last.rps.toFixed(0)} req/s, cpu ${last.cpuUsPerReq?.toFixed(1) ?? "—"} µs/req; json c1 p50 ${acc.json1.at(-1).p50.toFixed(3)} ms; first event ${acc.firstEvent.at(-1)?.p50.toFixed(3) ?? "—"} ms`);
+      }
+    }
+  } catch (e) {
+    out.error = String(e.message ?? e);
+    log(`rounds: FAILED: ${out.error}`);
+  } finally {
+    for (const { started } of running) if (started.child) await stop(started.child, 15_000);
+  }
+  return out;
+}
+
 // ---- main -----------------------------------------------------------------------------
 
 async function main() {
@@ -334,6 +389,7 @@ async function main() {
   if (opt.directAgain && selected.length > 1 && opt.only.includes("direct")) {
     results.push(await runTarget(ctx, targets[0], "direct (again)"));
   }
+  const interleaved = await rounds(ctx, selected);
   await stop(upstream);
 
   const report = {
@@ -343,6 +399,7 @@ async function main() {
     machine: { cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version, loadavgBefore: load0, loadavgAfter: loadavg() },
     options: opt,
     results,
+    rounds: interleaved,
   };
   // Kept after the run (the temp dir is not): `node proxy/bench/report.mjs <file>` prints its report again.
   const out = opt.out ?? join(CACHE, "results", `${report.startedAt.replace(/[:.]/g, "-")}.json`);
@@ -350,7 +407,7 @@ async function main() {
   writeFileSync(out, JSON.stringify(report, null, 2));
   console.log(printReport(report));
   log(`bench: results in ${out}`);
-  return results.some((r) => r.error) ? 1 : 0;
+  return results.some((r) => r.error) || interleaved?.error ? 1 : 0;
 }
 
 function commandLine() {
