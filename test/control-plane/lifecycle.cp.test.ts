@@ -3,7 +3,7 @@
  * and the API server's objects checked after each step, then destroyed. What `pulumi.cp.test.ts`
  * does for one `up` of the examples, done here for the updates a user makes to a deployed stack:
  * a new key, model, host, path prefix, namespace or name, another data plane, providers added,
- * removed and renamed behind one shared proxy.
+ * removed, renamed and reordered behind one shared proxy.
  *
  * Same engine and plugins as `pulumi.cp.test.ts` (inline programs, local file backend, the
  * kubernetes plugin as an ambient one); no `@pulumi/random` plugin is available here, so no client
@@ -231,6 +231,13 @@ describeControlPlane("second pulumi up: updates to a deployed stack, against the
       live = await step("g3 mistral renamed mistral-eu", objectsOf("groq", "mistral-eu"));
       expect(volumes(live)).toEqual(["config", "key-groq-secret", "key-mistral-eu-secret", "tmp"]);
       const generation = live.get("lc-a/Deployment/gw")?.metadata.generation;
+
+      // The same providers listed in another order: the same proxy config, so nothing to change (its
+      // ConfigMap was replaced and the pods rolled when the config listed backends in the map's order).
+      current = { ...current, args: { ...current.args, providers: Object.fromEntries(Object.entries(current.args.providers).reverse()) } };
+      s.output.push("\n===== g3b providers listed in another order\n");
+      expect(Object.keys(current.args.providers)).toEqual(["mistral-eu", "groq"]);
+      expect(await s.preview()).toEqual({ same: 15 });
 
       // The gateway renamed with an alias (and its objects' names kept): the children follow, nothing changes.
       current = { name: "gw2", args: { ...current.args, kubernetesName: "gw" }, opts: { aliases: [{ name: "gw" }] } };
