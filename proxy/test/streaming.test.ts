@@ -108,6 +108,93 @@ describe("server-sent events", () => {
     expect(finished).toBe(true);
   }, 60_000);
 
+  describe("a client that stops reading without closing", () => {
+    /** An upstream writing `total` bytes (for ever without it, as an event stream) as fast as it is taken. */
+    function fastUpstream(total?: number): { written: () => number } {
+      const chunk = Buffer.alloc(64 * 1024, "a");
+      let written = 0;
+      upstream.handler = (_req, res) => {
+        res.writeHead(200, total === undefined ? { "content-type": "text/event-stream" } : { "content-type": "application/json", "content-length": String(total) });
+        const pump = (): void => {
+          while (total === undefined || written < total) {
+            written += chunk.length;
+            if (!res.write(chunk)) return void res.once("drain", pump);
+          }
+          res.end();
+        };
+        pump();
+      };
+      return { written: () => written };
+    }
+
+    for (const [kind, total] of [["an event stream", undefined], ["a 20 MB JSON response", 20 * 1024 * 1024]] as const) {
+      it(`is disconnected once it took nothing for the keep-alive timeout, its upstream request aborted (${kind})`, async () => {
+        const up = fastUpstream(total);
+        const p = await startProxy(simpleConfig(upstream.port), { env: providerEnv, keepAliveTimeoutMs: 300 });
+        const socket = connect(Number(new URL(p.url).port), "127.0.0.1");
+        try {
+          socket.on("error", () => undefined);
+          socket.pause(); // never reads
+          const aborted = once(upstream, "clientAborted");
+          const t0 = performance.now();
+          socket.write('POST /mistral HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}');
+          await aborted;
+          // The keep-alive timeout, its 1 s of grace and up to two sweeps: not sooner, and not for ever.
+          expect(performance.now() - t0).toBeGreaterThanOrEqual(1300);
+          expect(up.written()).toBeLessThan(total ?? Infinity);
+          const line = await p.waitForLog((l) => l.msg === "request" && l.status === 499);
+          expect(line).toMatchObject({ error: "client_closed_request" });
+          expect(p.proxy.inflight).toBe(0);
+          socket.resume(); // takes what is buffered, then sees the proxy's close
+          await once(socket, "close");
+        } finally {
+          socket.destroy();
+          await p.close();
+        }
+      });
+    }
+
+    it("is not disconnected while it reads, however slowly, for longer than the keep-alive timeout", async () => {
+      const size = 16 * 1024 * 1024; // more than the sockets' buffers take, so the proxy waits on the client
+      fastUpstream(size);
+      const p = await startProxy(simpleConfig(upstream.port), { env: providerEnv, keepAliveTimeoutMs: 200 });
+      const socket = connect(Number(new URL(p.url).port), "127.0.0.1");
+      try {
+        socket.on("error", () => undefined);
+        let bytes = 0;
+        let quota = 0;
+        // At most 400 KiB every 100 ms, 4 MB a second: about four seconds, each sweep seeing some taken.
+        const refill = setInterval(() => {
+          quota = 400 * 1024;
+          socket.resume();
+        }, 100);
+        socket.on("data", (chunk: Buffer) => {
+          bytes += chunk.length;
+          quota -= chunk.length;
+          if (quota <= 0) socket.pause();
+        });
+        socket.pause();
+        socket.write('POST /mistral HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}');
+        const t0 = performance.now();
+        await new Promise<void>((resolve, reject) => {
+          const check = setInterval(() => {
+            if (bytes > size || socket.destroyed) {
+              clearInterval(check);
+              clearInterval(refill);
+              if (bytes > size) resolve();
+              else reject(new Error(`closed after ${bytes} bytes`));
+            }
+          }, 20);
+        });
+        expect(performance.now() - t0).toBeGreaterThan(2000);
+        expect((await p.waitForLog((l) => l.msg === "request")).status).toBe(200);
+      } finally {
+        socket.destroy();
+        await p.close();
+      }
+    }, 15_000);
+  });
+
   it("aborts the upstream request as soon as the client goes away mid-stream", async () => {
     upstream.handler = (_req, res) => {
       res.writeHead(200, { "content-type": "text/event-stream" });

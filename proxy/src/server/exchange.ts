@@ -189,8 +189,9 @@ type TrackedSocket = Socket & { [CONNECTION]?: ClientConnection };
  * - At most {@link MAX_PIPELINED_EXCHANGES} exchanges are in progress on it; requests pipelined beyond
  *   them wait, in order, until one finishes ({@link pipelineWaiting}).
  * - It is closed once idle for the keep-alive timeout: no exchange in progress and nothing left to write
- *   since a sweep after its last request ended. The server's own keep-alive timer is off (proxy-server.ts):
- *   it armed a new timer for every response.
+ *   since a sweep after its last request ended, or, while an answer waits to be written, not one byte of it
+ *   taken by the client (its exchanges then end as `client_closed_request`). The server's own keep-alive
+ *   timer is off (proxy-server.ts): it armed a new timer for every response.
  */
 class ClientConnection implements Watched {
   readonly exchanges: Exchange[] = [];
@@ -202,6 +203,8 @@ class ClientConnection implements Watched {
   /** Set when a request ends; the idle time counts from the first sweep after that. */
   active = true;
   private since = 0;
+  /** The bytes the client had taken (written to its socket) at the last sweep that found an answer waiting. */
+  private taken = -1;
 
   constructor(
     readonly socket: Socket,
@@ -215,12 +218,24 @@ class ClientConnection implements Watched {
   };
 
   checkTimeouts(now: number): void {
-    if (this.active || this.exchanges.length > 0 || this.waiting.length > 0 || this.socket.writableLength > 0) {
+    const socket = this.socket;
+    const pending = socket.writableLength;
+    if (pending > 0) {
+      // An answer waits to be written: the connection is idle while the client takes none of it, whatever
+      // is in progress on it. A client that stops reading without closing would otherwise hold its
+      // exchanges, their upstream connections, and what is buffered for it, for ever.
+      const taken = socket.bytesWritten - pending;
+      if (taken !== this.taken) {
+        this.taken = taken;
+        this.since = now;
+        return;
+      }
+    } else if (this.active || this.exchanges.length > 0 || this.waiting.length > 0) {
       this.active = false;
       this.since = now;
       return;
     }
-    if (now - this.since >= this.idleMs) this.socket.destroy();
+    if (now - this.since >= this.idleMs) socket.destroy();
   }
 }
 
