@@ -5,8 +5,10 @@
  */
 import { once } from "node:events";
 import { Agent, request as httpRequest } from "node:http";
-import { connect, type Socket } from "node:net";
+import { connect, createServer, type AddressInfo, type Socket } from "node:net";
 import { performance } from "node:perf_hooks";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { postJson, rawExchange, send } from "./helpers/http";
 import { PROVIDER_KEY, providerEnv, simpleConfig, startProxy, API_VERSION, type TestProxy } from "./helpers/proxy";
 import { openAiHandler, startUpstream, type Upstream } from "./helpers/upstream";
@@ -550,6 +552,56 @@ describe("upstream responses", () => {
     expect(res.statusCode).toBe(404);
     expect(res.headers.connection).toBe("close");
     req.destroy();
+  });
+
+  it("keeps no more than a few socket reads in memory to find the usage of a response in tiny chunks", async () => {
+    // Each chunk of one byte of body comes in a read of its own, filled by a chunk extension: the
+    // `usage` reader kept every chunk until it had 16 KiB of them, and with each its whole read.
+    setFlagsFromString("--expose-gc");
+    const gc = runInNewContext("gc") as () => void;
+    const chunks = 1500;
+    const extension = `;x=${"y".repeat(60_000)}`;
+    const usage = '"usage":{"prompt_tokens":3,"completion_tokens":4}}';
+    let finish = (): void => undefined;
+    const raw = createServer((socket) => {
+      socket.on("error", () => undefined);
+      socket.once("data", () => {
+        socket.write('HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n9\r\n{"id":"x"\r\n');
+        let sent = 0;
+        const pump = (): void => {
+          while (sent < chunks) {
+            sent++;
+            if (!socket.write(`1${extension}\r\n \r\n`)) return void socket.once("drain", pump);
+          }
+        };
+        pump();
+        finish = () => socket.end(`${(usage.length + 1).toString(16)}\r\n,${usage}\r\n0\r\n\r\n`);
+      });
+    });
+    await new Promise<void>((resolve) => raw.listen(0, "127.0.0.1", resolve));
+    try {
+      proxy = await startProxy(simpleConfig((raw.address() as AddressInfo).port), { env: providerEnv });
+      gc();
+      const before = process.memoryUsage().arrayBuffers;
+      const url = new URL(proxy.url);
+      const req = httpRequest({ host: url.hostname, port: url.port, method: "POST", path: "/mistral", headers: { "content-type": "application/json" }, agent: false });
+      req.end(JSON.stringify(chat));
+      const [res] = (await once(req, "response")) as [import("node:http").IncomingMessage];
+      let body = "";
+      res.setEncoding("latin1");
+      res.on("data", (d: string) => (body += d));
+      while (body.length < 9 + chunks) await new Promise((resolve) => setTimeout(resolve, 10));
+      gc();
+      const held = process.memoryUsage().arrayBuffers - before;
+      finish();
+      await once(res, "end");
+      expect(body).toBe(`{"id":"x"${" ".repeat(chunks)},${usage}`);
+      // 1,500 reads of 60 kB were held (90 MB); at most 16 of them now.
+      expect(held).toBeLessThan(16 * 1024 * 1024);
+      expect(await proxy.waitForLog((l) => l.msg === "request")).toMatchObject({ status: 200, inputTokens: 3, outputTokens: 4 });
+    } finally {
+      raw.close();
+    }
   });
 
   it("keeps client connections alive across requests and error answers", async () => {

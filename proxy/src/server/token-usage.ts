@@ -14,8 +14,16 @@ const USAGE = Buffer.from('"usage"');
 const TAIL_BYTES = 16 * 1024;
 
 /**
+ * Chunks a {@link TailBuffer} keeps by reference at most. Each is a view into the socket read it came
+ * in, and keeps all of that read (up to 64 KiB) in memory: a response in tiny chunks, each in its own
+ * read (chunk extensions fill a read with a byte of body), held 16 KiB of such views, 1 GB of reads.
+ */
+const MAX_TAIL_CHUNKS = 16;
+
+/**
  * For complete (non-stream) bodies: keeps references to the last chunks, at least {@link TAIL_BYTES}
- * of them, without copying; `usage` is near the end of an OpenAI response.
+ * of them, without copying, unless they are more than {@link MAX_TAIL_CHUNKS}; `usage` is near the end
+ * of an OpenAI response.
  */
 export class TailBuffer implements UsageReader {
   private chunks: Buffer[] = [];
@@ -27,6 +35,8 @@ export class TailBuffer implements UsageReader {
     while (this.chunks.length > 1 && this.bytes - this.chunks[0]!.length >= TAIL_BYTES) {
       this.bytes -= this.chunks.shift()!.length;
     }
+    // Copied into one buffer of their own (at most TAIL_BYTES and a chunk), which keeps no read.
+    if (this.chunks.length > MAX_TAIL_CHUNKS) this.chunks = [Buffer.concat(this.chunks, this.bytes)];
   }
 
   usage(): TokenUsage | undefined {
