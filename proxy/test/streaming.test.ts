@@ -144,6 +144,10 @@ describe("server-sent events", () => {
           expect(up.written()).toBeLessThan(total ?? Infinity);
           const line = await p.waitForLog((l) => l.msg === "request" && l.status === 499);
           expect(line).toMatchObject({ error: "client_closed_request" });
+          // Told apart from a client that went away: the proxy closed it, for taking nothing.
+          const closed = p.logs().find((l) => l.msg === "client took none of its answer; connection closed");
+          expect(closed).toMatchObject({ level: "warn", reqIds: [line.reqId], idleMs: 1300 });
+          expect(closed?.pendingBytes).toBeGreaterThan(0);
           expect(p.proxy.inflight).toBe(0);
           socket.resume(); // takes what is buffered, then sees the proxy's close
           await once(socket, "close");
@@ -188,6 +192,7 @@ describe("server-sent events", () => {
         });
         expect(performance.now() - t0).toBeGreaterThan(2000);
         expect((await p.waitForLog((l) => l.msg === "request")).status).toBe(200);
+        expect(p.logs().filter((l) => l.msg === "client took none of its answer; connection closed")).toEqual([]);
       } finally {
         socket.destroy();
         await p.close();

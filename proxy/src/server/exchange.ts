@@ -209,6 +209,7 @@ class ClientConnection implements Watched {
   constructor(
     readonly socket: Socket,
     private readonly idleMs: number,
+    private readonly logger: Logger,
   ) {}
 
   /** Starts waiting requests while fewer exchanges than the bound are in progress. */
@@ -235,14 +236,17 @@ class ClientConnection implements Watched {
       this.since = now;
       return;
     }
-    if (now - this.since >= this.idleMs) socket.destroy();
+    if (now - this.since < this.idleMs) return;
+    // Its requests end as client_closed_request; this line says the proxy closed it, and why.
+    if (pending > 0) this.logger.warn({ reqIds: this.exchanges.map((e) => e.id), pendingBytes: pending, idleMs: this.idleMs }, "client took none of its answer; connection closed");
+    socket.destroy();
   }
 }
 
 function connectionOf(socket: TrackedSocket, ctx: ExchangeContext): ClientConnection {
   let connection = socket[CONNECTION];
   if (connection === undefined) {
-    const c = new ClientConnection(socket, ctx.clientKeepAliveMs + KEEP_ALIVE_BUFFER_MS);
+    const c = new ClientConnection(socket, ctx.clientKeepAliveMs + KEEP_ALIVE_BUFFER_MS, ctx.logger);
     socket[CONNECTION] = connection = c;
     if (ctx.clientKeepAliveMs > 0) ctx.watch.add(c);
     socket.once("close", () => {
@@ -295,7 +299,7 @@ function exchangesOn(socket: Socket): readonly Exchange[] {
 export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Watched {
   private readonly t0 = performance.now();
   private readonly state: RuntimeState;
-  private readonly id = nextRequestId();
+  readonly id = nextRequestId();
   private path = "";
   private route: CompiledRoute | null = null;
   private target: Target | null = null;
