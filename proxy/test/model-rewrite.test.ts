@@ -125,6 +125,22 @@ describe("token usage", () => {
     tail.push(final.subarray(30));
     expect(tail.usage()).toEqual({ input: 7, output: 9 });
   });
+
+  it("keeps only the tail of a body in tiny chunks, copied together", () => {
+    const tail = new TailBuffer();
+    const held = (): number => (tail as unknown as { chunks: Buffer[] }).chunks.reduce((n, c) => n + c.length, 0);
+    const byte = Buffer.from(" ");
+    let most = 0;
+    for (let i = 0; i < 200_000; i++) {
+      tail.push(byte);
+      most = Math.max(most, held());
+    }
+    // One byte at a time, so the usage object is cut across the copies of 16 chunks.
+    const final = Buffer.from('{"choices":[],"usage":{"prompt_tokens":7,"completion_tokens":9}}');
+    for (let i = 0; i < final.length; i++) tail.push(final.subarray(i, i + 1));
+    expect(tail.usage()).toEqual({ input: 7, output: 9 });
+    expect(most).toBeLessThanOrEqual(16 * 1024 + 16);
+  });
 });
 
 describe("token usage of event streams", () => {

@@ -35,8 +35,14 @@ export class TailBuffer implements UsageReader {
     while (this.chunks.length > 1 && this.bytes - this.chunks[0]!.length >= TAIL_BYTES) {
       this.bytes -= this.chunks.shift()!.length;
     }
-    // Copied into one buffer of their own (at most TAIL_BYTES and a chunk), which keeps no read.
-    if (this.chunks.length > MAX_TAIL_CHUNKS) this.chunks = [Buffer.concat(this.chunks, this.bytes)];
+    if (this.chunks.length > MAX_TAIL_CHUNKS) {
+      // Copied into one buffer of their own, which keeps no read, and cut to its last TAIL_BYTES: kept
+      // whole, the copy would be the first chunk of the next 16, never dropped, and grow with the body.
+      const all = Buffer.concat(this.chunks, this.bytes);
+      const tail = all.length > TAIL_BYTES ? all.subarray(all.length - TAIL_BYTES) : all;
+      this.chunks = [tail];
+      this.bytes = tail.length;
+    }
   }
 
   usage(): TokenUsage | undefined {
