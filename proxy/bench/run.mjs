@@ -332,7 +332,8 @@ const ROUND_TARGETS = ["direct", "ours", "floor-proxy", "nginx", "portkey", "lit
  */
 async function rounds(ctx, selected) {
   const chosen = selected.filter((t) => ROUND_TARGETS.includes(t.name) && !t.unavailable(ctx));
-  if (opt.rounds < 1 || chosen.length < 2) return null;
+  // Without direct there is nothing to take the ratios and additions from.
+  if (opt.rounds < 1 || chosen.length < 2 || !chosen.some((t) => t.name === "direct")) return null;
   const running = [];
   const out = { rounds: opt.rounds, duration: opt.roundDuration, targets: {} };
   try {
