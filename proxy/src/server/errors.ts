@@ -108,7 +108,7 @@ export const ERROR_CATALOGUE = {
   upstream_tls_failed: {
     status: 502,
     type: "server_error",
-    message: "The TLS connection to the upstream failed: its certificate could not be verified for the expected host name.",
+    message: "The TLS connection to the upstream failed: its certificate could not be verified (an unknown CA, expired or not yet valid, or issued for another host name), or the handshake failed.",
     when: "Unknown CA, expired or not-yet-valid certificate, host name mismatch, or a TLS handshake failure.",
   },
   upstream_connection_lost: {
