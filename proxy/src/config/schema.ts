@@ -49,9 +49,13 @@ const hostname = z
  * addresses in SNI (Node.js sends one anyway, with a deprecation warning, and says it will stop), and
  * Gateway API's `validation.hostname` is the SNI. All-numeric names are taken for IPv4 addresses.
  */
+export const SERVER_NAME_IP_PROBLEM =
+  "must be a DNS name, not an IP address: it is sent as SNI, where RFC 6066 forbids addresses, and the certificate is checked against it; use the DNS name the certificate is issued for";
+/** Whether a server name is an IP address: IPv6 (a colon), or all digits and dots (IPv4). */
+export const isIpAddressName = (h: string): boolean => h.includes(":") || /^[0-9.]+$/.test(h);
 const serverName = z
   .string()
-  .refine((h) => !/^[0-9.]+$/.test(h) && !h.includes(":"), "must be a DNS name, not an IP address: it is sent as SNI, where RFC 6066 forbids addresses, and the certificate is checked against it; use the DNS name the certificate is issued for")
+  .refine((h) => !isIpAddressName(h), SERVER_NAME_IP_PROBLEM)
   .refine((h) => HOSTNAME.test(h), "must be a DNS name, without scheme, port or path");
 const absolutePath = z
   .string()

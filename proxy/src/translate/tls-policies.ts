@@ -3,7 +3,7 @@
  * the name the certificate must be valid for; CAs are the system store or `caCertificateRefs` ConfigMaps.
  * https://gateway-api.sigs.k8s.io/api-types/backendtlspolicy/
  */
-import type { CaCertificate } from "../config/schema";
+import { SERVER_NAME_IP_PROBLEM, isIpAddressName, type CaCertificate } from "../config/schema";
 import { NOT_A_CA_BUNDLE, caBundleProblem, describeCaBundleProblem } from "./pem-bundle";
 import { HOSTNAME, KGATEWAY_GROUP, arr, isObj, joinPath, key, olderFirst, readDataKey, str, type KubeObject, type Translation } from "./kube-objects";
 
@@ -29,8 +29,8 @@ export function translateTlsPolicies(t: Translation): Map<string, TlsSettings> {
       continue;
     }
     const serverName = str(validation.hostname);
-    if (serverName && /^[0-9.]+$/.test(serverName)) {
-      t.report("error", policy, "spec.validation.hostname", "must be a DNS name, not an IP address: it is sent as SNI, where RFC 6066 forbids addresses, and the certificate is checked against it; use the DNS name the certificate is issued for");
+    if (serverName && isIpAddressName(serverName)) {
+      t.report("error", policy, "spec.validation.hostname", SERVER_NAME_IP_PROBLEM);
       continue;
     }
     if (!serverName || !HOSTNAME.test(serverName)) {
