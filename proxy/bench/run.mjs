@@ -159,6 +159,16 @@ async function measure(ctx, t, started, pid, { flavor, kind, connections, size, 
   };
 }
 
+/** Time to the first SSE event: sequential streams of 8 events 2 ms apart, with the upstream's mismatches. */
+async function firstEvent(ctx, t, started, flavor) {
+  const req = t.request(ctx, flavor, started);
+  const b = body(req.model, true);
+  await setMode({ chunks: 8, delayMs: 2, contentLength: b.contentLength });
+  const fe = await firstEventLatency({ ...req, body: b.buf, ca: ctx.certs.caPem, count: opt.ttfbRequests });
+  const up = await upstreamStats();
+  return { ...fe, upstreamBad: badCount(up) };
+}
+
 async function launch(ctx, t) {
   const started = await t.start(ctx);
   started.pid = started.child?.pid ?? ctx.upstreamPid;
@@ -207,12 +217,8 @@ async function runTarget(ctx, t, label) {
     result.peakRssMainMb = peakRssMb(pid);
     if (kinds.includes("sse") && opt.ttfbRequests > 0) {
       for (const flavor of flavors) {
-        const req = t.request(ctx, flavor, started);
-        const b = body(req.model, true);
-        await setMode({ chunks: 8, delayMs: 2, contentLength: b.contentLength });
-        const fe = await firstEventLatency({ ...req, body: b.buf, ca: ctx.certs.caPem, count: opt.ttfbRequests });
-        const up = await upstreamStats();
-        result.firstEvent[flavor] = { ...fe, upstreamBad: badCount(up) };
+        const fe = await firstEvent(ctx, t, started, flavor);
+        result.firstEvent[flavor] = fe;
         log(`${label}: first SSE event ${flavor}: p50 ${fe.p50.toFixed(3)} ms (whole stream ${fe.totalP50.toFixed(2)} ms)`);
       }
     }
@@ -353,12 +359,8 @@ async function rounds(ctx, selected) {
           (connections === 50 ? acc.json50 : acc.json1).push({ rps: r.rps, p50: r.p50, cpuUsPerReq: t.name === "direct" ? null : r.cpuUsPerReq, errors: r.errors, upstreamBad: r.upstreamBad });
         }
         if (opt.ttfbRequests > 0) {
-          const req = t.request(ctx, "plain", started);
-          const b = body(req.model, true);
-          await setMode({ chunks: 8, delayMs: 2, contentLength: b.contentLength });
-          const fe = await firstEventLatency({ ...req, body: b.buf, ca: ctx.certs.caPem, count: opt.ttfbRequests });
-          const up = await upstreamStats();
-          acc.firstEvent.push({ p50: fe.p50, upstreamBad: badCount(up) });
+          const fe = await firstEvent(ctx, t, started, "plain");
+          acc.firstEvent.push({ p50: fe.p50, upstreamBad: fe.upstreamBad });
         }
         const last = acc.json50.at(-1);
         log(`round ${round}/${opt.rounds} ${t.label ?? t.name}: json c50 ${last.rps.toFixed(0)} req/s, cpu ${last.cpuUsPerReq?.toFixed(1) ?? "—"} µs/req; json c1 p50 ${acc.json1.at(-1).p50.toFixed(3)} ms; first event ${acc.firstEvent.at(-1)?.p50.toFixed(3) ?? "—"} ms`);
