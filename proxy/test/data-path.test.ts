@@ -863,3 +863,50 @@ describe("config reloads", () => {
     expect(await connections()).toBe(1);
   });
 });
+
+describe("upstream connections", () => {
+  /** The upstream's client port of each request, in order: one per upstream connection. */
+  function recordConnections(): number[] {
+    const ports: number[] = [];
+    upstream.server.keepAliveTimeout = 60_000;
+    upstream.handler = (req, res, body, up) => {
+      ports.push(req.socket.remotePort!);
+      openAiHandler(req, res, body, up);
+    };
+    return ports;
+  }
+
+  /** How many requests each connection carried, in the order they were opened. */
+  const runs = (ports: number[]): number[] => {
+    const counts: number[] = [];
+    for (let i = 0; i < ports.length; i++) {
+      if (i === 0 || ports[i] !== ports[i - 1]) counts.push(0);
+      counts[counts.length - 1]!++;
+    }
+    return counts;
+  };
+
+  it.each([
+    [3, [3, 3, 1]],
+    [1, [1, 1, 1, 1, 1, 1, 1]],
+    [0, [7]],
+  ])("with maxRequestsPerConnection %i, carry that many requests on a connection, then a new one, and lose none", async (max, expected) => {
+    const ports = recordConnections();
+    proxy = await startProxy({ ...simpleConfig(upstream.port), upstream: { maxRequestsPerConnection: max } }, { env: providerEnv });
+    for (let i = 0; i < 7; i++) {
+      const res = await postJson(proxy.url, "/mistral", chat);
+      expect(res.status).toBe(200);
+    }
+    expect(runs(ports)).toEqual(expected);
+    // The request that ends a connection asks the upstream to close it; the others keep it alive.
+    const connectionHeaders = upstream.requests.map((r) => r.headers.connection);
+    expect(connectionHeaders).toEqual(runs(ports).flatMap((n) => Array.from({ length: n }, (_, i) => (i + 1 === max ? "close" : "keep-alive"))));
+  });
+
+  it("by default, opens a new upstream connection after 1,000 requests on one", async () => {
+    const ports = recordConnections();
+    proxy = await startProxy(simpleConfig(upstream.port), { env: providerEnv });
+    for (let i = 0; i < 1001; i++) expect((await postJson(proxy.url, "/mistral", chat)).status).toBe(200);
+    expect(runs(ports)).toEqual([1000, 1]);
+  });
+});

@@ -15,6 +15,8 @@ export const PROXY_CONFIG_API_VERSION = "openai-compatible-proxy/v1";
 export const DEFAULT_MAX_REQUEST_BODY_BYTES = 10 * 1024 * 1024;
 /** The upstream headers and body (idle) timeouts' default: 600 s, as the official OpenAI clients wait. */
 export const UPSTREAM_TIMEOUT_DEFAULT_MS = 600_000;
+/** Requests per upstream connection before it is closed and a new one opened: nginx's `keepalive_requests`. */
+export const UPSTREAM_MAX_REQUESTS_PER_CONNECTION_DEFAULT = 1000;
 
 // RFC 9110 token: the characters allowed in a header name or a method.
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
@@ -230,8 +232,23 @@ export const ProxyConfigSchema = z
         bodyTimeoutMs: millis.default(UPSTREAM_TIMEOUT_DEFAULT_MS).meta({ description: "No response body bytes this long: 504 `upstream_body_timeout` (or an SSE error event). Default 600 s." }),
         keepAliveTimeoutMs: millis.default(60_000).meta({ description: "Idle upstream connections are kept this long (less if the upstream says so)." }),
         maxConnections: z.number().int().min(1).optional().meta({ description: "Per upstream. Omitted: unbounded." }),
+        maxRequestsPerConnection: z
+          .number()
+          .int()
+          .min(0)
+          .default(UPSTREAM_MAX_REQUESTS_PER_CONNECTION_DEFAULT)
+          .meta({
+            description:
+              "Requests sent on one upstream connection; the last one asks the upstream to close it (`Connection: close`) and the next request opens a new one. A connection that is never idle would otherwise stay on the address and replica it first reached for ever: a new one is resolved and balanced again (a Service's new pods get their share), as nginx's `keepalive_requests` (1000) does. 0: no limit.",
+          }),
       })
-      .default({ connectTimeoutMs: 10_000, headersTimeoutMs: UPSTREAM_TIMEOUT_DEFAULT_MS, bodyTimeoutMs: UPSTREAM_TIMEOUT_DEFAULT_MS, keepAliveTimeoutMs: 60_000 })
+      .default({
+        connectTimeoutMs: 10_000,
+        headersTimeoutMs: UPSTREAM_TIMEOUT_DEFAULT_MS,
+        bodyTimeoutMs: UPSTREAM_TIMEOUT_DEFAULT_MS,
+        keepAliveTimeoutMs: 60_000,
+        maxRequestsPerConnection: UPSTREAM_MAX_REQUESTS_PER_CONNECTION_DEFAULT,
+      })
       .meta({ description: "Defaults for every backend." }),
     clientAuth: z
       .strictObject({

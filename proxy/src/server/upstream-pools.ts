@@ -24,6 +24,8 @@ export interface PoolSettings {
   connectTimeoutMs: number;
   keepAliveTimeoutMs: number;
   maxConnections: number | undefined;
+  /** 0: no limit. */
+  maxRequestsPerConnection: number;
 }
 
 export function poolSettingsFor(config: ProxyConfig, backend: BackendConfig, ca: string[] | undefined): PoolSettings {
@@ -35,6 +37,7 @@ export function poolSettingsFor(config: ProxyConfig, backend: BackendConfig, ca:
     connectTimeoutMs: backend.timeouts?.connectMs ?? config.upstream.connectTimeoutMs,
     keepAliveTimeoutMs: config.upstream.keepAliveTimeoutMs,
     maxConnections: backend.maxConnections ?? config.upstream.maxConnections,
+    maxRequestsPerConnection: config.upstream.maxRequestsPerConnection,
   };
 }
 
@@ -48,7 +51,10 @@ export class UpstreamPools {
     if (!pool) {
       pool = new Pool(settings.origin, {
         connections: settings.maxConnections ?? null,
-        pipelining: 1,
+        // undici counts from 0 and closes after the request whose count reaches the limit, so N requests
+        // are N - 1 here; one request per connection is keep-alive off (pipelining 0).
+        pipelining: settings.maxRequestsPerConnection === 1 ? 0 : 1,
+        ...(settings.maxRequestsPerConnection > 1 ? { maxRequestsPerClient: settings.maxRequestsPerConnection - 1 } : {}),
         keepAliveTimeout: settings.keepAliveTimeoutMs,
         keepAliveMaxTimeout: Math.max(settings.keepAliveTimeoutMs, 600_000),
         allowH2: false,
@@ -91,5 +97,5 @@ export class UpstreamPools {
 
 function keyOf(s: PoolSettings): string {
   const ca = s.ca ? createHash("sha256").update(s.ca.join("\n")).digest("hex") : "system";
-  return [s.origin, s.servername ?? "", ca, s.connectTimeoutMs, s.keepAliveTimeoutMs, s.maxConnections ?? ""].join("|");
+  return [s.origin, s.servername ?? "", ca, s.connectTimeoutMs, s.keepAliveTimeoutMs, s.maxConnections ?? "", s.maxRequestsPerConnection].join("|");
 }
