@@ -15,12 +15,6 @@ export const PROXY_CONFIG_API_VERSION = "openai-compatible-proxy/v1";
 export const DEFAULT_MAX_REQUEST_BODY_BYTES = 10 * 1024 * 1024;
 /** The upstream headers and body (idle) timeouts' default: 600 s, as the official OpenAI clients wait. */
 export const UPSTREAM_TIMEOUT_DEFAULT_MS = 600_000;
-/**
- * Requests per upstream connection before it is closed and a new one opened; 0, no limit, as Envoy (kgateway's
- * data plane). nginx's `keepalive_requests` is 1000, which cost 5–8% more CPU per request at ~7,000 requests/s
- * (proxy/bench/HISTORY.md).
- */
-export const UPSTREAM_MAX_REQUESTS_PER_CONNECTION_DEFAULT = 0;
 
 // RFC 9110 token: the characters allowed in a header name or a method.
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
@@ -240,7 +234,10 @@ export const ProxyConfigSchema = z
           .number()
           .int()
           .min(0)
-          .default(UPSTREAM_MAX_REQUESTS_PER_CONNECTION_DEFAULT)
+          // No limit by default, as Envoy (kgateway's data plane). nginx's `keepalive_requests` is 1000, which cost
+          // 5–8% more CPU per request at ~7,000 requests/s (proxy/bench/HISTORY.md). Optional rather than
+          // defaulted, so the configs the component renders, defaults filled in, stay as they were.
+          .optional()
           .meta({
             description:
               "Requests sent on one upstream connection; the last one asks the upstream to close it (`Connection: close`) and the next request opens a new one. A connection that is never idle otherwise stays on the address and replica it first reached: a new one is resolved and balanced again, so a Service's new pods get their share (nginx's `keepalive_requests` is 1000). Omitted or 0: no limit, as Envoy.",
@@ -251,7 +248,6 @@ export const ProxyConfigSchema = z
         headersTimeoutMs: UPSTREAM_TIMEOUT_DEFAULT_MS,
         bodyTimeoutMs: UPSTREAM_TIMEOUT_DEFAULT_MS,
         keepAliveTimeoutMs: 60_000,
-        maxRequestsPerConnection: UPSTREAM_MAX_REQUESTS_PER_CONNECTION_DEFAULT,
       })
       .meta({ description: "Defaults for every backend." }),
     clientAuth: z

@@ -37,7 +37,7 @@ export function poolSettingsFor(config: ProxyConfig, backend: BackendConfig, ca:
     connectTimeoutMs: backend.timeouts?.connectMs ?? config.upstream.connectTimeoutMs,
     keepAliveTimeoutMs: config.upstream.keepAliveTimeoutMs,
     maxConnections: backend.maxConnections ?? config.upstream.maxConnections,
-    maxRequestsPerConnection: config.upstream.maxRequestsPerConnection,
+    maxRequestsPerConnection: config.upstream.maxRequestsPerConnection ?? 0,
   };
 }
 
