@@ -104,6 +104,33 @@ describe("admin endpoints", () => {
     expect(m).toContain("# TYPE gen_ai_client_token_usage histogram");
   });
 
+  it("counts no token usage that is not a whole number of tokens: the sums stay finite", async () => {
+    // An upstream's `1e308` was counted: two of them made the histogram's sum +Inf for the life of the process.
+    upstream.handler = (_req, res) => {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end('{"id":"x","usage":{"prompt_tokens":1e308,"completion_tokens":1e309}}');
+    };
+    for (let i = 0; i < 2; i++) expect((await postJson(proxy.url, "/mistral", { model: "m" })).status).toBe(200);
+    upstream.handler = (_req, res) => {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end('{"id":"x","usage":{"prompt_tokens":1.5,"completion_tokens":7}}');
+    };
+    expect((await postJson(proxy.url, "/mistral", { model: "m" })).status).toBe(200);
+    const requestLines = (): ReturnType<TestProxy["logs"]> => proxy.logs().filter((l) => l.msg === "request");
+    while (requestLines().length < 3) await proxy.waitForNext((l) => l.msg === "request");
+    const lines = requestLines();
+    expect(lines.map((l) => [l.status, l.inputTokens, l.outputTokens])).toEqual([
+      [200, undefined, undefined],
+      [200, undefined, undefined],
+      [200, 0, 7],
+    ]);
+    const m = (await send(proxy.adminUrl, "/metrics")).body;
+    const genAi = { gen_ai_operation_name: "chat", gen_ai_provider_name: "mistral_ai", gen_ai_request_model: "mistral-medium-2505" };
+    expect(sample(m, "gen_ai_client_token_usage_sum", { ...genAi, gen_ai_token_type: "input" })).toBe(0);
+    expect(sample(m, "gen_ai_client_token_usage_sum", { ...genAi, gen_ai_token_type: "output" })).toBe(7);
+    expect(sample(m, "gen_ai_client_token_usage_count", { ...genAi, gen_ai_token_type: "output" })).toBe(1);
+  });
+
   it("writes one JSON log line per request with a request id, and no key", async () => {
     await postJson(proxy.url, "/mistral", { model: "m", messages: [] }, { authorization: "Bearer client-secret-key" });
     await proxy.waitForLog((l) => l.msg === "request");

@@ -68,9 +68,9 @@ describe("token usage", () => {
     expect(findUsage(Buffer.from("no usage here"))).toBeUndefined();
   });
 
-  it("reads the usage object as JSON.parse does: its own keys, prompt_ and completion_ first, the last of a repeated key, counts only", () => {
+  it("reads the usage object as JSON.parse does: its own keys, prompt_ and completion_ first, the last of a repeated key, counts only (whole numbers up to 2^53 - 1)", () => {
     // The reference: the counts JSON.parse gives for the object, prompt_/completion_ before input_/output_.
-    const num = (v: unknown): number | undefined => (typeof v === "number" && Number.isFinite(v) && v >= 0 ? v : undefined);
+    const num = (v: unknown): number | undefined => (typeof v === "number" && Number.isSafeInteger(v) && v >= 0 ? v : undefined);
     const reference = (object: string): { input: number; output: number } | undefined => {
       const u = JSON.parse(object) as Record<string, unknown>;
       const input = num(u.prompt_tokens) ?? num(u.input_tokens);
@@ -90,6 +90,8 @@ describe("token usage", () => {
       '{"prompt\\u005ftokens":4,"completion_tokens":5}',
       '{"note":"\\"prompt_tokens\\":1","list":[{"prompt_tokens":6}],"total_tokens":9}',
       '{"prompt_tokens":1234567890123456789,"completion_tokens":1}',
+      '{"prompt_tokens":1e308,"completion_tokens":9007199254740991}',
+      '{"prompt_tokens":9007199254740992,"completion_tokens":1e309}',
       '{"prompt_tokens":12,"completion_tokens":0}',
       '{"input_tokens":5,"prompt_tokens":4,"output_tokens":3,"completion_tokens":2}',
       "{}",
@@ -98,6 +100,9 @@ describe("token usage", () => {
       const body = Buffer.from(`{"id":"x","usage":${object}}`);
       expect([object, findUsage(body)]).toEqual([object, reference(object)]);
     }
+    // Not counts: a fraction, a number past 2^53 (not read exactly), one that overflows a sum to +Inf.
+    expect(findUsage(Buffer.from('{"usage":{"prompt_tokens":1e308,"completion_tokens":1.5}}'))).toBeUndefined();
+    expect(findUsage(Buffer.from('{"usage":{"prompt_tokens":9007199254740992,"completion_tokens":9007199254740991}}'))).toEqual({ input: 0, output: 9007199254740991 });
   });
 
   it("bounds its search, so that an upstream cannot make it costly: the last 8 occurrences, objects up to 8 KiB", () => {

@@ -171,7 +171,12 @@ export function findUsage(buf: Buffer, last = buf.lastIndexOf(USAGE)): TokenUsag
   return undefined;
 }
 
-const num = (v: unknown): number | undefined => (typeof v === "number" && Number.isFinite(v) && v >= 0 ? v : undefined);
+/**
+ * A token count: a whole number from 0 to 2^53 - 1. Anything else is not one, and is not counted: an
+ * upstream answering `1e308` made the token histograms' sums +Inf for good (two such answers overflow a
+ * double), and a count beyond 2^53 is not even read exactly.
+ */
+const num = (v: unknown): number | undefined => (typeof v === "number" && Number.isSafeInteger(v) && v >= 0 ? v : undefined);
 
 /** Just past the object that opens at `open`, or -1 when it does not end within {@link MAX_USAGE_BYTES}. */
 function objectEnd(buf: Buffer, open: number): number {
