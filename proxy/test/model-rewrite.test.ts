@@ -164,6 +164,56 @@ describe("token usage of event streams", () => {
     }
   });
 
+  it("follows a usage object cut anywhere, braces and escaped quotes in its strings included", () => {
+    const tricky = 'data: {"usage" :\n {"prompt_tokens":5,"note":"}\\"{\\\\","d":{"x":[1]},"completion_tokens":6}}\n\ndata: {"usage":null}\n\n';
+    expect(JSON.parse(tricky.slice(6, tricky.indexOf("\n\n")))).toMatchObject({ usage: { prompt_tokens: 5, completion_tokens: 6 } });
+    const bytes = Buffer.from(tricky);
+    for (let size = 1; size <= bytes.length; size++) {
+      for (let first = 0; first < Math.min(size, 20); first++) {
+        const reader = new StreamUsageReader();
+        reader.push(bytes.subarray(0, first));
+        for (let i = first; i < bytes.length; i += size) reader.push(bytes.subarray(i, i + size));
+        expect([size, first, reader.usage()]).toEqual([size, first, { input: 5, output: 6 }]);
+      }
+    }
+    // A value that is not an object, cut after its key, is not followed; an object over 8 KiB is dropped,
+    // and the usage after it still found.
+    const reader = new StreamUsageReader();
+    for (const piece of ['data: {"usage"', ":", " null", ',"x":{"prompt_tokens":1}}\n\n', 'data: {"usage":{"prompt_tokens":1,', '"pad":"', "x".repeat(9000), '","completion_tokens":1}}\n\n']) reader.push(Buffer.from(piece));
+    expect(reader.usage()).toBeUndefined();
+    for (const c of 'data: {"usage":{"prompt_tokens":7,"completion_tokens":8}}\n\n') reader.push(Buffer.from(c));
+    expect(reader.usage()).toEqual({ input: 7, output: 8 });
+  });
+
+  it("looks at each byte of an unfinished usage object once, however small the chunks it comes in", () => {
+    // An upstream sending `"usage":{` then a byte per chunk: the unfinished object was copied together
+    // with each next chunk and searched again, 8 KiB of work per byte (15 s for 1 MB of such a stream).
+    const concat = jest.spyOn(Buffer, "concat");
+    const search = jest.spyOn(Buffer.prototype, "lastIndexOf");
+    try {
+      const reader = new StreamUsageReader();
+      const byte = Buffer.from("x");
+      let pushed = 0;
+      for (let round = 0; round < 10; round++) {
+        const start = Buffer.from('data: {"usage":{"a":"');
+        reader.push(start);
+        pushed += start.length;
+        for (let i = 0; i < 8000; i++) reader.push(byte);
+        pushed += 8000;
+      }
+      const end = Buffer.from('"}}\n\ndata: {"usage":{"prompt_tokens":1,"completion_tokens":2}}\n\n');
+      reader.push(end);
+      pushed += end.length;
+      expect(reader.usage()).toEqual({ input: 1, output: 2 });
+      const copied = concat.mock.results.reduce((n, r) => n + (r.value as Buffer).length, 0);
+      const searched = (search.mock.contexts as Buffer[]).reduce((n, b) => n + b.length, 0);
+      expect(copied + searched).toBeLessThan(4 * pushed);
+    } finally {
+      concat.mockRestore();
+      search.mockRestore();
+    }
+  });
+
   it("keeps the last usage object and ignores usage-like text and nulls", () => {
     const reader = new StreamUsageReader();
     reader.push(Buffer.from('data: {"usage":{"prompt_tokens":1,"completion_tokens":1}}\n\ndata: {"content":"\\"usage\\": {x}","usage":null}\n\n'));

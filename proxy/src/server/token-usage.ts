@@ -67,38 +67,64 @@ const MAX_USAGE_BYTES = 8 * 1024;
 const MAX_USAGE_TRIES = 8;
 const MAX_PENDING = MAX_USAGE_BYTES;
 
+/** What a {@link StreamUsageReader} following a `"usage"` key across chunks expects next. */
+const NOT_FOLLOWING = 0;
+const COLON = 1; // the key's colon
+const VALUE = 2; // its value: an object is followed, anything else is not usage
+const OBJECT = 3; // the rest of the object
+
 /**
  * For event streams, which may stay open for minutes: no chunk is retained. Each chunk is searched
- * (natively) for `"usage"`; only from a match on are bytes copied, until the object is complete. The
- * last usage object seen wins (OpenAI sends `"usage":null` in every chunk and the object in the last).
+ * (natively) for `"usage"`. When the last one's object does not end in its chunk, it is followed
+ * through the next ones byte by byte, each byte looked at once, and only its bytes are copied, until it
+ * is complete or over {@link MAX_PENDING} bytes. The last usage object seen wins (OpenAI sends
+ * `"usage":null` in every chunk and the object in the last).
+ *
+ * Followed, not searched again: the unfinished object was copied together with each next chunk and
+ * searched whole, so an upstream sending `"usage":{` and then one byte per chunk (chunked encoding
+ * gives each its own `onData`) cost 8 KiB of copying and scanning per byte: 15 s of the event loop
+ * for 1 MB of such a stream.
  */
 export class StreamUsageReader implements UsageReader {
   private found: TokenUsage | undefined;
-  /** Bytes from a `"usage"` whose object has not ended yet. */
-  private pending: Buffer | null = null;
   /** The end of the previous chunk when it ended inside the `"usage"` key itself. */
   private carry: Buffer | null = null;
+  /** What the `"usage"` key being followed expects next, or NOT_FOLLOWING. */
+  private phase = NOT_FOLLOWING;
+  /** Bytes followed since the key. */
+  private followed = 0;
+  /** The object's bytes so far, from its `{`. */
+  private object: Buffer | null = null;
+  private objectLength = 0;
+  private depth = 0;
+  private inString = false;
+  private escaped = false;
 
   push(chunk: Buffer): void {
-    // Bytes kept from earlier chunks: an unfinished usage object, or the start of the key.
-    const kept = this.pending ?? this.carry;
-    const data = kept === null ? chunk : Buffer.concat([kept, chunk]);
-    this.pending = null;
-    this.carry = null;
+    let data = chunk;
+    if (this.phase !== NOT_FOLLOWING) {
+      const stopped = this.follow(chunk, 0);
+      if (this.phase !== NOT_FOLLOWING) return; // all of the chunk is in the object still
+      data = stopped === 0 ? chunk : chunk.subarray(stopped);
+    }
+    // Bytes kept from the previous chunk: the start of the key.
+    if (this.carry !== null) {
+      data = Buffer.concat([this.carry, data]);
+      this.carry = null;
+    }
     // Most events carry no `"usage"` (Mistral's, and OpenAI's without include_usage): one search, then
     // only the check of the chunk's last bytes.
     const at = data.lastIndexOf(USAGE);
     if (at >= 0) {
       const usage = findUsage(data, at);
       if (usage) this.found = usage;
-      // The last usage object starts here but ends in a later chunk (bounded, in case it never ends).
-      // Most often its value is `null` (OpenAI's every event with include_usage): nothing to keep.
-      if (valueKind(data, at) !== "other" && data.length - at <= MAX_PENDING) {
-        const candidate = data.subarray(at);
-        if (findUsage(candidate, 0) === undefined) {
-          this.pending = Buffer.from(candidate);
-          return;
-        }
+      // The last key's value may end in a later chunk (bounded, in case it never ends). Most often it is
+      // `null` (OpenAI's every event with include_usage), or an object that ended here: nothing to follow.
+      if (data.length - at <= MAX_PENDING && this.unfinished(data, at)) {
+        this.phase = COLON;
+        this.followed = 0;
+        this.follow(data, at + USAGE.length);
+        return;
       }
     }
     const k = keyStartAtEnd(data);
@@ -107,6 +133,65 @@ export class StreamUsageReader implements UsageReader {
 
   usage(): TokenUsage | undefined {
     return this.found;
+  }
+
+  /** Whether the value of the `"usage"` key at `at` is an object that does not end in `data`, or not known yet. */
+  private unfinished(data: Buffer, at: number): boolean {
+    const i = usageValueAt(data, at);
+    if (i < 0) return false;
+    if (i >= data.length) return true;
+    return data[i] === 0x7b /* { */ && objectEnd(data, i) < 0;
+  }
+
+  /**
+   * Follows the value of the key through `data` from `i`: returns where following stopped (the value was
+   * not an object, the object ended, or it grew too large), or `data.length` when it goes on.
+   */
+  private follow(data: Buffer, i: number): number {
+    const n = data.length;
+    let from = -1; // where the object's bytes in `data` start
+    for (; i < n; i++) {
+      if (++this.followed > MAX_PENDING) return this.stopFollowing(i);
+      const c = data[i]!;
+      if (this.phase === OBJECT) {
+        if (from < 0) from = i;
+        if (this.inString) {
+          if (this.escaped) this.escaped = false;
+          else if (c === 0x5c /* \\ */) this.escaped = true;
+          else if (c === 0x22 /* " */) this.inString = false;
+        } else if (c === 0x22) this.inString = true;
+        else if (c === 0x7b) this.depth++;
+        else if (c === 0x7d && --this.depth === 0) {
+          this.keep(data, from, i + 1);
+          const usage = this.object === null ? undefined : usageOf(this.object.toString("utf8", 0, this.objectLength));
+          if (usage) this.found = usage;
+          return this.stopFollowing(i + 1);
+        }
+      } else if (isWs(c)) continue;
+      else if (this.phase === COLON && c === 0x3a /* : */) this.phase = VALUE;
+      else if (this.phase === VALUE && c === 0x7b /* { */) {
+        this.phase = OBJECT;
+        this.object = Buffer.allocUnsafe(MAX_USAGE_BYTES);
+        this.objectLength = 0;
+        this.depth = 1;
+        this.inString = false;
+        this.escaped = false;
+        from = i;
+      } else return this.stopFollowing(i); // not an object: not usage
+    }
+    if (from >= 0) this.keep(data, from, n);
+    return n;
+  }
+
+  /** Copies `data[from, to)` after the object's bytes so far. */
+  private keep(data: Buffer, from: number, to: number): void {
+    this.objectLength += data.copy(this.object!, this.objectLength, from, to);
+  }
+
+  private stopFollowing(at: number): number {
+    this.phase = NOT_FOLLOWING;
+    this.object = null;
+    return at;
   }
 }
 
@@ -133,14 +218,6 @@ function usageValueAt(data: Buffer, at: number): number {
   return Math.min(i, data.length);
 }
 
-/** What follows the `"usage"` at `at` in `data`: an object, something else, or not known yet. */
-function valueKind(data: Buffer, at: number): "object" | "other" | "unknown" {
-  const i = usageValueAt(data, at);
-  if (i < 0) return "other";
-  if (i >= data.length) return "unknown";
-  return data[i] === 0x7b ? "object" : "other";
-}
-
 const isWs = (c: number | undefined): boolean => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
 
 /**
@@ -156,19 +233,27 @@ export function findUsage(buf: Buffer, last = buf.lastIndexOf(USAGE)): TokenUsag
     if (i >= 0 && buf[i] === 0x7b /* { */) {
       const end = objectEnd(buf, i);
       if (end > 0) {
-        try {
-          const u = JSON.parse(buf.toString("utf8", i, end)) as Record<string, unknown>;
-          const input = num(u.prompt_tokens) ?? num(u.input_tokens);
-          const output = num(u.completion_tokens) ?? num(u.output_tokens);
-          if (input !== undefined || output !== undefined) return { input: input ?? 0, output: output ?? 0 };
-        } catch {
-          // not a usage object after all; look further back
-        }
+        const usage = usageOf(buf.toString("utf8", i, end));
+        if (usage) return usage; // else not a usage object after all; look further back
       }
     }
     at = at === 0 ? -1 : buf.lastIndexOf(USAGE, at - 1);
   }
   return undefined;
+}
+
+/** The counts of a `usage` object's JSON text, read as OpenAI (`prompt_tokens`) or Responses (`input_tokens`) usage. */
+function usageOf(text: string): TokenUsage | undefined {
+  let u: Record<string, unknown> | null;
+  try {
+    u = JSON.parse(text) as Record<string, unknown> | null;
+  } catch {
+    return undefined;
+  }
+  if (typeof u !== "object" || u === null) return undefined;
+  const input = num(u.prompt_tokens) ?? num(u.input_tokens);
+  const output = num(u.completion_tokens) ?? num(u.output_tokens);
+  return input !== undefined || output !== undefined ? { input: input ?? 0, output: output ?? 0 } : undefined;
 }
 
 /**
