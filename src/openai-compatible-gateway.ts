@@ -114,7 +114,9 @@ export class OpenAICompatibleGateway extends pulumi.ComponentResource {
         }
 
         const baseName = args.kubernetesName ?? name;
-        const namespace = pulumi.output(args.namespace ?? "default");
+        // Defaulted once resolved, as each provider defaults its own: an Output resolving to no value
+        // (an optional StackReference output, say) must not leave the proxy's objects without one.
+        const namespace = pulumi.output(args.namespace as pulumi.Input<string | undefined>).apply((ns) => ns ?? "default");
         const clientKeys = (args.proxy?.clientKeys?.length ?? 0) > 0;
 
         // The providers' HTTPRoutes wait for the proxy's Service and Deployment, which are created after

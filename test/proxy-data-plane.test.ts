@@ -543,6 +543,20 @@ describe("a shared proxy (OpenAICompatibleGateway): examples/platform-shared-pro
         expect(await settled(g.proxyConfig)).toBe((one(objects, "ConfigMap", "llm-config").data as Record<string, string>)["config.json"]);
     });
 
+    it("a `namespace` Output that resolves to no value defaults to `default` for the proxy too, as for its providers", async () => {
+        // A StackReference output or an optional config value wrapped in an Output, say: the
+        // proxy's objects must not lose their namespace (and land in the Kubernetes provider's
+        // default one) while the providers' Secrets go to `default`.
+        const { result, resources } = await withRecordingMocks({}, async () => {
+            const g = new OpenAICompatibleGateway("llm", { ...gateway(), namespace: pulumi.output<string | undefined>(undefined) as pulumi.Output<string> });
+            return values({ namespace: g.namespace, serviceUrl: g.serviceUrl });
+        });
+        expect(result).toEqual({ namespace: "default", serviceUrl: "http://llm.default.svc.cluster.local:8080" });
+        const namespaces = resources.filter((r) => r.type.startsWith("kubernetes:")).map((r) => [r.name, (r.inputs.metadata as { namespace?: string }).namespace]);
+        expect(namespaces.length).toBeGreaterThan(0);
+        for (const [name, ns] of namespaces) expect({ name, ns }).toEqual({ name, ns: "default" });
+    });
+
     it("the manifests output serves the same backends and routes with `--manifests --secrets-dir`, without the client keys", async () => {
         const { objects } = await renderScenario("example-platform-shared-proxy");
         const { result } = await withRecordingMocks(SCENARIOS["example-platform-shared-proxy"]!.options, async () => {
