@@ -1,7 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { OpenAICompatibleProviderArgs } from "./args";
-import { isProviderArgumentError } from "./errors";
+import { isProviderArgumentError, ProviderArgumentError } from "./errors";
 import {
     API_KEY_SECRET_KEY,
     BACKEND_API_VERSION,
@@ -185,8 +185,16 @@ export class OpenAICompatibleProvider extends pulumi.ComponentResource {
         const { apiKey, ...rest } = args;
         const resolvable = { ...rest, apiKey: apiKey === undefined ? undefined : "(set)" };
         const secretArguments = pulumi.output(secretArgumentPaths(rest));
+        // Whether the CA ConfigMap exists is decided now, from the presence of `tls.caCertificate`.
+        const hasCaConfigMap = args.tls?.caCertificate !== undefined && args.tls.insecurePlaintext !== true;
         const settings: pulumi.Output<ProviderSettings> = pulumi.all([pulumi.output(resolvable), secretArguments]).apply(([resolved, secrets]) => {
             try {
+                if (hasCaConfigMap && resolved.tls?.caCertificate === undefined) {
+                    throw new ProviderArgumentError(
+                        "tls.caCertificate",
+                        "`tls.caCertificate` is an Output that resolved to no value, but whether the CA ConfigMap exists is decided when the component is constructed; give it the PEM bundle, or leave `tls.caCertificate` unset (a plain `undefined`) to verify the provider against the system CAs.",
+                    );
+                }
                 return resolveSettings(name, resolved, secrets);
             } catch (err) {
                 throw asResourceError(err);
@@ -222,7 +230,7 @@ export class OpenAICompatibleProvider extends pulumi.ComponentResource {
         }
 
         let caConfigMap: k8s.core.v1.ConfigMap | undefined;
-        if (args.tls?.caCertificate !== undefined && args.tls.insecurePlaintext !== true) {
+        if (hasCaConfigMap) {
             caConfigMap = new k8s.core.v1.ConfigMap(
                 `${name}-ca`,
                 {

@@ -99,6 +99,14 @@ describe("values given as Pulumi secrets are checked when they resolve, and neve
     });
 });
 
+it("a tls.caCertificate Output that resolves to no value fails, naming it, instead of creating an empty CA ConfigMap", async () => {
+    expect(await preview("ca-certificate-output-without-value")).toEqual(
+        failed(
+            "`tls.caCertificate` is an Output that resolved to no value, but whether the CA ConfigMap exists is decided when the component is constructed; give it the PEM bundle, or leave `tls.caCertificate` unset (a plain `undefined`) to verify the provider against the system CAs.",
+        ),
+    );
+});
+
 it("a config the proxy would reject fails the preview with the proxy's own message", async () => {
     expect(await preview("proxy-rejects")).toEqual(
         failed(

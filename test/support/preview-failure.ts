@@ -65,6 +65,12 @@ export const PREVIEW_CASES: Record<string, () => { component: pulumi.Resource; o
         const g = new OpenAICompatibleGateway("llm", args);
         return { component: g.providers.mistral!, output: g.providers.mistral!.url };
     },
+    "ca-certificate-output-without-value": () => {
+        // An optional value read through an Output (a StackReference's, say) that turns out absent:
+        // the CA ConfigMap was declared at construction, so this must fail, not leave it empty.
+        const c = new OpenAICompatibleProvider("private", { ...provider(), preset: undefined, host: "llm.corp.example.com", tls: { caCertificate: pulumi.output<string | undefined>(undefined) as pulumi.Output<string> } });
+        return { component: c, output: c.caConfigMapName };
+    },
     "secret-key-with-line-break": () => {
         // A secret key read with its trailing newline: refused once it resolves, never shown.
         const c = new OpenAICompatibleProvider("mistral", { ...provider(), apiKey: pulumi.secret("sk-live-ABCdef0123456789\n") });
