@@ -19,6 +19,11 @@ function underOwn(gateway: Labels, own: Labels): Labels {
     return pulumi.all([gateway, own]).apply(([g, o]) => ({ ...g, ...o }));
 }
 
+/** Whether `value` is known only later (an Output or a Promise). */
+function isDeferred(value: unknown): value is pulumi.Output<string | undefined> | Promise<string | undefined> {
+    return pulumi.Output.isInstance(value) || value instanceof Promise;
+}
+
 interface GatewayChildren {
     providers: { [key: string]: OpenAICompatibleProvider };
     proxy: ProxyResources;
@@ -131,7 +136,8 @@ export class OpenAICompatibleGateway extends pulumi.ComponentResource {
                 const providerArgs: OpenAICompatibleProviderArgs = {
                     ...p,
                     kubernetesName: p.kubernetesName ?? key,
-                    namespace: p.namespace ?? args.namespace,
+                    // An Output resolving to no value falls back to the gateway's too, once resolved.
+                    namespace: isDeferred(p.namespace) ? pulumi.all([p.namespace, namespace]).apply(([own, gateway]) => own ?? gateway) : (p.namespace ?? args.namespace),
                     labels: underOwn(args.labels, p.labels),
                     annotations: underOwn(args.annotations, p.annotations),
                 };

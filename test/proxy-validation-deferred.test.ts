@@ -58,6 +58,10 @@ it("a provider namespace other than the shared proxy's, given as an Output", asy
     );
 });
 
+it("a provider namespace given as an Output that resolves to no value is the gateway's, as when unset", async () => {
+    expect(await preview("namespace-output-without-value")).toEqual({ value: ["llm", "llm", ["llm/deepseek", "llm/mistral"]], unhandled: [] });
+});
+
 it("an Output inside a gateway provider's route hostnames", async () => {
     expect(await preview("hostname-entry-output")).toEqual(
         failed('`providers.mistral`: `route.hostnames[1]` must be a lowercase DNS name, optionally starting with "*.", got "LLM.example.com"; for example "llm.example.com" or "*.example.com".'),

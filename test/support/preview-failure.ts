@@ -41,6 +41,15 @@ export const PREVIEW_CASES: Record<string, () => { component: pulumi.Resource; o
         const g = new OpenAICompatibleGateway("llm", args);
         return { component: g, output: g.proxyConfig };
     },
+    "namespace-output-without-value": () => {
+        // A provider's namespace read through an Output that turns out absent: the gateway's
+        // namespace, as when it is left unset, and every object where the proxy runs.
+        const args = gateway();
+        args.providers.mistral!.namespace = pulumi.output<string | undefined>(undefined) as pulumi.Output<string>;
+        const g = new OpenAICompatibleGateway("llm", args);
+        const p = g.providers.mistral!;
+        return { component: g, output: pulumi.all([p.namespace, p.backend.metadata.namespace, g.proxyConfig.apply((c) => (JSON.parse(c) as { backends: { name: string }[] }).backends.map((b) => b.name))]) };
+    },
     "secret-key-as-secret-name": () => {
         // The key given to the wrong argument, as a secret: checked, but never shown.
         const c = new OpenAICompatibleProvider("mistral", { ...provider(), apiKey: undefined, apiKeySecretName: pulumi.secret("sk-live-ABCdef0123456789") });
