@@ -634,6 +634,8 @@ describe("failures after a response started", () => {
       'data: {"choices":[{"delta":{"content":"a"}}]}\n\n' +
         `event: error\ndata: ${JSON.stringify({ error: { message: spec.message, type: spec.type, code: "upstream_connection_lost" } })}\n\n`,
     );
+    // Logged with the status it started with, as a warning: the stream failed, whatever its status says.
+    expect(await p.waitForLog((l) => l.msg === "request")).toMatchObject({ level: "warn", status: 200, error: "upstream_connection_lost", stream: true });
   });
 
   it("ends a stalled SSE stream with an upstream_body_timeout error event", async () => {
@@ -653,6 +655,21 @@ describe("failures after a response started", () => {
     });
     const p = await proxyFor(simpleConfig(up.port));
     await expect(postJson(p.url, "/mistral", chat)).rejects.toThrow();
+    expect(await p.waitForLog((l) => l.msg === "request")).toMatchObject({ level: "warn", status: 200, error: "upstream_connection_lost" });
+  });
+
+  it("logs a client that went away mid-stream at info: not a failure of the proxy or the upstream", async () => {
+    const up = await upstreamWith((_req, res) => {
+      res.writeHead(200, { "content-type": "text/event-stream" });
+      res.write("data: {}\n\n");
+    });
+    const p = await proxyFor(simpleConfig(up.port));
+    const req = httpRequest(`${p.url}/mistral`, { method: "POST", headers: { "content-type": "application/json" } });
+    req.end(JSON.stringify({ ...chat, stream: true }));
+    const [res] = (await once(req, "response")) as [IncomingMessage];
+    await once(res, "data");
+    req.destroy();
+    expect(await p.waitForLog((l) => l.msg === "request")).toMatchObject({ level: "info", status: 499, error: "client_closed_request" });
   });
 });
 
