@@ -143,6 +143,14 @@ describe("admin endpoints", () => {
     expect(all).not.toContain("client-secret-key");
     expect(all).not.toContain("messages");
   });
+
+  it("keeps the first 128 characters of an upstream's x-request-id, and passes the header on whole", async () => {
+    const id = `req_${"a".repeat(124)}${"b".repeat(16_000)}`;
+    upstream.handler = (_req, res) => res.writeHead(200, { "content-type": "application/json", "x-request-id": id }).end("{}");
+    const reply = await postJson(proxy.url, "/mistral", { model: "m", messages: [] });
+    expect(reply.headers["x-request-id"]).toBe(id);
+    expect(await proxy.waitForLog((l) => l.msg === "request")).toMatchObject({ status: 200, upstreamRequestId: id.slice(0, 128) });
+  });
 });
 
 describe("the request log line", () => {

@@ -740,7 +740,8 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
           this.encoded = value !== "identity";
           break;
         case "x-request-id":
-          this.upstreamRequestId = value;
+          // Logged with every request: an upstream's id (OpenAI's are ~32 characters) is kept to its start.
+          this.upstreamRequestId = value.length > MAX_LOGGED_REQUEST_ID ? value.slice(0, MAX_LOGGED_REQUEST_ID) : value;
           break;
         case "transfer-encoding":
           // undici undoes `chunked` only; any other coding would reach the client undone and unnamed.
@@ -955,6 +956,9 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
     if (--ctx.inflight === 0 && ctx.onIdle !== null) ctx.onIdle();
   }
 }
+
+/** The characters of an upstream's `x-request-id` the request line keeps. */
+const MAX_LOGGED_REQUEST_ID = 128;
 
 /** How long a refused CONNECT's client has to close the connection after reading the answer. */
 const TUNNEL_CLOSE_GRACE_MS = 1000;
