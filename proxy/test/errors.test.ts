@@ -8,7 +8,7 @@ import { connect, createServer as createNetServer, type AddressInfo, type Server
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ERROR_CATALOGUE, codeForError, type ErrorCode } from "../src/server/errors";
-import { Exchange } from "../src/server/exchange";
+import { Exchange, MAX_HELD_LINE_BYTES } from "../src/server/exchange";
 import { defaultBodyBudget, memoryLimit } from "../src/server/body-budget";
 import { totalmem } from "node:os";
 import { createTestCa } from "./helpers/certs";
@@ -646,6 +646,63 @@ describe("failures after a response started", () => {
     const p = await proxyFor(simpleConfig(up.port, { timeouts: { bodyMs: 150 } }));
     const reply = await postJson(p.url, "/mistral", { ...chat, stream: true });
     expect(reply.body).toMatch(/^data: \{\}\n\nevent: error\ndata: \{"error":\{"message":"[^"]+","type":"server_error","code":"upstream_body_timeout"\}\}\n\n$/);
+  });
+
+  describe("the error event starts an event of its own, wherever the upstream stopped", () => {
+    const spec = ERROR_CATALOGUE.upstream_connection_lost;
+    const event = `event: error\ndata: ${JSON.stringify({ error: { message: spec.message, type: spec.type, code: "upstream_connection_lost" } })}\n\n`;
+    /** An upstream that sends `parts` (each its own chunk, a moment apart), then loses the connection. */
+    const cutAfter = (parts: string[]): Upstream["handler"] => (_req, res) => {
+      res.writeHead(200, { "content-type": "text/event-stream" }).flushHeaders();
+      const next = (i: number): void => {
+        if (i === parts.length) return void setTimeout(() => res.socket?.destroy(), 50);
+        res.write(parts[i]!, () => setTimeout(() => next(i + 1), 20));
+      };
+      next(0);
+    };
+    it.each([
+      ["inside a line: its start is dropped", ["data: 1\n\n", 'data: {"cho'], "data: 1\n\n" + event],
+      ["inside a line split over chunks, after earlier lines of the chunk", ["data: 1\n\ndata: 2\n\ndata: {", '"choi'], "data: 1\n\ndata: 2\n\n" + event],
+      ["after a line of an event not ended: a line end ends it", ["data: 1\n\n", "data: 2\n"], "data: 1\n\ndata: 2\n\n" + event],
+      ["after a CRLF line of an event not ended", ["data: 1\r\n\r\n", "data: 2\r\n"], "data: 1\r\n\r\ndata: 2\r\n\n" + event],
+      ["after a blank CRLF line", ["data: 1\r\n\r\n"], "data: 1\r\n\r\n" + event],
+      ["before any byte of the body", [], event],
+    ])("%s", async (_name, parts, expected) => {
+      const up = await upstreamWith(cutAfter(parts));
+      const p = await proxyFor(simpleConfig(up.port));
+      const reply = await postJson(p.url, "/mistral", { ...chat, stream: true });
+      expect({ status: reply.status, body: reply.body }).toEqual({ status: 200, body: expected });
+    });
+
+    it("forwards every byte of a stream whose lines are split across chunks, each line once it is complete", async () => {
+      const up = await upstreamWith((_req, res) => {
+        res.writeHead(200, { "content-type": "text/event-stream" });
+        res.write("data: {\"a\":");
+        up.once("next", () => res.write('1}\n\ndata: {"b"', () => up.emit("sent")));
+        up.once("last", () => res.end(":2}\n\ndata: [DONE]"));
+      });
+      const p = await proxyFor(simpleConfig(up.port));
+      const req = httpRequest(`${p.url}/mistral`, { method: "POST", headers: { "content-type": "application/json" } });
+      req.end(JSON.stringify({ ...chat, stream: true }));
+      // The headers come at once, though the first line is not complete.
+      const [res] = (await once(req, "response")) as [IncomingMessage];
+      let text = "";
+      res.on("data", (d: Buffer) => (text += d.toString()));
+      up.emit("next");
+      await once(up, "sent");
+      for (let i = 0; i < 100 && text === ""; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(text).toBe('data: {"a":1}\n\n');
+      up.emit("last");
+      await once(res, "end");
+      expect(text).toBe('data: {"a":1}\n\ndata: {"b":2}\n\ndata: [DONE]');
+    });
+
+    it("resets the connection when it breaks inside a line too long to hold back", async () => {
+      const up = await upstreamWith(cutAfter(["data: 1\n\n", `data: "${"x".repeat(MAX_HELD_LINE_BYTES + 10)}`]));
+      const p = await proxyFor(simpleConfig(up.port));
+      await expect(postJson(p.url, "/mistral", { ...chat, stream: true })).rejects.toThrow();
+      expect(await p.waitForLog((l) => l.msg === "request")).toMatchObject({ status: 200, error: "upstream_connection_lost" });
+    });
   });
 
   it("resets the client connection when a non-stream body breaks after its first byte", async () => {

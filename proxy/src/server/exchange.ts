@@ -96,6 +96,10 @@ const JSON_HEADERS = { "content-type": "application/json" } as const;
 /** Methods whose requests carry a body, the JSON one that `model` is read from. */
 const BODY_METHODS: ReadonlySet<string> = new Set(["POST", "PUT", "PATCH"]);
 const SSE_PREFIX = "text/event-stream";
+const LF = 0x0a;
+const CR = 0x0d;
+/** An event stream's last line is held back up to this long while it is incomplete (`Exchange.wholeLines`). */
+export const MAX_HELD_LINE_BYTES = 1024 * 1024;
 const ENCODED_SEPARATOR = /%(?:2f|5c)/i;
 
 /**
@@ -325,6 +329,18 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
   private responseLength = -1;
   /** The response has a Content-Encoding (other than identity). */
   private encoded = false;
+  /**
+   * An event stream the proxy may end with its error event (framed by chunks, not compressed): it is
+   * forwarded in whole lines (`wholeLines`), so that the event never lands inside an upstream's line.
+   */
+  private eventLines = false;
+  /** The end of the upstream's last line, when it is not complete yet: its chunks, and their length. */
+  private heldLine: Buffer[] = [];
+  private heldBytes = 0;
+  /** The line being forwarded outgrew {@link MAX_HELD_LINE_BYTES}: the rest of it is forwarded as it comes. */
+  private longLine = false;
+  /** The last four bytes of the event stream forwarded, as a big-endian number (`\n\n` before any). */
+  private sseEnd = 0x0a0a;
   private tail: UsageReader | null = null;
   private bytesOut = 0;
   private tSent = 0;
@@ -642,10 +658,11 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
     // when the first event came in the same read (the usual case), it leaves in the same write as the
     // headers, saving the client a wake-up before its first event (proxy/bench/HISTORY.md).
     if (this.sse) {
+      this.eventLines = this.responseLength < 0 && !this.encoded;
       this.writeHead();
       process.nextTick(() => {
-        // No event in this read: the headers go alone.
-        if (this.bytesOut === 0 && !this.done && !this.res.destroyed) this.res.flushHeaders();
+        // No event in this read (or only the start of a line, held back): the headers go alone.
+        if (this.bytesOut === this.heldBytes && !this.done && !this.res.destroyed) this.res.flushHeaders();
       });
     }
     return true;
@@ -662,6 +679,11 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
       this.res.end(chunk);
       return true;
     }
+    if (this.eventLines) {
+      const lines = this.wholeLines(chunk);
+      if (lines === null) return true;
+      chunk = lines;
+    }
     if (this.res.write(chunk)) return true;
     // Backpressure: undici stops reading from the upstream until the client has taken what is buffered.
     // The body timeout waits too: the upstream is not idle, the client is slow.
@@ -673,8 +695,72 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
   onComplete(): void {
     if (this.done) return;
     if (!this.headWritten) this.writeHead();
-    if (!this.res.writableEnded) this.res.end();
+    if (!this.res.writableEnded) {
+      if (this.heldBytes > 0) this.res.end(Buffer.concat(this.heldLine, this.heldBytes));
+      else this.res.end();
+    }
     this.finish(null);
+  }
+
+  /**
+   * What of an event stream's chunk to forward now: up to its last line end, the rest held back until its
+   * line is complete (it is joined to the next chunk). An SSE client acts on nothing before a line ends, so
+   * this delays nothing it reads; it lets the proxy's error event, should the stream fail, start on a line
+   * of its own instead of inside the upstream's (the official OpenAI clients then raise a JSON parse error,
+   * not the proxy's error). Null when all of it is held. A line longer than {@link MAX_HELD_LINE_BYTES}
+   * is forwarded as it comes.
+   */
+  private wholeLines(chunk: Buffer): Buffer | null {
+    const n = chunk.length;
+    if (n === 0) return null;
+    const last = chunk[n - 1];
+    let cut = n;
+    if (last !== LF && last !== CR) {
+      // Only this chunk is searched: what is held has no line end.
+      const lf = chunk.lastIndexOf(LF);
+      cut = Math.max(lf, chunk.subarray(lf + 1).lastIndexOf(CR) + lf + 1) + 1;
+    }
+    let data: Buffer;
+    if (cut === 0 && this.longLine) data = chunk;
+    else if (cut === 0) {
+      // Copied: the chunk is a view of undici's read buffer.
+      this.heldLine.push(Buffer.from(chunk));
+      this.heldBytes += n;
+      if (this.heldBytes <= MAX_HELD_LINE_BYTES) return null;
+      this.longLine = true;
+      data = Buffer.concat(this.heldLine, this.heldBytes);
+      this.heldLine = [];
+      this.heldBytes = 0;
+    } else {
+      this.longLine = false;
+      const lines = cut === n ? chunk : chunk.subarray(0, cut);
+      if (this.heldBytes > 0) {
+        this.heldLine.push(lines);
+        data = Buffer.concat(this.heldLine, this.heldBytes + cut);
+      } else data = lines;
+      this.heldLine = cut === n ? [] : [Buffer.from(chunk.subarray(cut))];
+      this.heldBytes = n - cut;
+    }
+    const length = data.length;
+    this.sseEnd = length >= 4 ? data.readUInt32BE(length - 4) : ((this.sseEnd * 2 ** (8 * length)) % 2 ** 32) + data.readUIntBE(0, length);
+    return data;
+  }
+
+  /**
+   * What goes before the proxy's error event so that it is an event of its own: nothing after a blank line
+   * (or before any byte), a line end that makes one after the end of a line (the event begun is then
+   * complete, its lines whole). Null inside a line (one over {@link MAX_HELD_LINE_BYTES}), where no
+   * event can follow.
+   */
+  private beforeErrorEvent(): string | null {
+    const end = this.sseEnd;
+    const last = end & 0xff;
+    if (last !== LF && last !== CR) return null;
+    const two = end & 0xffff;
+    const three = end & 0xffffff;
+    // \n\n, \r\r, \n\r, \n\r\n, \r\r\n, \r\n\r\n: the stream ends with a blank line.
+    if (two === 0x0a0a || two === 0x0d0d || two === 0x0a0d || three === 0x0a0d0a || three === 0x0d0d0a || end === 0x0d0a0d0a) return "";
+    return last === CR ? "\r\n" : "\n";
   }
 
   onError(err: Error): void {
@@ -698,7 +784,12 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
     this.errorCode = code;
     // The error event can follow only a stream framed by chunks and not compressed: after a body of
     // declared length it would be read as the next response, and inside gzip it would corrupt it.
-    if (this.sse && this.responseLength < 0 && !this.encoded) this.res.end(sseErrorEvent(code));
+    // The end of a line not complete is dropped: no client can read it.
+    this.heldLine = [];
+    this.heldBytes = 0;
+    const before = this.eventLines ? this.beforeErrorEvent() : null;
+    if (before === "") this.res.end(sseErrorEvent(code));
+    else if (before !== null) this.res.end(Buffer.concat([Buffer.from(before), sseErrorEvent(code)]));
     // Reset, not closed: a body delimited by the connection's close (an HTTP/1.0 client) must not look
     // complete. (A client that has not read the last bytes before the reset arrives still reads an end
     // on Linux; one that has, reads the reset.)
