@@ -620,6 +620,45 @@ describe("the upstream timeouts wait only for the upstream", () => {
   });
 });
 
+describe("a client that ends its connection in the middle of its body", () => {
+  it.each([
+    ["streamed upstream, by Content-Length", "/stream", "Content-Length: 1000\r\n\r\n{\"model\":"],
+    ["streamed upstream, chunked", "/stream", 'Transfer-Encoding: chunked\r\n\r\n9\r\n{"model":\r\n'],
+    ["read whole, by Content-Length", "/parse", "Content-Length: 1000\r\n\r\n{\"model\":"],
+  ])("went away (499 client_closed_request), its request not malformed: %s", async (_name, path, rest) => {
+    const up = await upstreamWith();
+    const p = await proxyFor({
+      ...simpleConfig(up.port),
+      backends: [
+        { name: "ns/stream", host: "127.0.0.1", port: up.port, path: "/v1/chat/completions", auth: { type: "None" } },
+        { name: "ns/parse", host: "127.0.0.1", port: up.port, path: "/v1/chat/completions", model: "m", auth: { type: "None" } },
+      ],
+      routes: [
+        { name: "stream", matches: [{ path: { value: "/stream" } }], backendRefs: [{ name: "ns/stream" }] },
+        { name: "parse", matches: [{ path: { value: "/parse" } }], backendRefs: [{ name: "ns/parse" }] },
+      ],
+    });
+    const socket = connect(Number(new URL(p.url).port), "127.0.0.1");
+    socket.on("error", () => {});
+    cleanups.push(() => void socket.destroy());
+    await once(socket, "connect");
+    let answer = "";
+    socket.on("data", (d: Buffer) => (answer += d.toString("latin1")));
+    socket.write(`POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n${rest}`);
+    // Ended once the proxy is reading the body, half-closed: a FIN, not a reset.
+    for (let i = 0; i < 100 && p.proxy.inflight === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(p.proxy.inflight).toBe(1);
+    const closed = once(socket, "close");
+    socket.end();
+    const line = await p.waitForLog((l) => l.msg === "request");
+    expect([line.status, line.error, line.route ?? null]).toEqual([499, "client_closed_request", path.slice(1)]);
+    await closed;
+    expect(answer).toBe("");
+    expect(p.proxy.inflight).toBe(0);
+    expect(p.logs().filter((l) => l.msg === "request")).toHaveLength(1);
+  });
+});
+
 describe("failures after a response started", () => {
   it("ends an SSE stream with one SSE error event", async () => {
     const up = await upstreamWith((_req, res) => {

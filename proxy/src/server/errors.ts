@@ -151,7 +151,7 @@ export const ERROR_CATALOGUE = {
     status: 499,
     type: "invalid_request_error",
     message: "The client closed the request.",
-    when: "The client went away; recorded in logs and metrics only (nothing can be sent).",
+    when: "The client went away (its connection closed, or ended in the middle of its request body); recorded in logs and metrics only (nothing can be sent).",
   },
 } as const satisfies Record<string, ErrorSpec>;
 

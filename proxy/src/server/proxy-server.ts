@@ -345,8 +345,15 @@ export class ProxyServer extends EventEmitter {
    * counts it under no route, so a client sending oversized headers shows in the logs and metrics.
    */
   private readonly onClientError = (err: NodeJS.ErrnoException, socket: Socket): void => {
-    // The request being read went bad in its body: it is answered (and logged) as the proxy's own 400.
-    if (err.code?.startsWith("HPE_") && exchangeReading(socket)?.malformedRequest()) return;
+    if (err.code?.startsWith("HPE_")) {
+      const reading = exchangeReading(socket);
+      // The connection ended in the middle of the body being read: the client went away (it aborted, or its
+      // timeout ran out, during the upload). Its exchange ends as client_closed_request (499) when the
+      // socket closes; the request is not malformed.
+      if (reading !== undefined && err.code === "HPE_INVALID_EOF_STATE") return void socket.destroy();
+      // The request being read went bad in its body: it is answered (and logged) as the proxy's own 400.
+      if (reading?.malformedRequest()) return;
+    }
     const inFlight = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
     if (socket.writable && (!inFlight || !inFlight.headersSent) && !answeringEarlierRequests(socket)) {
       const status = CLIENT_ERROR_STATUS[err.code ?? ""] ?? 400;
