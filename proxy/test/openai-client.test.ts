@@ -68,8 +68,10 @@ describe("the proxy's own errors, as the openai client raises them", () => {
     const err = await rejection(client(`${p.url}/nowhere`, { maxRetries: 2 }).chat.completions.create(chat));
     expect(err).toBeInstanceOf(NotFoundError);
     expectProxyError(err, "route_not_found");
-    await p.waitForLog((l) => l.msg === "request");
+    const line = await p.waitForLog((l) => l.msg === "request");
     expect(requestLines(p)).toEqual([[404, "route_not_found"]]);
+    // The error's request id finds the proxy's log line.
+    expect(err.requestID).toBe(line.reqId);
   });
 
   it("401 invalid_api_key: AuthenticationError, not retried; the client's apiKey is its proxy key, never forwarded", async () => {
@@ -118,6 +120,8 @@ describe("the proxy's own errors, as the openai client raises them", () => {
     expect(err).toBeInstanceOf(InternalServerError);
     expectProxyError(err, "upstream_connect_failed");
     await p.waitForLog((l) => l.msg === "request" && requestLines(p).length === 2);
+    // The error's request id is the last attempt's.
+    expect(err.requestID).toBe(p.logs().filter((l) => l.msg === "request")[1]!.reqId);
     expect(requestLines(p)).toEqual([
       [502, "upstream_connect_failed"],
       [502, "upstream_connect_failed"],

@@ -937,7 +937,9 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
       // the client was not invited to send (it expects `100 Continue`, so it may or may not follow) is
       // not: the connection closes after this answer.
       const close = this.continuePending || code === "malformed_request" || (!req.complete && (code === "request_too_large" || !this.unreadBodyBounded()));
-      res.writeHead(spec.status, close ? { ...JSON_HEADERS, "content-length": body.length, connection: "close" } : { ...JSON_HEADERS, "content-length": body.length });
+      // `x-request-id`: the reqId of the request's log line, which the OpenAI clients give as the error's `requestID`.
+      const headers = { ...JSON_HEADERS, "content-length": body.length, "x-request-id": this.id };
+      res.writeHead(spec.status, close ? { ...headers, connection: "close" } : headers);
       res.end(body);
       if (close) res.once("finish", () => req.destroy());
     }
