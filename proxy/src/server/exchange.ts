@@ -98,8 +98,12 @@ const BODY_METHODS: ReadonlySet<string> = new Set(["POST", "PUT", "PATCH"]);
 const SSE_PREFIX = "text/event-stream";
 const LF = 0x0a;
 const CR = 0x0d;
-/** An event stream's last line is held back up to this long while it is incomplete (`Exchange.wholeLines`). */
-export const MAX_HELD_LINE_BYTES = 1024 * 1024;
+/**
+ * An event stream's last line is held back up to this long while it is incomplete (`Exchange.wholeLines`):
+ * memory per open stream, so bounded by what chat events need (tokens, tool-call fragments), not by the
+ * longest line an upstream may send, which then flows as it comes.
+ */
+export const MAX_HELD_LINE_BYTES = 64 * 1024;
 const ENCODED_SEPARATOR = /%(?:2f|5c)/i;
 
 /**
