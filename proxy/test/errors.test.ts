@@ -524,6 +524,36 @@ describe("503 bodies_over_memory_budget: the request bodies held in memory at on
     expect(await held()).toBe(String(900 * K));
   });
 
+  it("keeps a body held while the request waits for a busy backend's connection, its client gone, until undici lets go of it", async () => {
+    const { up, answerAll } = await holdingUpstream();
+    const p = await proxyFor({ ...simpleConfig(up.port, { model: "m-override", maxConnections: 1 }), limits: { maxBufferedBodyBytes: 1000 * K } });
+    const held = async (): Promise<string | undefined> => /^openai_proxy_buffered_body_bytes\{state="held"\} (\d+)$/m.exec((await send(p.adminUrl, "/metrics")).body)?.[1];
+    const waitHeld = async (value: number): Promise<void> => {
+      for (let i = 0; i < 100 && (await held()) !== String(value); i++) await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(await held()).toBe(String(value));
+    };
+    const first = postJson(p.url, "/mistral", JSON.parse(bodyOf(600 * K)));
+    await up.request(0);
+    // The backend's one connection is busy: this request waits in undici's queue, with its body.
+    const url = new URL(p.url);
+    const leaver = connect(Number(url.port), url.hostname);
+    leaver.on("error", () => undefined);
+    cleanups.push(() => void leaver.destroy());
+    const body = bodyOf(300 * K);
+    leaver.write(`POST /mistral HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+    await waitHeld(900 * K);
+    leaver.destroy();
+    await p.waitForLog((l) => l.msg === "request" && l.status === 499);
+    // Its client is gone, but undici still holds the body it was handed: still counted.
+    expect(await held()).toBe(String(900 * K));
+    answerAll();
+    expect((await first).status).toBe(200);
+    // Given its connection, the request is aborted before it is sent, and its body let go.
+    await waitHeld(0);
+    expect(up.requests).toHaveLength(1);
+    expect(p.proxy.inflight).toBe(0);
+  });
+
   it("leaves bodies that stream through (no `model` to rewrite or check) out of the budget", async () => {
     const { up, answerAll } = await holdingUpstream();
     const p = await proxyFor({ ...simpleConfig(up.port), limits: { maxBufferedBodyBytes: 1000 * K } });

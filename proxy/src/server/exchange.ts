@@ -371,6 +371,8 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
   private uploading = false;
   /** This exchange's share of `ctx.bufferedBodyBytes`. */
   private buffered = 0;
+  /** undici has let go of the request (and the body it was handed): it failed it, or the exchange aborted it. */
+  private upstreamSettled = false;
   /** Its number among the exchanges started on its connection ({@link ClientConnection.started}). */
   private seq = 0;
 
@@ -591,6 +593,12 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
     return true;
   }
 
+  /** Gives this exchange's share of the body budget back. */
+  private releaseBody(): void {
+    this.ctx.bufferedBodyBytes -= this.buffered;
+    this.buffered = 0;
+  }
+
   private dispatch(headers: string[], body: Dispatcher.DispatchOptions["body"]): void {
     if (this.done) return;
     const backend = this.target!.backend;
@@ -627,7 +635,11 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
   // Raw headers are exactly what this proxy forwards, so it reads them once, here.
 
   onConnect(abort: (err?: Error) => void): void {
-    if (this.done) return abort(new ProxyError(this.errorCode ?? "client_closed_request"));
+    if (this.done) {
+      // Finished while undici held the request in its queue (or connected for it): its body is let go now.
+      this.releaseBody();
+      return abort(new ProxyError(this.errorCode ?? "client_closed_request"));
+    }
     this.abortUpstream = abort;
     const backend = this.target!.backend;
     if (backend.headersTimeout > 0 || backend.bodyTimeout > 0) {
@@ -768,7 +780,8 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
   }
 
   onError(err: Error): void {
-    if (this.done) return;
+    this.upstreamSettled = true;
+    if (this.done) return this.releaseBody();
     // A 204 or 304 ends at its headers whatever its Content-Length says (RFC 9112 section 6.3); undici
     // waits for that many bytes only for these two, and fails when the connection ends.
     if ((this.status === 204 || this.status === 304) && this.bytesOut === 0 && (err as { code?: unknown }).code === "UND_ERR_RES_CONTENT_LENGTH_MISMATCH") {
@@ -998,8 +1011,11 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
     }
     if (code !== null) this.errorCode = code;
     if (this.timer !== null) clearTimeout(this.timer);
-    // undici keeps the body it sends until the exchange ends.
-    this.ctx.bufferedBodyBytes -= this.buffered;
+    // undici keeps the body it sends until the exchange ends, and one it has queued (all the backend's
+    // connections are busy, or one is being opened) until it sends or fails the request, whoever waits for
+    // the answer: the body stays held until then (onConnect, onError), or a client that sends a large body
+    // and goes away could pile up bodies outside the budget for as long as the backend stays busy.
+    if (this.tSent === 0 || this.abortUpstream !== null || this.upstreamSettled) this.releaseBody();
     this.ctx.watch.remove(this);
     const ctx = this.ctx;
     const clientGone = code === "client_closed_request";
