@@ -5,7 +5,7 @@
 import { createServer, type Server } from "node:http";
 import { once } from "node:events";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { connect, type AddressInfo } from "node:net";
+import { connect, type AddressInfo, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { postJson, rawExchange } from "./helpers/http";
@@ -216,6 +216,44 @@ describe("one client connection", () => {
       while ((received.match(/^HTTP\/1\.1 200 /gm) ?? []).length < count) await once(socket, "data");
       expect([...received.matchAll(/^x-n: (\d+)\r$/gim)].map((m) => Number(m[1]))).toEqual(Array.from({ length: count }, (_, n) => n));
     } finally {
+      socket.destroy();
+      for (const answer of held) answer();
+      upstream.handler = openAiHandler;
+    }
+  });
+
+  it("stops reading a connection that pipelines more than 256 requests beyond the 16 upstream, and reads it again as they start", async () => {
+    const held: (() => void)[] = [];
+    let holding = true;
+    upstream.handler = (req, res, body, up) => {
+      if (holding) held.push(() => openAiHandler(req, res, body, up));
+      else openAiHandler(req, res, body, up);
+    };
+    const server = (proxy.proxy as unknown as { server: Server }).server;
+    let parsed = 0;
+    const onRequest = (): number => parsed++;
+    server.on("request", onRequest);
+    const accepted = once(server, "connection") as Promise<[Socket]>;
+    const socket = connect(Number(new URL(proxy.url).port), "127.0.0.1");
+    const [serverSide] = await accepted;
+    let received = "";
+    socket.on("data", (d: Buffer) => (received += d.toString("latin1")));
+    // 5,000 requests of 37 bytes, in one write (185 KB: more than one read).
+    const count = 5000;
+    socket.write("GET /mistral HTTP/1.1\r\nHost: x\r\n\r\n".repeat(count));
+    try {
+      while (parsed <= 16 + 256) await new Promise((resolve) => setImmediate(resolve));
+      // Stopped by the request that went past the bound: what is parsed now is what was read already.
+      expect(serverSide.isPaused()).toBe(true);
+      expect(parsed).toBeLessThan(count);
+      holding = false;
+      for (const answer of held.splice(0)) answer();
+      // Answers have bodies of known length, without a final newline: counted wherever they start.
+      while ((received.match(/HTTP\/1\.1 200 /g) ?? []).length < count) await once(socket, "data");
+      expect(parsed).toBe(count);
+      expect(serverSide.isPaused()).toBe(false);
+    } finally {
+      server.off("request", onRequest);
       socket.destroy();
       for (const answer of held) answer();
       upstream.handler = openAiHandler;

@@ -184,6 +184,12 @@ const KEEP_ALIVE_BUFFER_MS = 1000;
  */
 export const MAX_PIPELINED_EXCHANGES = 16;
 
+/**
+ * Requests waiting on one client connection beyond which it is not read until they have started
+ * ({@link ClientConnection.wait}).
+ */
+export const MAX_WAITING_REQUESTS = 256;
+
 const CONNECTION = Symbol("connection");
 type TrackedSocket = Socket & { [CONNECTION]?: ClientConnection };
 
@@ -195,7 +201,8 @@ type TrackedSocket = Socket & { [CONNECTION]?: ClientConnection };
  *   Node.js emits it only for the response being written, and the exchanges queued behind it would keep
  *   their upstream requests open until the upstream timeouts.
  * - At most {@link MAX_PIPELINED_EXCHANGES} exchanges are in progress on it; requests pipelined beyond
- *   them wait, in order, until one finishes ({@link pipelineWaiting}).
+ *   them wait, in order, until one finishes ({@link pipelineWaiting}); beyond
+ *   {@link MAX_WAITING_REQUESTS} of them, the connection is not read until none waits.
  * - It is closed once idle for the keep-alive timeout: no exchange in progress and nothing left to write
  *   since a sweep after its last request ended, or, while an answer waits to be written, not one byte of it
  *   taken by the client (its exchanges then end as `client_closed_request`). The server's own keep-alive
@@ -220,10 +227,44 @@ class ClientConnection implements Watched {
     private readonly logger: Logger,
   ) {}
 
-  /** Starts waiting requests while fewer exchanges than the bound are in progress. */
+  /** Reading was stopped by {@link wait}. */
+  private readingStopped = false;
+
+  /**
+   * Queues a request until an exchange finishes. Node.js hands the server every request it parses, and it
+   * parses all a client sends: a client pipelining requests behind ones the upstream holds had every one
+   * parsed and queued here, a request of some 28 bytes costing 1.5 KB of memory (its request and response
+   * objects), with no bound but the connection's (560 KB sent held 31 MB). Beyond
+   * {@link MAX_WAITING_REQUESTS}, the connection is no longer read (past the read being parsed) until none
+   * waits: as Node.js stops reading a client that does not take its answers (`_paused`, the parser
+   * paused after that read), which its own handlers resume once the answers are taken; a request parsed
+   * then stops it again. A connection not read does not see its client close: one that pipelined that
+   * far and went away is noticed when an answer is written to it (its upstream requests run until then).
+   */
+  wait(start: () => void): void {
+    this.waiting.push(start);
+    if (this.waiting.length <= MAX_WAITING_REQUESTS) return;
+    this.readingStopped = true;
+    const socket = this.socket as Socket & { _paused?: boolean };
+    if (!socket._paused) {
+      socket._paused = true;
+      socket.pause();
+    }
+  }
+
+  /** Starts waiting requests while fewer exchanges than the bound are in progress; reads again once none waits. */
   readonly startWaiting = (): void => {
     if (this.socket.destroyed) this.waiting.length = 0;
     while (this.waiting.length > 0 && this.exchanges.length < MAX_PIPELINED_EXCHANGES) this.waiting.shift()!();
+    if (this.waiting.length > 0 || !this.readingStopped || this.socket.destroyed) return;
+    this.readingStopped = false;
+    const socket = this.socket as Socket & { _paused?: boolean; parser?: { resume(): void } | null };
+    // Still stopped, and not for answers the client has yet to take (Node.js reads again when it has).
+    if (socket._paused && !socket.writableNeedDrain) {
+      socket._paused = false;
+      socket.parser?.resume();
+      socket.resume();
+    }
   };
 
   checkTimeouts(now: number): void {
@@ -290,13 +331,13 @@ export function exchangeReading(socket: Socket): Exchange | undefined {
 
 /**
  * Where a request on `socket` waits, when {@link MAX_PIPELINED_EXCHANGES} exchanges are in progress on
- * the connection or requests before it are waiting: a function pushed there is called once it may start.
- * Null when it may start now.
+ * the connection or requests before it are waiting: a function given to its `wait` is called once it may
+ * start (reading the connection stops meanwhile). Null when it may start now.
  */
-export function pipelineWaiting(socket: Socket): (() => void)[] | null {
+export function pipelineWaiting(socket: Socket): Pick<ClientConnection, "wait"> | null {
   const connection = (socket as TrackedSocket)[CONNECTION];
   if (connection === undefined || (connection.exchanges.length < MAX_PIPELINED_EXCHANGES && connection.waiting.length === 0)) return null;
-  return connection.waiting;
+  return connection;
 }
 
 /** The exchanges in progress on a client connection (none before its first request). */
