@@ -13,25 +13,10 @@ import { defaultBodyBudget, memoryLimit } from "../src/server/body-budget";
 import { totalmem } from "node:os";
 import { createTestCa } from "./helpers/certs";
 import { postJson, rawExchange, send, type Reply } from "./helpers/http";
-import { API_VERSION, PROVIDER_KEY, providerEnv, simpleConfig, startProxy, type TestProxy } from "./helpers/proxy";
-import { startUpstream, type Upstream } from "./helpers/upstream";
+import { API_VERSION, PROVIDER_KEY, providerEnv, simpleConfig, startProxy } from "./helpers/proxy";
+import { cleanups, proxyFor, upstreamWith } from "./helpers/owned";
+import { type Upstream } from "./helpers/upstream";
 
-const cleanups: (() => Promise<unknown> | void)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-
-async function proxyFor(config: Parameters<typeof startProxy>[0], options: Parameters<typeof startProxy>[1] = {}): Promise<TestProxy> {
-  const p = await startProxy(config, { env: providerEnv, ...options });
-  cleanups.push(() => p.close());
-  return p;
-}
-
-async function upstreamWith(handler?: Upstream["handler"], tls?: { cert: string; key: string }): Promise<Upstream> {
-  const u = await startUpstream({ ...(handler ? { handler } : {}), ...(tls ? { tls } : {}) });
-  cleanups.push(() => u.close());
-  return u;
-}
 
 /** A TCP server that accepts and then never says anything (or does what `onSocket` says). */
 async function tcpServer(onSocket: (s: Socket) => void = () => undefined): Promise<NetServer & { port: number }> {
@@ -64,6 +49,21 @@ function expectError(reply: Reply, code: ErrorCode): void {
 
 const chat = { model: "m", messages: [{ role: "user", content: "hi" }] };
 
+
+/** Two routes to `port`: `/stream` streams the request body through, `/parse` reads it whole (its backend sets `model`). */
+function streamAndParse(port: number): Parameters<typeof startProxy>[0] {
+  return {
+    ...simpleConfig(port),
+    backends: [
+      { name: "ns/stream", host: "127.0.0.1", port, path: "/v1/chat/completions", auth: { type: "None" } },
+      { name: "ns/parse", host: "127.0.0.1", port, path: "/v1/chat/completions", model: "m", auth: { type: "None" } },
+    ],
+    routes: [
+      { name: "stream", matches: [{ path: { value: "/stream" } }], backendRefs: [{ name: "ns/stream" }] },
+      { name: "parse", matches: [{ path: { value: "/parse" } }], backendRefs: [{ name: "ns/parse" }] },
+    ],
+  };
+}
 describe("4xx answered by the proxy", () => {
   it("400 invalid_json, invalid_body and model_required", async () => {
     const up = await upstreamWith();
@@ -280,17 +280,7 @@ describe("5xx answered by the proxy", () => {
 
   it("400 malformed_request when a request's body breaks the protocol after its headers, logged as such", async () => {
     const up = await upstreamWith();
-    const p = await proxyFor({
-      ...simpleConfig(up.port),
-      backends: [
-        { name: "ns/stream", host: "127.0.0.1", port: up.port, path: "/v1/chat/completions", auth: { type: "None" } },
-        { name: "ns/parse", host: "127.0.0.1", port: up.port, path: "/v1/chat/completions", model: "m", auth: { type: "None" } },
-      ],
-      routes: [
-        { name: "stream", matches: [{ path: { value: "/stream" } }], backendRefs: [{ name: "ns/stream" }] },
-        { name: "parse", matches: [{ path: { value: "/parse" } }], backendRefs: [{ name: "ns/parse" }] },
-      ],
-    });
+    const p = await proxyFor(streamAndParse(up.port));
     for (const path of ["/stream", "/parse"]) {
       const answer = await rawExchange(p.url, `POST ${path} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{"\r\nzz\r\n`);
       expect(answer).toMatch(/^HTTP\/1\.1 400 /);
@@ -657,17 +647,7 @@ describe("a client that ends its connection in the middle of its body", () => {
     ["read whole, by Content-Length", "/parse", "Content-Length: 1000\r\n\r\n{\"model\":"],
   ])("went away (499 client_closed_request), its request not malformed: %s", async (_name, path, rest) => {
     const up = await upstreamWith();
-    const p = await proxyFor({
-      ...simpleConfig(up.port),
-      backends: [
-        { name: "ns/stream", host: "127.0.0.1", port: up.port, path: "/v1/chat/completions", auth: { type: "None" } },
-        { name: "ns/parse", host: "127.0.0.1", port: up.port, path: "/v1/chat/completions", model: "m", auth: { type: "None" } },
-      ],
-      routes: [
-        { name: "stream", matches: [{ path: { value: "/stream" } }], backendRefs: [{ name: "ns/stream" }] },
-        { name: "parse", matches: [{ path: { value: "/parse" } }], backendRefs: [{ name: "ns/parse" }] },
-      ],
-    });
+    const p = await proxyFor(streamAndParse(up.port));
     const socket = connect(Number(new URL(p.url).port), "127.0.0.1");
     socket.on("error", () => {});
     cleanups.push(() => void socket.destroy());

@@ -8,25 +8,10 @@ import { once } from "node:events";
 import { connect } from "node:net";
 import OpenAI, { APIError, AuthenticationError, BadRequestError, InternalServerError, NotFoundError } from "openai";
 import { ERROR_CATALOGUE, type ErrorCode } from "../src/server/errors";
-import { API_VERSION, PROVIDER_KEY, providerEnv, simpleConfig, startProxy, type TestProxy } from "./helpers/proxy";
-import { openAiHandler, startUpstream, type Upstream } from "./helpers/upstream";
+import { API_VERSION, PROVIDER_KEY, providerEnv, simpleConfig, type TestProxy } from "./helpers/proxy";
+import { cleanups, proxyFor, upstreamWith } from "./helpers/owned";
+import { openAiHandler } from "./helpers/upstream";
 
-const cleanups: (() => Promise<unknown> | void)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-
-async function proxyFor(config: Parameters<typeof startProxy>[0], options: Parameters<typeof startProxy>[1] = {}): Promise<TestProxy> {
-  const p = await startProxy(config, { env: providerEnv, ...options });
-  cleanups.push(() => p.close());
-  return p;
-}
-
-async function upstreamWith(handler?: Upstream["handler"]): Promise<Upstream> {
-  const u = await startUpstream(handler ? { handler } : {});
-  cleanups.push(() => u.close());
-  return u;
-}
 
 function client(baseURL: string, options: { apiKey?: string; maxRetries?: number } = {}): OpenAI {
   return new OpenAI({ apiKey: options.apiKey ?? "client-side-key", baseURL, maxRetries: options.maxRetries ?? 0 });
