@@ -202,15 +202,33 @@ export function runMain(main) {
     });
 }
 
-/** A TCP port free on 127.0.0.1 right now. */
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.unref();
-    s.on("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
+/**
+ * The lowest port the kernel hands to outgoing connections (`net.ipv4.ip_local_port_range`). A port
+ * chosen for a server is released before its process binds it: one from the ephemeral range could be
+ * taken meanwhile by an outgoing connection (wrk's, undici's), and the process would fail to listen.
+ */
+function ephemeralLow() {
+  try {
+    const low = Number(readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/)[0]);
+    if (Number.isInteger(low) && low > 2000) return low;
+  } catch {
+    /* not Linux: the IANA range's start */
+  }
+  return 49152;
+}
+
+/** A TCP port free on 127.0.0.1 right now, below the ephemeral range. */
+export async function freePort() {
+  const low = ephemeralLow();
+  for (let tries = 0; tries < 100; tries++) {
+    const port = 1024 + Math.floor(Math.random() * (low - 1024));
+    const free = await new Promise((resolve) => {
+      const s = net.createServer();
+      s.unref();
+      s.once("error", () => resolve(false));
+      s.listen(port, "127.0.0.1", () => s.close(() => resolve(true)));
     });
-  });
+    if (free) return port;
+  }
+  throw new Error(`no free port found below ${low} on 127.0.0.1`);
 }
