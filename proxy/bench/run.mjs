@@ -166,7 +166,7 @@ async function firstEvent(ctx, t, started, flavor) {
   await setMode({ chunks: 8, delayMs: 2, contentLength: b.contentLength });
   const fe = await firstEventLatency({ ...req, body: b.buf, ca: ctx.certs.caPem, count: opt.ttfbRequests });
   const up = await upstreamStats();
-  return { ...fe, upstreamBad: badCount(up) };
+  return { ...fe, upstreamBad: badCount(up), upstreamRejected: up.rejected };
 }
 
 async function launch(ctx, t) {
@@ -356,11 +356,11 @@ async function rounds(ctx, selected) {
         const acc = out.targets[t.label ?? t.name];
         for (const connections of [50, 1]) {
           const r = await measure(ctx, t, started, started.pid, { flavor: "plain", kind: "json", connections, duration: opt.roundDuration });
-          (connections === 50 ? acc.json50 : acc.json1).push({ rps: r.rps, p50: r.p50, cpuUsPerReq: t.name === "direct" ? null : r.cpuUsPerReq, errors: r.errors, upstreamBad: r.upstreamBad });
+          (connections === 50 ? acc.json50 : acc.json1).push({ rps: r.rps, p50: r.p50, cpuUsPerReq: t.name === "direct" ? null : r.cpuUsPerReq, errors: r.errors, upstreamBad: r.upstreamBad, ...(r.upstreamBad > 0 ? { upstreamRejected: r.upstreamDetail.rejected } : {}) });
         }
         if (opt.ttfbRequests > 0) {
           const fe = await firstEvent(ctx, t, started, "plain");
-          acc.firstEvent.push({ p50: fe.p50, upstreamBad: fe.upstreamBad });
+          acc.firstEvent.push({ p50: fe.p50, upstreamBad: fe.upstreamBad, ...(fe.upstreamBad > 0 ? { upstreamRejected: fe.upstreamRejected } : {}) });
         }
         const last = acc.json50.at(-1);
         log(`round ${round}/${opt.rounds} ${t.label ?? t.name}: json c50 ${last.rps.toFixed(0)} req/s, cpu ${last.cpuUsPerReq?.toFixed(1) ?? "—"} µs/req; json c1 p50 ${acc.json1.at(-1).p50.toFixed(3)} ms; first event ${acc.firstEvent.at(-1)?.p50.toFixed(3) ?? "—"} ms`);

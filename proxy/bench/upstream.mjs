@@ -36,6 +36,8 @@ const fresh = () => ({
   streamsOpen: 0,
   streamsMaxOpen: 0,
   streamsAborted: 0,
+  /** The first few mismatches of this mode: what was wrong, and the request's method and path. */
+  rejected: [],
 });
 let stats = fresh();
 
@@ -56,6 +58,7 @@ const finalEvents = Buffer.from(
 let examples = 0;
 function reject(res, why, req) {
   // A few examples in the log say what a failing target actually sent.
+  if (stats.rejected.length < 5) stats.rejected.push(`${why}: ${req.method} ${req.url}`);
   if (examples++ < 5) console.error(`upstream: ${why}: ${req.method} ${req.url} authorization=${req.headers.authorization ? "<set>" : "<none>"}`);
   const body = JSON.stringify({ error: { message: `bench upstream: ${why}`, type: "invalid_request_error", code: why } });
   res.writeHead(400, { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
@@ -96,8 +99,27 @@ function stream(res) {
   next();
 }
 
-function control(req, res, body) {
+/** Requests being read or answered, control requests left out. */
+let active = 0;
+
+/**
+ * Until the requests of the load that just ended have been counted: a load generator that stops leaves
+ * requests in flight, read (here, in the order the event loop finds their sockets ready) possibly after
+ * the next load's reset, and counted against the next load's mode (a body of another length: a
+ * mismatch no target made). Waits for a pause of 20 ms with no request in progress, 2 s at most.
+ */
+async function settled() {
+  const until = Date.now() + 2000;
+  let quiet = 0;
+  while (quiet < 4 && Date.now() < until) {
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    quiet = active === 0 ? quiet + 1 : 0;
+  }
+}
+
+async function control(req, res, body) {
   if (req.method === "POST" && req.url === "/__bench/mode") {
+    await settled();
     Object.assign(mode, JSON.parse(body.toString() || "{}"));
     stats = fresh();
   }
@@ -107,6 +129,10 @@ function control(req, res, body) {
 }
 
 function handle(req, res, isControlPort) {
+  if (!(isControlPort && req.url.startsWith("/__bench/"))) {
+    active++;
+    res.once("close", () => active--);
+  }
   const parts = [];
   let size = 0;
   req.on("data", (c) => {
@@ -115,7 +141,7 @@ function handle(req, res, isControlPort) {
   });
   req.on("end", () => {
     const body = parts.length === 1 ? parts[0] : Buffer.concat(parts, size);
-    if (isControlPort && req.url.startsWith("/__bench/")) return control(req, res, body);
+    if (isControlPort && req.url.startsWith("/__bench/")) return void control(req, res, body);
     stats.requests++;
     if (req.headers.authorization !== EXPECTED_AUTH) {
       stats.badKey++;
