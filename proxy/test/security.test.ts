@@ -259,6 +259,64 @@ describe("one client connection", () => {
       upstream.handler = openAiHandler;
     }
   });
+
+  it("keeps a connection past 256 waiting requests unread while the upstream answers the others, its answers queued behind one it holds", async () => {
+    // The first request is held; every other is answered at once. Node.js reads a connection again each
+    // time an answer queued behind the one being written is buffered (while they are under the socket's
+    // high-water mark): each answer read on, and the proxy read again whenever no request waited, so that
+    // all the client pipelined was parsed and queued, its answers with it, while the first was held.
+    let first: (() => void) | null = null;
+    const release = (): void => {
+      const answer = first;
+      first = null;
+      answer?.();
+    };
+    let holding = true;
+    upstream.handler = (req, res, body, up) => {
+      if (holding) {
+        holding = false;
+        first = () => openAiHandler(req, res, body, up);
+      } else openAiHandler(req, res, body, up);
+    };
+    const before = upstream.requests.length;
+    const server = (proxy.proxy as unknown as { server: Server }).server;
+    let parsed = 0;
+    const onRequest = (): number => parsed++;
+    server.on("request", onRequest);
+    const accepted = once(server, "connection") as Promise<[Socket]>;
+    const socket = connect(Number(new URL(proxy.url).port), "127.0.0.1");
+    const [serverSide] = await accepted;
+    let received = "";
+    socket.on("data", (d: Buffer) => (received += d.toString("latin1")));
+    // 10,000 requests of 37 bytes, in one write (370 KB: some six reads).
+    const count = 10_000;
+    socket.write("GET /mistral HTTP/1.1\r\nHost: x\r\n\r\n".repeat(count));
+    try {
+      // Until every request parsed has been forwarded and only the held one is in progress, for 100 ms
+      // (or all are parsed, which is the failure).
+      let stable = 0;
+      let last = -1;
+      while (parsed < count && stable < 10) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+        const settled = upstream.requests.length - before === parsed && proxy.proxy.inflight === 1;
+        stable = settled && parsed === last ? stable + 1 : 0;
+        last = parsed;
+      }
+      expect(holding).toBe(false);
+      expect(parsed).toBeLessThan(count);
+      expect(serverSide.isPaused()).toBe(true);
+      release();
+      // Once the first answer is written, those queued behind it go, and the rest is read.
+      while ((received.match(/HTTP\/1\.1 200 /g) ?? []).length < count) await once(socket, "data");
+      expect(parsed).toBe(count);
+      expect(upstream.requests.length - before).toBe(count);
+    } finally {
+      server.off("request", onRequest);
+      socket.destroy();
+      release();
+      upstream.handler = openAiHandler;
+    }
+  });
 });
 
 describe("route regular expressions on what clients send", () => {

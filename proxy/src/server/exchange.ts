@@ -229,6 +229,10 @@ class ClientConnection implements Watched {
 
   /** Reading was stopped by {@link wait}. */
   private readingStopped = false;
+  /** {@link keepStopped} listens to the socket's `resume`. */
+  private resumeWatched = false;
+  /** A response of the connection's, whose `_onPendingData` asks Node.js whether the connection may be read ({@link startWaiting}). */
+  private response: (ServerResponse & { _onPendingData?: (delta: number) => void }) | null = null;
 
   /**
    * Queues a request until an exchange finishes. Node.js hands the server every request it parses, and it
@@ -237,20 +241,37 @@ class ClientConnection implements Watched {
    * objects), with no bound but the connection's (560 KB sent held 31 MB). Beyond
    * {@link MAX_WAITING_REQUESTS}, the connection is no longer read (past the read being parsed) until none
    * waits: as Node.js stops reading a client that does not take its answers (`_paused`, the parser
-   * paused after that read), which its own handlers resume once the answers are taken; a request parsed
-   * then stops it again. A connection not read does not see its client close: one that pipelined that
-   * far and went away is noticed when an answer is written to it (its upstream requests run until then).
+   * paused after that read). Node.js reads it again whenever an answer queued behind the one being
+   * written is buffered or flushed while those are few (`socketOnDrain`), which, with an upstream
+   * answering, was after almost every answer: each read on, and all a client pipelined was parsed after
+   * all. So reading is stopped again at once ({@link keepStopped}). A connection not read does not see its
+   * client close: one that pipelined that far and went away is noticed when an answer is written to it
+   * (its upstream requests run until then).
    */
-  wait(start: () => void): void {
+  wait(start: () => void, res: ServerResponse): void {
     this.waiting.push(start);
     if (this.waiting.length <= MAX_WAITING_REQUESTS) return;
     this.readingStopped = true;
+    this.response = res;
+    if (!this.resumeWatched) {
+      this.resumeWatched = true;
+      // Before Node.js's own listener, which starts reading unless `_paused` is set.
+      this.socket.prependListener("resume", this.keepStopped);
+    }
+    this.keepStopped();
+  }
+
+  /**
+   * Stops reading while {@link wait} wants it stopped. Also on `resume`, emitted (a tick after
+   * `socket.resume()`) just before Node.js starts reading again (`onSocketResume`), which it then does not.
+   */
+  private readonly keepStopped = (): void => {
     const socket = this.socket as Socket & { _paused?: boolean };
-    if (!socket._paused) {
+    if (this.readingStopped && !socket._paused && !socket.destroyed) {
       socket._paused = true;
       socket.pause();
     }
-  }
+  };
 
   /** Starts waiting requests while fewer exchanges than the bound are in progress; reads again once none waits. */
   readonly startWaiting = (): void => {
@@ -258,9 +279,16 @@ class ClientConnection implements Watched {
     while (this.waiting.length > 0 && this.exchanges.length < MAX_PIPELINED_EXCHANGES) this.waiting.shift()!();
     if (this.waiting.length > 0 || !this.readingStopped || this.socket.destroyed) return;
     this.readingStopped = false;
+    const res = this.response;
+    this.response = null;
     const socket = this.socket as Socket & { _paused?: boolean; parser?: { resume(): void } | null };
     // Still stopped, and not for answers the client has yet to take (Node.js reads again when it has).
-    if (socket._paused && !socket.writableNeedDrain) {
+    if (!socket._paused || socket.writableNeedDrain) return;
+    // Node.js's own check (`socketOnDrain`): not while the answers queued behind the one being written
+    // are past the socket's high-water mark (it reads again once they are written). Reading regardless
+    // let a client whose first answer the upstream holds have all it pipelined parsed, read by read.
+    if (typeof res?._onPendingData === "function") res._onPendingData(0);
+    else {
       socket._paused = false;
       socket.parser?.resume();
       socket.resume();

@@ -303,7 +303,7 @@ export class ProxyServer extends EventEmitter {
   private handle(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): void {
     // Pipelined beyond the bound of exchanges in progress on its connection: started when one finishes.
     const waiting = pipelineWaiting(req.socket);
-    if (waiting !== null) waiting.wait(() => this.serve(req, res, expectsContinue));
+    if (waiting !== null) waiting.wait(() => this.serve(req, res, expectsContinue), res);
     else this.serve(req, res, expectsContinue);
   }
 
