@@ -764,6 +764,16 @@ describe("failures after a response started", () => {
     expect(await p.waitForLog((l) => l.msg === "request")).toMatchObject({ level: "warn", status: 200, error: "upstream_connection_lost" });
   });
 
+  it("logs an upstream's 4xx answer cut after it started at warn too: the upstream failed, whatever the status it began with", async () => {
+    const up = await upstreamWith((_req, res) => {
+      res.writeHead(429, { "content-type": "application/json", "content-length": "100" });
+      res.write('{"error":', () => res.socket?.destroy());
+    });
+    const p = await proxyFor(simpleConfig(up.port));
+    await expect(postJson(p.url, "/mistral", chat)).rejects.toThrow();
+    expect(await p.waitForLog((l) => l.msg === "request")).toMatchObject({ level: "warn", status: 429, error: "upstream_connection_lost" });
+  });
+
   it("logs a client that went away mid-stream at info: not a failure of the proxy or the upstream", async () => {
     const up = await upstreamWith((_req, res) => {
       res.writeHead(200, { "content-type": "text/event-stream" });

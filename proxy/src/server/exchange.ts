@@ -1130,9 +1130,9 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
         complete,
       },
       // A failure of the proxy or the upstream is a warning: one it answered with 5xx, and one after the
-      // answer had started (a stream cut by its upstream logs the 200 it began with). 4xx and 499 are the
-      // client's doing.
-      code !== null && (this.status >= 500 || this.status < 400),
+      // upstream's answer had started, whatever its status (a stream cut by its upstream logs the 200 it
+      // began with, a cut 429 its 429). The proxy's own 4xx answers and 499 are the client's doing.
+      code !== null && (this.status >= 500 || (this.headWritten && code !== "client_closed_request")),
     );
     if (--this.state.inflight === 0 && this.state !== ctx.state && ctx.onRetiredIdle !== null) ctx.onRetiredIdle(this.state);
     if (--ctx.inflight === 0 && ctx.onIdle !== null) ctx.onIdle();
