@@ -161,6 +161,8 @@ describe("CONNECT opens no tunnel", () => {
     expect(response).toMatch(/\r\nconnection: close\r\n/i);
     const line = await proxy.waitForLog((l) => l.msg === "request" && l.method === "CONNECT");
     expect([line.status, line.error, line.path]).toEqual([400, "invalid_request_target", `[redacted]@127.0.0.1:${decoyPort()}`]);
+    // As every error answer of the proxy's own: its log line's reqId.
+    expect(/\r\nx-request-id: ([^\r]+)\r\n/i.exec(response)?.[1]).toBe(line.reqId);
     expect(proxy.rawLogs.join("\n")).not.toContain("TUNNEL");
     expect(upstream.requests.length).toBe(before);
     expect(decoyHits).toBe(0);

@@ -1156,17 +1156,19 @@ export function refuseTunnel(ctx: ExchangeContext, req: IncomingMessage, socket:
   const code: ErrorCode = "invalid_request_target";
   const status = ERROR_CATALOGUE[code].status;
   const body = errorBody(code);
+  const reqId = nextRequestId();
   socket.on("error", () => {}); // the client may be gone already; nothing is left to tell it
   // Pipelined behind requests still being answered, an answer would read as theirs: closed instead.
   if (exchangesOn(socket).length > 0) socket.destroy();
   else {
-    const head = `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n`;
+    // `x-request-id`, as the proxy's other error answers: the reqId of its log line.
+    const head = `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nx-request-id: ${reqId}\r\nconnection: close\r\n\r\n`;
     socket.end(Buffer.concat([Buffer.from(head, "latin1"), body]));
     // The client is to close its side once it has read the answer; one that keeps it open is cut off.
     const cutOff = setTimeout(() => socket.destroy(), TUNNEL_CLOSE_GRACE_MS).unref();
     socket.once("close", () => clearTimeout(cutOff));
   }
-  logRefused(ctx, req.method ?? "CONNECT", loggedTarget(req.url ?? ""), status, code);
+  logRefused(ctx, req.method ?? "CONNECT", loggedTarget(req.url ?? ""), status, code, reqId);
 }
 
 /**
@@ -1175,12 +1177,12 @@ export function refuseTunnel(ctx: ExchangeContext, req: IncomingMessage, socket:
  * path are empty, since what was read of them is not known to be a request line; its raw bytes are
  * never logged, as they may hold a key).
  */
-export function logRefused(ctx: ExchangeContext, method: string, path: string, status: number, error: string): void {
+export function logRefused(ctx: ExchangeContext, method: string, path: string, status: number, error: string, reqId = nextRequestId()): void {
   ctx.unmatched.observe(status, 0);
   logRequest(
     ctx.logger,
     {
-      reqId: nextRequestId(),
+      reqId,
       method,
       path,
       route: undefined,
