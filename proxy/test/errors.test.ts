@@ -746,6 +746,21 @@ describe("failures after a response started", () => {
       expect(text).toBe('data: {"a":1}\n\ndata: {"b":2}\n\ndata: [DONE]');
     });
 
+    it("holds back a line sent a byte per chunk, and the next one after it, and forwards both whole", async () => {
+      const first = `data: {"a":"${"x".repeat(3000)}"}`;
+      const second = `data: {"b":"${"y".repeat(2000)}"}`;
+      const up = await upstreamWith((_req, res) => {
+        res.writeHead(200, { "content-type": "text/event-stream" });
+        // Each write is a chunk of its own: the proxy gets the line a byte at a time.
+        for (const byte of first) res.write(byte);
+        res.write(`\n\n${second.slice(0, 1000)}`);
+        res.end(`${second.slice(1000)}\n\ndata: [DONE]\n\n`);
+      });
+      const p = await proxyFor(simpleConfig(up.port));
+      const reply = await postJson(p.url, "/mistral", { ...chat, stream: true });
+      expect({ status: reply.status, body: reply.body }).toEqual({ status: 200, body: `${first}\n\n${second}\n\ndata: [DONE]\n\n` });
+    });
+
     it("resets the connection when it breaks inside a line too long to hold back", async () => {
       const up = await upstreamWith(cutAfter(["data: 1\n\n", `data: "${"x".repeat(MAX_HELD_LINE_BYTES + 10)}`]));
       const p = await proxyFor(simpleConfig(up.port));

@@ -407,8 +407,12 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
    * forwarded in whole lines (`wholeLines`), so that the event never lands inside an upstream's line.
    */
   private eventLines = false;
-  /** The end of the upstream's last line, when it is not complete yet: its chunks, and their length. */
-  private heldLine: Buffer[] = [];
+  /**
+   * The end of the upstream's last line, when it is not complete yet: the first `heldBytes` bytes of
+   * `held`, one buffer grown as needed (an upstream sending a byte per chunk would otherwise make a
+   * buffer object per byte), never reused once handed to the client.
+   */
+  private held: Buffer | null = null;
   private heldBytes = 0;
   /** The line being forwarded outgrew {@link MAX_HELD_LINE_BYTES}: the rest of it is forwarded as it comes. */
   private longLine = false;
@@ -781,7 +785,7 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
     if (this.done) return;
     if (!this.headWritten) this.writeHead();
     if (!this.res.writableEnded) {
-      if (this.heldBytes > 0) this.res.end(Buffer.concat(this.heldLine, this.heldBytes));
+      if (this.heldBytes > 0) this.res.end(this.held!.subarray(0, this.heldBytes));
       else this.res.end();
     }
     this.finish(null);
@@ -808,27 +812,37 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
     let data: Buffer;
     if (cut === 0 && this.longLine) data = chunk;
     else if (cut === 0) {
-      // Copied: the chunk is a view of undici's read buffer.
-      this.heldLine.push(Buffer.from(chunk));
-      this.heldBytes += n;
+      this.hold(chunk);
       if (this.heldBytes <= MAX_HELD_LINE_BYTES) return null;
       this.longLine = true;
-      data = Buffer.concat(this.heldLine, this.heldBytes);
-      this.heldLine = [];
+      data = this.held!.subarray(0, this.heldBytes);
+      this.held = null;
       this.heldBytes = 0;
     } else {
       this.longLine = false;
       const lines = cut === n ? chunk : chunk.subarray(0, cut);
       if (this.heldBytes > 0) {
-        this.heldLine.push(lines);
-        data = Buffer.concat(this.heldLine, this.heldBytes + cut);
+        // Copied out, so `held` can take the next line's end.
+        data = Buffer.concat([this.held!.subarray(0, this.heldBytes), lines], this.heldBytes + cut);
+        this.heldBytes = 0;
       } else data = lines;
-      this.heldLine = cut === n ? [] : [Buffer.from(chunk.subarray(cut))];
-      this.heldBytes = n - cut;
+      if (cut < n) this.hold(chunk.subarray(cut));
     }
     const length = data.length;
     this.sseEnd = length >= 4 ? data.readUInt32BE(length - 4) : ((this.sseEnd * 2 ** (8 * length)) % 2 ** 32) + data.readUIntBE(0, length);
     return data;
+  }
+
+  /** Appends `bytes` (a view of undici's read buffer, so copied) to the line's end held back. */
+  private hold(bytes: Buffer): void {
+    const need = this.heldBytes + bytes.length;
+    if (this.held === null || this.held.length < need) {
+      const grown = Buffer.allocUnsafe(Math.max(need, 2 * (this.held?.length ?? 0), 1024));
+      if (this.heldBytes > 0) this.held!.copy(grown, 0, 0, this.heldBytes);
+      this.held = grown;
+    }
+    bytes.copy(this.held, this.heldBytes);
+    this.heldBytes = need;
   }
 
   /**
@@ -871,7 +885,7 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
     // The error event can follow only a stream framed by chunks and not compressed: after a body of
     // declared length it would be read as the next response, and inside gzip it would corrupt it.
     // The end of a line not complete is dropped: no client can read it.
-    this.heldLine = [];
+    this.held = null;
     this.heldBytes = 0;
     const before = this.eventLines ? this.beforeErrorEvent() : null;
     if (before === "") this.res.end(sseErrorEvent(code));
