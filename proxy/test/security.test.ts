@@ -224,13 +224,11 @@ describe("one client connection", () => {
     }
   });
 
-  it("stops reading a connection that pipelines more than 256 requests beyond the 16 upstream, and reads it again as they start", async () => {
-    const held: (() => void)[] = [];
-    let holding = true;
-    upstream.handler = (req, res, body, up) => {
-      if (holding) held.push(() => openAiHandler(req, res, body, up));
-      else openAiHandler(req, res, body, up);
-    };
+  /**
+   * One connection to the proxy that sends `count` pipelined GETs in one write: how many the proxy's
+   * server has parsed, its side of the connection, and a wait for all `count` answers.
+   */
+  async function pipelined(count: number): Promise<{ parsed: () => number; serverSide: Socket; answered: () => Promise<void>; stop: () => void }> {
     const server = (proxy.proxy as unknown as { server: Server }).server;
     let parsed = 0;
     const onRequest = (): number => parsed++;
@@ -240,23 +238,43 @@ describe("one client connection", () => {
     const [serverSide] = await accepted;
     let received = "";
     socket.on("data", (d: Buffer) => (received += d.toString("latin1")));
+    socket.write("GET /mistral HTTP/1.1\r\nHost: x\r\n\r\n".repeat(count));
+    return {
+      parsed: () => parsed,
+      serverSide,
+      // Answers have bodies of known length, without a final newline: counted wherever they start.
+      answered: async () => {
+        while ((received.match(/HTTP\/1\.1 200 /g) ?? []).length < count) await once(socket, "data");
+      },
+      stop: () => {
+        server.off("request", onRequest);
+        socket.destroy();
+      },
+    };
+  }
+
+  it("stops reading a connection that pipelines more than 256 requests beyond the 16 upstream, and reads it again as they start", async () => {
+    const held: (() => void)[] = [];
+    let holding = true;
+    upstream.handler = (req, res, body, up) => {
+      if (holding) held.push(() => openAiHandler(req, res, body, up));
+      else openAiHandler(req, res, body, up);
+    };
     // 5,000 requests of 37 bytes, in one write (185 KB: more than one read).
     const count = 5000;
-    socket.write("GET /mistral HTTP/1.1\r\nHost: x\r\n\r\n".repeat(count));
+    const pipe = await pipelined(count);
     try {
-      while (parsed <= 16 + 256) await new Promise((resolve) => setImmediate(resolve));
+      while (pipe.parsed() <= 16 + 256) await new Promise((resolve) => setImmediate(resolve));
       // Stopped by the request that went past the bound: what is parsed now is what was read already.
-      expect(serverSide.isPaused()).toBe(true);
-      expect(parsed).toBeLessThan(count);
+      expect(pipe.serverSide.isPaused()).toBe(true);
+      expect(pipe.parsed()).toBeLessThan(count);
       holding = false;
       for (const answer of held.splice(0)) answer();
-      // Answers have bodies of known length, without a final newline: counted wherever they start.
-      while ((received.match(/HTTP\/1\.1 200 /g) ?? []).length < count) await once(socket, "data");
-      expect(parsed).toBe(count);
-      expect(serverSide.isPaused()).toBe(false);
+      await pipe.answered();
+      expect(pipe.parsed()).toBe(count);
+      expect(pipe.serverSide.isPaused()).toBe(false);
     } finally {
-      server.off("request", onRequest);
-      socket.destroy();
+      pipe.stop();
       for (const answer of held) answer();
       upstream.handler = openAiHandler;
     }
@@ -281,40 +299,31 @@ describe("one client connection", () => {
       } else openAiHandler(req, res, body, up);
     };
     const before = upstream.requests.length;
-    const server = (proxy.proxy as unknown as { server: Server }).server;
-    let parsed = 0;
-    const onRequest = (): number => parsed++;
-    server.on("request", onRequest);
-    const accepted = once(server, "connection") as Promise<[Socket]>;
-    const socket = connect(Number(new URL(proxy.url).port), "127.0.0.1");
-    const [serverSide] = await accepted;
-    let received = "";
-    socket.on("data", (d: Buffer) => (received += d.toString("latin1")));
     // 10,000 requests of 37 bytes, in one write (370 KB: some six reads).
     const count = 10_000;
-    socket.write("GET /mistral HTTP/1.1\r\nHost: x\r\n\r\n".repeat(count));
+    const pipe = await pipelined(count);
+    const parsedNow = pipe.parsed;
     try {
       // Until every request parsed has been forwarded and only the held one is in progress, for 100 ms
       // (or all are parsed, which is the failure).
       let stable = 0;
       let last = -1;
-      while (parsed < count && stable < 10) {
+      while (parsedNow() < count && stable < 10) {
         await new Promise((resolve) => setTimeout(resolve, 10));
-        const settled = upstream.requests.length - before === parsed && proxy.proxy.inflight === 1;
-        stable = settled && parsed === last ? stable + 1 : 0;
-        last = parsed;
+        const settled = upstream.requests.length - before === parsedNow() && proxy.proxy.inflight === 1;
+        stable = settled && parsedNow() === last ? stable + 1 : 0;
+        last = parsedNow();
       }
       expect(holding).toBe(false);
-      expect(parsed).toBeLessThan(count);
-      expect(serverSide.isPaused()).toBe(true);
+      expect(parsedNow()).toBeLessThan(count);
+      expect(pipe.serverSide.isPaused()).toBe(true);
       release();
       // Once the first answer is written, those queued behind it go, and the rest is read.
-      while ((received.match(/HTTP\/1\.1 200 /g) ?? []).length < count) await once(socket, "data");
-      expect(parsed).toBe(count);
+      await pipe.answered();
+      expect(parsedNow()).toBe(count);
       expect(upstream.requests.length - before).toBe(count);
     } finally {
-      server.off("request", onRequest);
-      socket.destroy();
+      pipe.stop();
       release();
       upstream.handler = openAiHandler;
     }
