@@ -806,8 +806,7 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
     let cut = n;
     if (last !== LF && last !== CR) {
       // Only this chunk is searched: what is held has no line end.
-      const lf = chunk.lastIndexOf(LF);
-      cut = Math.max(lf, chunk.subarray(lf + 1).lastIndexOf(CR) + lf + 1) + 1;
+      cut = Math.max(chunk.lastIndexOf(LF), chunk.lastIndexOf(CR)) + 1;
     }
     let data: Buffer;
     if (cut === 0 && this.longLine) data = chunk;
