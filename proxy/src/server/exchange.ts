@@ -931,7 +931,7 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
           break;
         case "x-request-id":
           // Logged with every request: an upstream's id (OpenAI's are ~32 characters) is kept to its start.
-          this.upstreamRequestId = value.length > MAX_LOGGED_REQUEST_ID ? value.slice(0, MAX_LOGGED_REQUEST_ID) : value;
+          this.upstreamRequestId = value.slice(0, MAX_LOGGED_REQUEST_ID);
           break;
         case "transfer-encoding":
           // undici undoes `chunked` only; any other coding would reach the client undone and unnamed.
