@@ -8,6 +8,7 @@ import { checkSharedRoutes, validateGatewayArgs } from "./gateway-validation";
 import { OpenAICompatibleProvider } from "./openai-compatible-provider";
 import { createProxyResources, ProxyResources } from "./proxy-data-plane";
 import { secretArgumentPaths } from "./secret-arguments";
+import { isDeferred } from "./deferred";
 import { attachToSharedProxy } from "./shared-proxy";
 
 type Labels = OpenAICompatibleGatewayArgs["labels"];
@@ -17,11 +18,6 @@ function underOwn(gateway: Labels, own: Labels): Labels {
     if (gateway === undefined) return own;
     if (own === undefined) return gateway;
     return pulumi.all([gateway, own]).apply(([g, o]) => ({ ...g, ...o }));
-}
-
-/** Whether `value` is known only later (an Output or a Promise). */
-function isDeferred(value: unknown): value is pulumi.Output<string | undefined> | Promise<string | undefined> {
-    return pulumi.Output.isInstance(value) || value instanceof Promise;
 }
 
 interface GatewayChildren {

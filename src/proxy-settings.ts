@@ -2,6 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { clone } from "./clone";
 import { ProviderArgumentError } from "./errors";
 import { ProxyArgs } from "./proxy-args";
+import { isDeferred } from "./deferred";
 import { checkDns1123Label, got, isQualifiedName, isSecretArgument, named, withSecretArguments } from "./validation";
 import { PROXY_IMAGE_REPOSITORY, PROXY_VERSION } from "./version";
 
@@ -84,7 +85,7 @@ function fail(argument: string, message: string): never {
 
 function isKnown(value: unknown): boolean {
     // `peek` (settings.ts) replaces Outputs and Promises with a symbol.
-    return typeof value !== "symbol" && !pulumi.Output.isInstance(value) && !(value instanceof Promise);
+    return typeof value !== "symbol" && !isDeferred(value);
 }
 
 function field(obj: unknown, key: string): unknown {

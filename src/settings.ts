@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { OpenAICompatibleProviderArgs } from "./args";
+import { isDeferred } from "./deferred";
 import { ProviderArgumentError } from "./errors";
 import { findPreset, PRESET_NAMES } from "./presets";
 import { validateDataPlane, validateProxyArgs } from "./proxy-settings";
@@ -55,7 +56,7 @@ type Unknown = typeof UNKNOWN;
  * known at construction can be validated before anything is registered.
  */
 export function peek(value: unknown): unknown {
-    if (pulumi.Output.isInstance(value) || value instanceof Promise) return UNKNOWN;
+    if (isDeferred(value)) return UNKNOWN;
     if (Array.isArray(value)) return value.map(peek);
     if (typeof value === "object" && value !== null && Object.getPrototypeOf(value) === Object.prototype) {
         return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, peek(v)]));
