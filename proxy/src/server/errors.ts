@@ -109,7 +109,7 @@ export const ERROR_CATALOGUE = {
     status: 502,
     type: "server_error",
     message: "The TLS connection to the upstream failed: its certificate could not be verified (an unknown CA, expired or not yet valid, or issued for another host name), or the handshake failed.",
-    when: "Unknown CA, expired or not-yet-valid certificate, host name mismatch, or a TLS handshake failure.",
+    when: "Unknown CA, expired or not-yet-valid certificate, host name mismatch, or a TLS handshake failure (the upstream closing the connection during the handshake included).",
   },
   upstream_connection_lost: {
     status: 502,

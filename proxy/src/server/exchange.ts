@@ -90,6 +90,9 @@ const WAIT_NONE = 0; // nothing timed: not sent yet, or the client is holding th
 const WAIT_HEADERS = 1;
 const WAIT_BODY = 2;
 
+/** Socket errors that, before the connection is handed over, mean the upstream cut the TLS handshake short. */
+const HANDSHAKE_CUT: ReadonlySet<unknown> = new Set(["ECONNRESET", "EPIPE", "ECONNABORTED"]);
+
 type DispatchOptionsWithServername = Dispatcher.DispatchOptions & { servername?: string };
 
 const JSON_HEADERS = { "content-type": "application/json" } as const;
@@ -869,7 +872,13 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
     if ((this.status === 204 || this.status === 304) && this.bytesOut === 0 && (err as { code?: unknown }).code === "UND_ERR_RES_CONTENT_LENGTH_MISMATCH") {
       return this.onComplete();
     }
-    const code = codeForError(err);
+    let code = codeForError(err);
+    // A TLS upstream that closes or resets the connection before undici hands this exchange a connection
+    // (onConnect) ended the handshake, not an exchange: Node.js says ECONNRESET ("disconnected before
+    // secure TLS connection was established"), which alone reads as a connection lost mid-response.
+    if (code === "upstream_connection_lost" && this.abortUpstream === null && this.target?.backend.servername !== undefined && HANDSHAKE_CUT.has((err as { code?: unknown }).code)) {
+      code = "upstream_tls_failed";
+    }
     if (code === "client_closed_request") return this.finish(code);
     if (code !== "request_too_large" && code !== "request_timeout") this.target?.backend.metrics.upstreamError(code);
     if (code === "internal_error") this.ctx.logger.error({ reqId: this.id, err: { name: err.name, code: (err as { code?: unknown }).code } }, "upstream exchange failed");

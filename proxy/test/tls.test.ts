@@ -1,0 +1,124 @@
+/**
+ * TLS to the upstream over loopback with generated CAs: SNI and the name checked, CA bundles, ALPN, and
+ * handshakes the upstream breaks off; each failure is a prompt 502 and the next request is served.
+ */
+import { once } from "node:events";
+import { createServer as createNetServer, type AddressInfo, type Socket } from "node:net";
+import { createSecureServer } from "node:http2";
+import { createServer as createHttpsServer } from "node:https";
+import type { TLSSocket } from "node:tls";
+import { createTestCa } from "./helpers/certs";
+import { postJson, type Reply } from "./helpers/http";
+import { API_VERSION } from "./helpers/proxy";
+import type { ProxyConfigInput } from "../src/index";
+import { cleanups, proxyFor, upstreamWith } from "./helpers/owned";
+
+const chat = { model: "m", messages: [{ role: "user", content: "hi" }] };
+const outcome = (r: Reply): { status: number; code: unknown } => ({ status: r.status, code: r.status === 200 ? undefined : r.json<{ error: { code: string } }>().error.code });
+
+/** A TCP server on loopback that does what `onSocket` says with each connection (stopped after the test). */
+async function tcpServer(onSocket: (s: Socket) => void): Promise<number> {
+  const sockets = new Set<Socket>();
+  const server = createNetServer((s) => {
+    sockets.add(s);
+    s.on("error", () => undefined);
+    onSocket(s);
+  });
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  cleanups.push(() => new Promise((resolve) => { for (const s of sockets) s.destroy(); server.close(resolve); }));
+  return (server.address() as AddressInfo).port;
+}
+
+/** One backend and route (`/<name>`) per entry, on 127.0.0.1, without auth. */
+function configOf(backends: [name: string, port: number, extra: Record<string, unknown>][], routeExtra: Record<string, Record<string, unknown>> = {}): ProxyConfigInput {
+  return {
+    apiVersion: API_VERSION,
+    kind: "ProxyConfig",
+    backends: backends.map(([name, port, extra]) => ({ name, host: "127.0.0.1", port, path: "/v1/chat/completions", auth: { type: "None" }, ...extra })) as never,
+    routes: backends.map(([name]) => ({ name, matches: [{ path: { value: `/${name}` } }], backendRefs: [{ name }], ...routeExtra[name] })),
+  };
+}
+
+describe("TLS to the upstream", () => {
+  it("sends `serverName` as SNI and checks the certificate against it, whatever the host (an IP) or the URLRewrite Host", async () => {
+    const ca = await createTestCa();
+    const up = await upstreamWith(undefined, await ca.server(["api.mistral.ai"]));
+    const tls = (serverName: string) => ({ tls: { serverName, caCertificates: [{ pem: ca.caCert }] } });
+    const p = await proxyFor(configOf([["right", up.port, tls("api.mistral.ai")], ["wrong", up.port, tls("api.deepseek.com")]], { right: { urlRewrite: { hostname: "api.deepseek.com" } }, wrong: { urlRewrite: { hostname: "api.mistral.ai" } } }));
+    expect(outcome(await postJson(p.url, "/right", chat))).toEqual({ status: 200, code: undefined });
+    expect(up.requests.map((r) => [r.servername, r.headers.host])).toEqual([["api.mistral.ai", "api.deepseek.com"]]);
+    // The Host header names the certificate's host; the SNI and the name checked do not: refused.
+    expect(outcome(await postJson(p.url, "/wrong", chat))).toEqual({ status: 502, code: "upstream_tls_failed" });
+    expect(outcome(await postJson(p.url, "/right", chat))).toEqual({ status: 200, code: undefined });
+    expect(up.requests).toHaveLength(2);
+  });
+
+  it("trusts every CA of a bundle (old and new during a rotation, names between blocks)", async () => {
+    const oldCa = await createTestCa("old CA");
+    const newCa = await createTestCa("new CA");
+    const byOld = await upstreamWith(undefined, await oldCa.server(["api.mistral.ai"]));
+    const byNew = await upstreamWith(undefined, await newCa.server(["api.mistral.ai"]));
+    const bundle = `# old\n${oldCa.caCert}\n# new\n${newCa.caCert}\n`;
+    const tls = { tls: { serverName: "api.mistral.ai", caCertificates: [{ pem: bundle }] } };
+    const p = await proxyFor(configOf([["old", byOld.port, tls], ["new", byNew.port, tls]]));
+    expect(outcome(await postJson(p.url, "/old", chat))).toEqual({ status: 200, code: undefined });
+    expect(outcome(await postJson(p.url, "/new", chat))).toEqual({ status: 200, code: undefined });
+  });
+
+  it("502 upstream_tls_failed, promptly and again on retry, for an HTTP/2-only upstream (ALPN offers http/1.1 alone)", async () => {
+    const ca = await createTestCa();
+    const h2 = createSecureServer({ ...(await ca.server(["api.mistral.ai"])), allowHTTP1: false }, (_req, res) => res.end("{}"));
+    h2.listen(0, "127.0.0.1");
+    await once(h2, "listening");
+    cleanups.push(() => new Promise((resolve) => h2.close(() => resolve(undefined))));
+    const good = await upstreamWith(undefined, await ca.server(["api.mistral.ai"]));
+    const tls = { tls: { serverName: "api.mistral.ai", caCertificates: [{ pem: ca.caCert }] } };
+    const p = await proxyFor(configOf([["h2", (h2.address() as AddressInfo).port, tls], ["good", good.port, tls]]));
+    const logged = p.waitForNext((l) => l.msg === "upstream connection failed");
+    expect(outcome(await postJson(p.url, "/h2", chat))).toEqual({ status: 502, code: "upstream_tls_failed" });
+    expect(await logged).toMatchObject({ backend: "h2", cause: "ERR_SSL_TLSV1_ALERT_NO_APPLICATION_PROTOCOL" });
+    expect(outcome(await postJson(p.url, "/h2", chat))).toEqual({ status: 502, code: "upstream_tls_failed" });
+    expect(outcome(await postJson(p.url, "/good", chat))).toEqual({ status: 200, code: undefined });
+  });
+
+  it("serves a response across a TLS 1.2 renegotiation the upstream starts", async () => {
+    const ca = await createTestCa();
+    const server = createHttpsServer({ ...(await ca.server(["api.mistral.ai"])), maxVersion: "TLSv1.2" }, (req, res) => {
+      req.resume();
+      req.on("end", () =>
+        (req.socket as TLSSocket).renegotiate({ rejectUnauthorized: false }, (err) => {
+          res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ renegotiated: err ? "no" : "yes" }));
+        }),
+      );
+    });
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    cleanups.push(() => new Promise((resolve) => { server.closeAllConnections(); server.close(() => resolve(undefined)); }));
+    const p = await proxyFor(configOf([["reneg", (server.address() as AddressInfo).port, { tls: { serverName: "api.mistral.ai", caCertificates: [{ pem: ca.caCert }] } }]]));
+    const reply = await postJson(p.url, "/reneg", chat);
+    expect({ status: reply.status, body: reply.json() }).toEqual({ status: 200, body: { renegotiated: "yes" } });
+  });
+
+  it("502 upstream_tls_failed, logged with its cause, when the upstream closes or resets the connection during the handshake, or answers garbage; the next request is served", async () => {
+    const ca = await createTestCa();
+    const good = await upstreamWith(undefined, await ca.server(["api.mistral.ai"]));
+    const ports = {
+      // After the ClientHello: a FIN, a reset, bytes that are not TLS, a TLS record that is not a ServerHello.
+      ended: await tcpServer((s) => s.once("data", () => s.end())),
+      reset: await tcpServer((s) => s.once("data", () => s.resetAndDestroy())),
+      garbage: await tcpServer((s) => s.once("data", () => s.write(Buffer.alloc(200, 0x41)))),
+      "not-server-hello": await tcpServer((s) => s.once("data", () => s.write(Buffer.from([0x16, 0x03, 0x03, 0x00, 0x05, 1, 2, 3, 4, 5])))),
+    };
+    const tls = { tls: { serverName: "api.mistral.ai", caCertificates: [{ pem: ca.caCert }] } };
+    const p = await proxyFor(configOf([...Object.entries(ports).map(([name, port]) => [name, port, tls] as [string, number, Record<string, unknown>]), ["good", good.port, tls]]));
+    const causes: Record<string, string> = { ended: "ECONNRESET", reset: "ECONNRESET", garbage: "ERR_SSL_WRONG_VERSION_NUMBER", "not-server-hello": "ERR_SSL_UNEXPECTED_MESSAGE" };
+    for (const name of Object.keys(ports)) {
+      const logged = p.waitForNext((l) => l.msg === "upstream connection failed" && l.backend === name);
+      expect({ name, ...outcome(await postJson(p.url, `/${name}`, chat)) }).toEqual({ name, status: 502, code: "upstream_tls_failed" });
+      expect(await logged).toMatchObject({ level: "warn", backend: name, cause: causes[name] });
+      expect({ name, ...outcome(await postJson(p.url, `/${name}`, chat)) }).toEqual({ name, status: 502, code: "upstream_tls_failed" });
+    }
+    expect(outcome(await postJson(p.url, "/good", chat))).toEqual({ status: 200, code: undefined });
+  });
+});
