@@ -99,10 +99,13 @@ describe("validation", () => {
     expect(result.ok).toBe(true);
   });
 
-  it("takes a DNS name as the TLS server name, and says why an IP address is not one", () => {
+  it("takes a DNS name as the TLS server name, and says why an IP address, or a name with a final dot, is not one", () => {
     expect(validateProxyConfig(minimal({ tls: { serverName: "vllm.models.svc.cluster.local" } })).ok).toBe(true);
     const result = validateProxyConfig(minimal({ tls: { serverName: "10.0.0.5" } }));
     expect(result.ok ? [] : result.issues.map((i) => i.message)).toEqual([expect.stringMatching(/^must be a DNS name, not an IP address: it is sent as SNI, where RFC 6066 forbids addresses/)]);
+    // Node.js would send `api.example.com.` as the SNI, final dot and all.
+    const dotted = validateProxyConfig(minimal({ tls: { serverName: "api.example.com." } }));
+    expect(dotted.ok ? [] : dotted.issues).toEqual([{ field: "backends[0].tls.serverName", message: expect.stringMatching(/^must not end with a dot: it is sent as SNI/) }]);
   });
 
   it("throws a ProxyConfigError whose message names the source and each field", () => {

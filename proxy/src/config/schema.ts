@@ -56,7 +56,9 @@ export const isIpAddressName = (h: string): boolean => h.includes(":") || /^[0-9
 const serverName = z
   .string()
   .refine((h) => !isIpAddressName(h), SERVER_NAME_IP_PROBLEM)
-  .refine((h) => HOSTNAME.test(h), "must be a DNS name, without scheme, port or path");
+  .refine((h) => HOSTNAME.test(h), "must be a DNS name, without scheme, port or path")
+  // Node.js sends the name as written; RFC 6066 has SNI without the final dot, so a server may not match it.
+  .refine((h) => !h.endsWith("."), "must not end with a dot: it is sent as SNI, which RFC 6066 writes without the final dot (`api.example.com`, not `api.example.com.`)");
 const absolutePath = z
   .string()
   .min(1)
