@@ -383,6 +383,15 @@ describe("BackendTLSPolicies", () => {
     expect(errors(fromGatewayObjects(basic([cm, policy]), { configMapsDir: "/etc/ca" }).problems)).toEqual(expected);
   });
 
+  it("take an empty `wellKnownCACertificates` for an unset one, as the CRD does (its rules test `!= \"\"`)", () => {
+    const r = fromGatewayObjects(basic([configMap("ca", { "ca.crt": pem }), tlsPolicy("t", "b", { hostname: "internal.example", wellKnownCACertificates: "", caCertificateRefs: [{ group: "", kind: "ConfigMap", name: "ca" }] })]));
+    expect(r.problems).toEqual([]);
+    expect(r.config.backends[0]!.tls).toEqual({ serverName: "internal.example", caCertificates: [{ pem }] });
+    // Empty and no references: the CRD refuses it, and so does the translation.
+    const neither = fromGatewayObjects(basic([tlsPolicy("t", "b", { hostname: "internal.example", wellKnownCACertificates: "" })]));
+    expect(errors(neither.problems)).toEqual([expect.objectContaining({ field: "spec.validation", message: "set `wellKnownCACertificates: System` or `caCertificateRefs`" })]);
+  });
+
   it("accept a bundle of several certificates with text between them", () => {
     const bundle = `# internal CA\n${pem}\n# the same, again\n${pem}`;
     const r = fromGatewayObjects(basic([configMap("ca", { "ca.crt": bundle }), tlsPolicy("t", "b", { hostname: "internal.example", caCertificateRefs: [{ group: "", kind: "ConfigMap", name: "ca" }] })]));

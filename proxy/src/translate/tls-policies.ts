@@ -42,7 +42,8 @@ export function translateTlsPolicies(t: Translation): Map<string, TlsSettings> {
       continue;
     }
     if (spec.options !== undefined) t.report("warning", policy, "spec.options", "is ignored: TLS options are the Node.js defaults");
-    const wellKnown = str(validation.wellKnownCACertificates);
+    // The CRD takes an empty `wellKnownCACertificates` for an unset one (its rules test `!= ""`).
+    const wellKnown = str(validation.wellKnownCACertificates) || undefined;
     const refs = arr(validation.caCertificateRefs);
     let tls: TlsSettings | undefined;
     if (wellKnown !== undefined && refs.length > 0) {
