@@ -3,13 +3,16 @@
  * handshakes the upstream breaks off; each failure is a prompt 502 and the next request is served.
  */
 import { once } from "node:events";
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createServer as createNetServer, type AddressInfo, type Socket } from "node:net";
 import { createSecureServer } from "node:http2";
 import { createServer as createHttpsServer } from "node:https";
 import type { TLSSocket } from "node:tls";
 import { createTestCa } from "./helpers/certs";
 import { postJson, type Reply } from "./helpers/http";
-import { API_VERSION } from "./helpers/proxy";
+import { API_VERSION, startProxyFrom, type LogLine } from "./helpers/proxy";
 import type { ProxyConfigInput } from "../src/index";
 import { cleanups, proxyFor, upstreamWith } from "./helpers/owned";
 
@@ -120,5 +123,49 @@ describe("TLS to the upstream", () => {
       expect({ name, ...outcome(await postJson(p.url, `/${name}`, chat)) }).toEqual({ name, status: 502, code: "upstream_tls_failed" });
     }
     expect(outcome(await postJson(p.url, "/good", chat))).toEqual({ status: 200, code: undefined });
+  });
+
+  it("a CA file changed on disk: junk is refused naming the field while the last good CA serves; a rotation bundle, then the new CA alone, apply to new connections", async () => {
+    const oldCa = await createTestCa("old CA");
+    const newCa = await createTestCa("new CA");
+    const byOld = await upstreamWith(undefined, await oldCa.server(["api.mistral.ai"]));
+    // Idle connections stay open: only a new pool makes a new handshake.
+    byOld.server.keepAliveTimeout = 60_000;
+    const dir = mkdtempSync(join(tmpdir(), "proxy-tls-"));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const caFile = join(dir, "ca.crt");
+    const write = (path: string, text: string): void => {
+      writeFileSync(`${path}.tmp`, text);
+      renameSync(`${path}.tmp`, path);
+    };
+    write(caFile, oldCa.caCert);
+    const configFile = join(dir, "config.json");
+    write(configFile, JSON.stringify(configOf([["up", byOld.port, { tls: { serverName: "api.mistral.ai", caCertificates: [{ file: caFile }] } }]])));
+    const p = await startProxyFrom({ configFile }, { watchSettleMs: 100 });
+    cleanups.push(() => p.close());
+    const isApplied = (l: LogLine): boolean => l.msg === "config applied";
+    expect(outcome(await postJson(p.url, "/up", chat))).toEqual({ status: 200, code: undefined });
+
+    // A certificate cut off mid-way: refused, naming the file's field, without its text; the old CA serves.
+    const rejected = p.waitForNext((l) => l.msg === "config rejected; still serving the last good config");
+    write(caFile, `${oldCa.caCert.split("\n").slice(0, 4).join("\n")}\n-----END CERTIFICATE-----\n`);
+    const problems = (await rejected).problems as string[];
+    expect(problems).toEqual([expect.stringContaining("`backends[0].tls.caCertificates[0]`: not a PEM bundle of CA certificates")]);
+    expect(problems.join("")).not.toContain(oldCa.caCert.split("\n")[1]);
+    expect(outcome(await postJson(p.url, "/up", chat))).toEqual({ status: 200, code: undefined });
+
+    // The rotation bundle: both CAs are trusted.
+    let applied = p.waitForNext(isApplied);
+    write(caFile, `${oldCa.caCert}\n${newCa.caCert}\n`);
+    await applied;
+    expect(outcome(await postJson(p.url, "/up", chat))).toEqual({ status: 200, code: undefined });
+
+    // The new CA alone: the upstream's certificate is no longer trusted, and its open connections are not reused.
+    const served = byOld.requests.length;
+    applied = p.waitForNext(isApplied);
+    write(caFile, newCa.caCert);
+    await applied;
+    expect(outcome(await postJson(p.url, "/up", chat))).toEqual({ status: 502, code: "upstream_tls_failed" });
+    expect(byOld.requests).toHaveLength(served);
   });
 });
