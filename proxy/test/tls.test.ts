@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { createServer as createNetServer, type AddressInfo, type Socket } from "node:net";
 import { createSecureServer } from "node:http2";
 import { createServer as createHttpsServer } from "node:https";
+import nodeTls from "node:tls";
 import type { TLSSocket } from "node:tls";
 import { createTestCa } from "./helpers/certs";
 import { postJson, type Reply } from "./helpers/http";
@@ -67,6 +68,21 @@ describe("TLS to the upstream", () => {
     const p = await proxyFor(configOf([["old", byOld.port, tls], ["new", byNew.port, tls]]));
     expect(outcome(await postJson(p.url, "/old", chat))).toEqual({ status: 200, code: undefined });
     expect(outcome(await postJson(p.url, "/new", chat))).toEqual({ status: 200, code: undefined });
+  });
+
+  it("builds a TLS backend's context, its CAs parsed, once for its pool rather than for every new connection", async () => {
+    const ca = await createTestCa();
+    const up = await upstreamWith(undefined, await ca.server(["api.mistral.ai"]));
+    let handshakes = 0;
+    up.server.on("secureConnection", () => handshakes++);
+    const contexts = jest.spyOn(nodeTls, "createSecureContext");
+    cleanups.push(() => contexts.mockRestore());
+    // One request per connection: every request is a new connection and a new handshake.
+    const p = await proxyFor({ ...configOf([["m", up.port, { tls: { serverName: "api.mistral.ai", caCertificates: [{ pem: ca.caCert }] } }]]), upstream: { maxRequestsPerConnection: 1 } });
+    for (let i = 0; i < 4; i++) expect(outcome(await postJson(p.url, "/m", chat))).toEqual({ status: 200, code: undefined });
+    expect(handshakes).toBe(4);
+    expect(contexts).toHaveBeenCalledTimes(1);
+    expect(contexts.mock.calls[0]![0]!.ca).toEqual([expect.stringContaining(ca.caCert.trim().split("\n")[1]!)]);
   });
 
   it("502 upstream_tls_failed, promptly and again on retry, for an HTTP/2-only upstream (ALPN offers http/1.1 alone)", async () => {
