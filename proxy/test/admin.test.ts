@@ -5,8 +5,11 @@
  */
 import { once } from "node:events";
 import { request as httpRequest, type IncomingMessage } from "node:http";
+import { connect, createServer, type AddressInfo } from "node:net";
 import { postJson, send } from "./helpers/http";
 import { providerEnv, simpleConfig, startProxy, type TestProxy } from "./helpers/proxy";
+import { ProxyServer } from "../src/server/proxy-server";
+import { ProxyMetrics } from "../src/server/metrics";
 import { REQUEST_LINES_MAX, REQUEST_LINES_MS, createLogger, flushLogger, jsonString, logRequest, millis, type Logger, type RequestRecord } from "../src/server/logger";
 import { startUpstream, type Upstream } from "./helpers/upstream";
 
@@ -55,6 +58,31 @@ describe("admin endpoints", () => {
     res.resume();
     await once(res, "end");
     await closing;
+  });
+
+  it("closes the data port it opened when the admin port cannot be listened on, so a failed start leaves nothing open", async () => {
+    // A port free a moment ago, for the data path; the admin port is the running test proxy's, in use.
+    const probe = createServer().listen(0, "127.0.0.1");
+    await once(probe, "listening");
+    const port = (probe.address() as AddressInfo).port;
+    await new Promise((resolve) => probe.close(resolve));
+    const started = ProxyServer.start({
+      source: { config: simpleConfig(upstream.port) },
+      env: providerEnv,
+      listen: { host: "127.0.0.1", port },
+      adminListen: { host: "127.0.0.1", port: Number(new URL(proxy.adminUrl).port) },
+      logger: createLogger({ level: "silent" }),
+      metrics: new ProxyMetrics({ processMetrics: false }),
+    });
+    await expect(started).rejects.toMatchObject({ code: "EADDRINUSE" });
+    const connected = await new Promise<string>((resolve) => {
+      const socket = connect(port, "127.0.0.1", () => {
+        socket.destroy();
+        resolve("accepted");
+      });
+      socket.on("error", (err: NodeJS.ErrnoException) => resolve(err.code ?? "error"));
+    });
+    expect(connected).toBe("ECONNREFUSED");
   });
 
   it("counts the requests in flight", async () => {

@@ -162,21 +162,42 @@ export class ProxyServer extends EventEmitter {
     proxy.generationCounter = 1;
     metrics.configGeneration.set(1);
     for (const w of built.warnings) logger.warn({ problem: w }, "config warning");
-    await listen(proxy.server, options.listen ?? DEFAULT_LISTEN);
-    if (proxy.admin) await listen(proxy.admin, options.adminListen ?? DEFAULT_ADMIN_LISTEN);
-    if (options.watch ?? !("config" in options.source)) {
-      proxy.watcher = new ConfigWatcher((reason) => void proxy.reloadAs(reason === "check"), {
-        ...(options.watchSettleMs !== undefined ? { settleMs: options.watchSettleMs } : {}),
-        ...(options.watchFallbackMs !== undefined ? { fallbackMs: options.watchFallbackMs } : {}),
-        onError: watchErrorLogger(logger, options.watchFallbackMs ?? FALLBACK_RELOAD_MS),
-      });
-      await proxy.watcher.update(built.files, built.folders);
+    try {
+      await listen(proxy.server, options.listen ?? DEFAULT_LISTEN);
+      if (proxy.admin) await listen(proxy.admin, options.adminListen ?? DEFAULT_ADMIN_LISTEN);
+      if (options.watch ?? !("config" in options.source)) {
+        proxy.watcher = new ConfigWatcher((reason) => void proxy.reloadAs(reason === "check"), {
+          ...(options.watchSettleMs !== undefined ? { settleMs: options.watchSettleMs } : {}),
+          ...(options.watchFallbackMs !== undefined ? { fallbackMs: options.watchFallbackMs } : {}),
+          onError: watchErrorLogger(logger, options.watchFallbackMs ?? FALLBACK_RELOAD_MS),
+        });
+        await proxy.watcher.update(built.files, built.folders);
+      }
+    } catch (err) {
+      // The caller gets no ProxyServer to shut down: what was opened (the data port listening when the
+      // admin port is taken) is closed here, or it would hold its port and keep the process alive.
+      await proxy.closeUnstarted();
+      throw err;
     }
     logger.info(
       { generation: 1, ...built.counts, listen: proxy.url, admin: proxy.adminUrl ?? null },
       "listening",
     );
     return proxy;
+  }
+
+  /** Closes a server whose start failed, quietly: nothing was served. */
+  private async closeUnstarted(): Promise<void> {
+    this.closing = Promise.resolve();
+    this.ctx.draining = true;
+    await this.watcher?.close();
+    const listening = [this.server, this.admin].filter((s): s is Server => s?.listening === true);
+    const closing = listening.map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
+    this.server.closeAllConnections();
+    this.admin?.closeAllConnections();
+    await Promise.all(closing);
+    this.ctx.watch.stop();
+    await this.pools.destroy();
   }
 
   /** The data-path URL, for example `http://127.0.0.1:8080`. */
