@@ -8,7 +8,7 @@
 import { once } from "node:events";
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { request as httpRequest, type IncomingMessage } from "node:http";
-import { connect } from "node:net";
+import { connect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import OpenAI from "openai";
@@ -361,6 +361,56 @@ describe("SIGTERM", () => {
     await once(res, "end");
     expect(text()).toMatch(/tok0[\s\S]*"usage":\{"prompt_tokens":11[\s\S]*data: \[DONE\]\n\n$/);
     expect(await proxy.exited).toBe(0);
+    expect(proxy.lines.find((l) => l.msg === "stopped")).toMatchObject({ drained: true });
+  });
+
+  it("closes idle keep-alive connections at once, and answers a request still uploading, with Connection: close, before it exits 0", async () => {
+    const dir = docsManifests(join(work, "drain-idle-upload"));
+    const proxy = await cli(["--manifests", dir, ...listenArgs]);
+    const port = Number(new URL(proxy.url).port);
+    const rawClient = async (): Promise<{ socket: Socket; received: () => string; closed: Promise<void> }> => {
+      const socket = connect(port, "127.0.0.1");
+      await once(socket, "connect");
+      let received = "";
+      socket.on("data", (d: Buffer) => (received += d.toString("latin1")));
+      return { socket, received: () => received, closed: once(socket, "close").then(() => undefined) };
+    };
+    const answered = async (client: { received: () => string }): Promise<string> => {
+      while (!/\r\n\r\n[^]*\}$/.test(client.received())) await new Promise((resolve) => setTimeout(resolve, 10));
+      return client.received();
+    };
+    // A keep-alive connection, idle after its answer.
+    const idle = await rawClient();
+    idle.socket.write('POST /mistral HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\ncontent-length: 15\r\n\r\n{"messages":[]}');
+    expect(await answered(idle)).toMatch(/^HTTP\/1\.1 200 [^]*\r\nConnection: keep-alive\r\n/);
+    // A stream in flight, which keeps the proxy draining, and a request whose body is half sent.
+    const gated = upstream.gate();
+    const { res } = await openStream(proxy.url);
+    await gated;
+    const body = `{"messages":[],"pad":"${"x".repeat(64)}"}`;
+    const upload = await rawClient();
+    upload.socket.write(`POST /mistral HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n${body.slice(0, 20)}`);
+    const inflight = async (): Promise<string | undefined> => /^openai_proxy_inflight_requests (\d+)$/m.exec((await send(proxy.adminUrl, "/metrics")).body)?.[1];
+    while ((await inflight()) !== "2") await new Promise((resolve) => setTimeout(resolve, 10));
+
+    const draining = proxy.waitFor((l) => l.msg === "shutting down", "shutting down");
+    proxy.child.kill("SIGTERM");
+    expect(await draining).toMatchObject({ inflight: 2 });
+    // The idle connection is closed while the stream still drains; the upload, once whole, is answered
+    // and its connection closed.
+    await idle.closed;
+    upload.socket.write(body.slice(20));
+    expect(await answered(upload)).toMatch(/^HTTP\/1\.1 200 [^]*\r\nConnection: close\r\n/);
+    await upload.closed;
+    upstream.release();
+    await once(res.resume(), "end");
+    expect(await proxy.exited).toBe(0);
+    // Every request's line was written before the exit.
+    expect(proxy.lines.filter((l) => l.msg === "request").map((l) => [l.status, l.stream ?? false])).toEqual([
+      [200, false],
+      [200, false],
+      [200, true],
+    ]);
     expect(proxy.lines.find((l) => l.msg === "stopped")).toMatchObject({ drained: true });
   });
 
