@@ -12,6 +12,7 @@ import { runInNewContext } from "node:vm";
 import { postJson, rawExchange, send } from "./helpers/http";
 import { PROVIDER_KEY, providerEnv, simpleConfig, startProxy, API_VERSION, type TestProxy } from "./helpers/proxy";
 import { openAiHandler, startUpstream, type Upstream } from "./helpers/upstream";
+import { ProxyMetrics } from "../src/server/metrics";
 
 let upstream: Upstream;
 let proxy: TestProxy | undefined;
@@ -751,6 +752,46 @@ describe("client connections", () => {
     expect(received().match(/\r\nconnection: close\r\n/gi)).toHaveLength(1);
     await closing;
     expect(proxy.logs().filter((l) => l.msg === "request").map((l) => l.status)).toEqual([200, 200]);
+  });
+
+  it("ends what still runs when the shutdown's grace ends as proxy_shutting_down: a 503, a stream's error event, a body being read; none counted against the upstream", async () => {
+    upstream.handler = (req, res, body, up) => {
+      if ((JSON.parse(body.toString()) as { hold?: boolean }).hold !== true) return openAiHandler(req, res, body, up);
+    };
+    const metrics = new ProxyMetrics({ processMetrics: false });
+    // A route that rewrites `model` reads the body before it sends the request: the upload below is not sent yet.
+    proxy = await startProxy(simpleConfig(upstream.port, { model: "mistral-medium-2505" }), { env: providerEnv, metrics });
+    const post = (body: string, declared = body.length): string =>
+      `POST /mistral HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${declared}\r\n\r\n${body}`;
+    const held = await rawConnection(proxy.url);
+    held.socket.write(post(JSON.stringify({ model: "x", hold: true })));
+    await upstream.request(0);
+    const stream = await rawConnection(proxy.url);
+    stream.socket.write(post(JSON.stringify({ model: "x", stream: true, x_gate: true })));
+    while (!stream.received().includes("data: ")) await new Promise((resolve) => setTimeout(resolve, 10));
+    const uploading = await rawConnection(proxy.url);
+    uploading.socket.write(post('{"model":', 100));
+    while (proxy.proxy.inflight < 3) await new Promise((resolve) => setTimeout(resolve, 10));
+
+    await proxy.proxy.shutdown(300);
+    await Promise.all([held.closed, stream.closed, uploading.closed]);
+    expect(held.received()).toMatch(/^HTTP\/1\.1 503 /);
+    expect(held.received()).toContain('"code":"proxy_shutting_down"');
+    expect(stream.received()).toMatch(/^HTTP\/1\.1 200 /);
+    expect(stream.received()).toMatch(/\r\nevent: error\ndata: \{"error":\{[^\n]*"code":"proxy_shutting_down"\}\}\n\n\r\n0\r\n\r\n$/);
+    expect(uploading.received()).toBe("");
+    // Every request line is written before the last line, which the CLI exits after.
+    const logged = proxy.logs();
+    expect(logged[logged.length - 1]).toMatchObject({ msg: "stopped", drained: false, abandoned: 3 });
+    const lines = logged.filter((l) => l.msg === "request");
+    expect(lines.map((l) => [l.status, l.error, l.level]).sort()).toEqual([
+      [200, "proxy_shutting_down", "warn"],
+      [503, "proxy_shutting_down", "warn"],
+      [503, "proxy_shutting_down", "warn"],
+    ]);
+    expect(proxy.logs().some((l) => l.msg === "upstream connection failed")).toBe(false);
+    expect(await metrics.registry.metrics()).not.toMatch(/^openai_proxy_upstream_errors_total\{/m);
+    upstream.release();
   });
 
   /** A raw client connection to `base`: what it has received so far, and when it closes. */

@@ -147,6 +147,12 @@ export const ERROR_CATALOGUE = {
     message: "The request took longer than this route allows.",
     when: "The route's `timeouts.requestMs` or `timeouts.backendRequestMs` elapsed.",
   },
+  proxy_shutting_down: {
+    status: 503,
+    type: "server_error",
+    message: "The proxy shut down before the request was complete; retry it.",
+    when: "The proxy's shutdown grace (`--shutdown-grace-ms`) ended with the request still in progress: a request not yet answered gets this answer (or, while its body was still being read, a closed connection), a stream this error event. Logged with this code, not as the upstream's failure.",
+  },
   client_closed_request: {
     status: 499,
     type: "invalid_request_error",

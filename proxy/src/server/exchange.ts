@@ -58,6 +58,11 @@ export interface ExchangeContext {
   /** Request-body bytes held in memory by the exchanges in progress, to read and parse them (body-budget.ts). */
   bufferedBodyBytes: number;
   draining: boolean;
+  /**
+   * Set when the shutdown's grace ends with exchanges in progress: those still running end as
+   * `proxy_shutting_down`, not as a lost upstream connection or a client that left.
+   */
+  abandoning: boolean;
   /** Connections whose answer, given while draining, is their last (see `lastAnswer`). */
   readonly closingConnections: WeakSet<Socket>;
   onIdle: (() => void) | null;
@@ -880,7 +885,7 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
       code = "upstream_tls_failed";
     }
     if (code === "client_closed_request") return this.finish(code);
-    if (code !== "request_too_large" && code !== "request_timeout") this.target?.backend.metrics.upstreamError(code);
+    if (code !== "request_too_large" && code !== "request_timeout" && code !== "proxy_shutting_down") this.target?.backend.metrics.upstreamError(code);
     if (code === "internal_error") this.ctx.logger.error({ reqId: this.id, err: { name: err.name, code: (err as { code?: unknown }).code } }, "upstream exchange failed");
     // Which of the causes the code stands for (an expired certificate, an unknown CA, another host name,
     // a refused connection, a name that does not resolve): the error's code only, never its message,
@@ -1012,8 +1017,11 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
   /** The client went away before its response was complete (its connection closed): stops the upstream exchange at once. */
   readonly onClientClose = (): void => {
     if (this.done) return;
-    if (this.abortUpstream !== null) this.abortUpstream(new ProxyError("client_closed_request"));
-    this.finish("client_closed_request");
+    // Once the shutdown's grace has ended, the proxy closed the connection, not the client.
+    const code = this.ctx.abandoning ? "proxy_shutting_down" : "client_closed_request";
+    if (this.abortUpstream !== null) this.abortUpstream(new ProxyError(code));
+    if (code === "proxy_shutting_down" && !this.headWritten) this.status = ERROR_CATALOGUE[code].status;
+    this.finish(code);
   };
 
   private readonly onDeadline = (): void => {

@@ -14,7 +14,7 @@ import { resolveCredentials, type ResolvedCredentials } from "../config/resolve-
 import { formatFieldPath, ProxyConfigSchema, type ProxyConfigInput } from "../config/schema";
 import type { FromGatewayObjectsOptions } from "../translate/from-gateway-objects";
 import type { ManifestValues } from "../translate/manifest-values";
-import { ERROR_CATALOGUE, errorBody } from "./errors";
+import { ERROR_CATALOGUE, ProxyError, errorBody } from "./errors";
 import { Exchange, answerPendingOn, answeringEarlierRequests, exchangeReading, lastAnswer, logRefused, pipelineWaiting, refuseTunnel, type ExchangeContext, type RuntimeState } from "./exchange";
 import { TimeoutWatch } from "./timeout-watch";
 import { defaultBodyBudget, memoryLimit } from "./body-budget";
@@ -122,6 +122,7 @@ export class ProxyServer extends EventEmitter {
       inflight: 0,
       bufferedBodyBytes: 0,
       draining: false,
+      abandoning: false,
       closingConnections: new WeakSet(),
       onIdle: null,
       onRetiredIdle: (state) => {
@@ -435,9 +436,28 @@ export class ProxyServer extends EventEmitter {
         });
       }
       const abandoned = drained ? 0 : ctx.inflight;
-      this.server.closeAllConnections();
-      if (drained) await this.pools.close();
-      else await this.pools.destroy();
+      if (drained) {
+        this.server.closeAllConnections();
+        await this.pools.close();
+      } else {
+        // What is still running ends as proxy_shutting_down: upstream exchanges first, while their clients'
+        // connections are open, so an answer not begun is a 503 and a stream ends with that error event
+        // (they would otherwise read as upstream failures); then the connections, with whatever is left.
+        ctx.abandoning = true;
+        await this.pools.destroy(new ProxyError("proxy_shutting_down"));
+        this.server.closeAllConnections();
+        // A connection's exchanges end with its `close` event, which can come after the server's own:
+        // waited for, so their request lines are logged (and flushed below) before the process exits.
+        if (ctx.inflight > 0) {
+          await new Promise<void>((resolve) => {
+            const timer = setTimeout(resolve, ABANDON_WAIT_MS);
+            ctx.onIdle = () => {
+              clearTimeout(timer);
+              resolve();
+            };
+          });
+        }
+      }
       await closed;
       ctx.watch.stop();
       if (this.admin) {
@@ -451,6 +471,9 @@ export class ProxyServer extends EventEmitter {
     return this.closing;
   }
 }
+
+/** How long shutdown waits, once the grace has ended and the connections are closed, for their exchanges to end. */
+const ABANDON_WAIT_MS = 1000;
 
 /** The status Node.js's own `clientError` handler answers, by error code (400 for any other). */
 const CLIENT_ERROR_STATUS: Readonly<Record<string, number>> = {

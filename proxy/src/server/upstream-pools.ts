@@ -92,11 +92,11 @@ export class UpstreamPools {
     await Promise.all(pools.map((p) => p.close().catch(() => undefined)));
   }
 
-  /** Aborts everything still running. */
-  async destroy(): Promise<void> {
+  /** Aborts everything still running, with `err` when given (undici's own otherwise). */
+  async destroy(err?: Error): Promise<void> {
     const pools = [...this.pools.values()];
     this.pools.clear();
-    await Promise.all(pools.map((p) => p.destroy().catch(() => undefined)));
+    await Promise.all(pools.map((p) => (err ? p.destroy(err) : p.destroy()).catch(() => undefined)));
   }
 }
 
