@@ -6,7 +6,7 @@ import { once } from "node:events";
 import { mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createServer as createNetServer, type AddressInfo, type Socket } from "node:net";
+import { connect, createServer as createNetServer, type AddressInfo, type Socket } from "node:net";
 import { createSecureServer } from "node:http2";
 import { createServer as createHttpsServer } from "node:https";
 import nodeTls from "node:tls";
@@ -183,5 +183,41 @@ describe("TLS to the upstream", () => {
     await applied;
     expect(outcome(await postJson(p.url, "/up", chat))).toEqual({ status: 502, code: "upstream_tls_failed" });
     expect(byOld.requests).toHaveLength(served);
+  });
+
+  it("an idle keep-alive connection the upstream resets as a request is handed to it is upstream_connection_lost, not a TLS failure", async () => {
+    const ca = await createTestCa();
+    const up = await upstreamWith(undefined, await ca.server(["api.mistral.ai"]));
+    up.server.keepAliveTimeout = 60_000;
+    const tcp: Socket[] = [];
+    up.server.on("connection", (s: Socket) => tcp.push(s));
+    const p = await proxyFor(configOf([["up", up.port, { tls: { serverName: "api.mistral.ai", caCertificates: [{ pem: ca.caCert }] } }]]));
+    expect(outcome(await postJson(p.url, "/up", chat))).toEqual({ status: 200, code: undefined });
+    expect(tcp).toHaveLength(1); // the proxy's connection to the upstream, its handshake done, now idle
+
+    // A client connection the proxy has read from already (a 404), so that it reads the next request at once.
+    const client = connect(Number(new URL(p.url).port), "127.0.0.1");
+    cleanups.push(() => void client.destroy());
+    let received = "";
+    client.on("data", (d: Buffer) => (received += d.toString("latin1")));
+    const ended = new Promise((resolve) => client.on("close", resolve));
+    await once(client, "connect");
+    client.write("GET /none HTTP/1.1\r\nHost: proxy\r\n\r\n");
+    await once(client, "data");
+    // The request, then the upstream's reset of the idle connection, reach the proxy in the same read of the
+    // event loop: undici takes the request for that connection, then fails it with the reset (ECONNRESET),
+    // before writing it.
+    const body = JSON.stringify(chat);
+    const logged = p.waitForLog((l) => l.msg === "request" && l.path === "/up" && l.status !== 200);
+    client.write(`POST /up HTTP/1.1\r\nHost: proxy\r\nConnection: close\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n${body}`);
+    tcp[0]!.resetAndDestroy();
+    await ended;
+    const answer = received.slice(received.indexOf("HTTP/1.1 502"));
+    expect(JSON.parse(answer.slice(answer.indexOf("\r\n\r\n") + 4))).toMatchObject({ error: { code: "upstream_connection_lost" } });
+    expect(await logged).toMatchObject({ level: "warn", status: 502, error: "upstream_connection_lost" });
+    // Not reported as a handshake failure (no "upstream connection failed" line, no TLS error counted).
+    expect(p.logs().filter((l) => l.msg === "upstream connection failed")).toEqual([]);
+    const metrics = await (await fetch(`${p.adminUrl}/metrics`)).text();
+    expect(metrics).not.toMatch(/upstream_tls_failed/);
   });
 });

@@ -28,6 +28,7 @@ import { digestKey } from "../config/resolve-credentials";
 import { logRequest, type Logger, type RequestRecord } from "./logger";
 import { operationForPath, type ProxyMetrics, type RouteMetrics } from "./metrics";
 import type { TimeoutWatch, Watched } from "./timeout-watch";
+import { failedToConnect } from "./upstream-pools";
 
 /** What a request needs from the current config. Swapped as a whole on reload. */
 export interface RuntimeState {
@@ -95,7 +96,7 @@ const WAIT_NONE = 0; // nothing timed: not sent yet, or the client is holding th
 const WAIT_HEADERS = 1;
 const WAIT_BODY = 2;
 
-/** Socket errors that, before the connection is handed over, mean the upstream cut the TLS handshake short. */
+/** Socket errors that, while a TLS connection is being opened, mean the upstream cut the handshake short. */
 const HANDSHAKE_CUT: ReadonlySet<unknown> = new Set(["ECONNRESET", "EPIPE", "ECONNABORTED"]);
 
 type DispatchOptionsWithServername = Dispatcher.DispatchOptions & { servername?: string };
@@ -878,10 +879,11 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
       return this.onComplete();
     }
     let code = codeForError(err);
-    // A TLS upstream that closes or resets the connection before undici hands this exchange a connection
-    // (onConnect) ended the handshake, not an exchange: Node.js says ECONNRESET ("disconnected before
-    // secure TLS connection was established"), which alone reads as a connection lost mid-response.
-    if (code === "upstream_connection_lost" && this.abortUpstream === null && this.target?.backend.servername !== undefined && HANDSHAKE_CUT.has((err as { code?: unknown }).code)) {
+    // A TLS upstream that closes or resets the connection while it is being opened ended the handshake,
+    // not an exchange: Node.js says ECONNRESET ("disconnected before secure TLS connection was
+    // established"), which alone reads as a connection lost mid-response. Not an open connection's reset
+    // (an idle keep-alive one the upstream dropped), which undici also hands to requests not yet written.
+    if (code === "upstream_connection_lost" && this.target?.backend.servername !== undefined && HANDSHAKE_CUT.has((err as { code?: unknown }).code) && failedToConnect(err)) {
       code = "upstream_tls_failed";
     }
     if (code === "client_closed_request") return this.finish(code);

@@ -5,7 +5,7 @@
  */
 import { createHash } from "node:crypto";
 import { createSecureContext } from "node:tls";
-import type { Dispatcher, Pool as UndiciPool } from "undici";
+import type { Dispatcher, Pool as UndiciPool, buildConnector as UndiciBuildConnector } from "undici";
 import type { BackendConfig, ProxyConfig } from "../config/schema";
 
 /**
@@ -16,6 +16,21 @@ import type { BackendConfig, ProxyConfig } from "../config/schema";
  */
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 export const Pool = require("undici/lib/dispatcher/pool") as typeof UndiciPool;
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const buildConnector = require("undici/lib/core/connect") as typeof UndiciBuildConnector;
+
+/**
+ * Errors with which opening an upstream connection failed (TCP connect or TLS handshake), as told by the
+ * pools' connectors. undici hands an open connection's error (an idle keep-alive connection the upstream
+ * reset) to requests it has not written yet as well: only these are errors of the handshake.
+ */
+const connectFailures = new WeakSet<object>();
+
+/** Whether `err` is one with which opening an upstream connection failed ({@link connectFailures}). */
+export function failedToConnect(err: unknown): boolean {
+  return typeof err === "object" && err !== null && connectFailures.has(err);
+}
 
 export interface PoolSettings {
   origin: string;
@@ -59,17 +74,7 @@ export class UpstreamPools {
         keepAliveTimeout: settings.keepAliveTimeoutMs,
         keepAliveMaxTimeout: Math.max(settings.keepAliveTimeoutMs, 600_000),
         allowH2: false,
-        connect: {
-          timeout: settings.connectTimeoutMs,
-          ...(settings.servername ? { servername: settings.servername } : {}),
-          // One TLS context per pool, its CAs parsed once: given none, Node.js builds one for every new
-          // connection, about 0.35 ms with the system store and 0.5 ms with one CA of CPU on the event loop,
-          // 40 ms for a bundle of 144 (proxy/bench/HISTORY.md). The pool's key holds the CAs, so a change
-          // of them makes a new pool and context.
-          ...(settings.origin.startsWith("https:") ? { secureContext: createSecureContext(settings.ca ? { ca: settings.ca } : {}) } : {}),
-          // Never relaxed: certificate and host name errors fail the request (502 upstream_tls_failed).
-          rejectUnauthorized: true,
-        },
+        connect: connectorFor(settings),
       });
       this.pools.set(key, pool);
     }
@@ -98,6 +103,29 @@ export class UpstreamPools {
     this.pools.clear();
     await Promise.all(pools.map((p) => (err ? p.destroy(err) : p.destroy()).catch(() => undefined)));
   }
+}
+
+/** undici's own connector for these settings, which notes the errors it fails with ({@link failedToConnect}). */
+function connectorFor(settings: PoolSettings): UndiciBuildConnector.connector {
+  const connect = buildConnector({
+    timeout: settings.connectTimeoutMs,
+    allowH2: false,
+    ...(settings.servername ? { servername: settings.servername } : {}),
+    // One TLS context per pool, its CAs parsed once: given none, Node.js builds one for every new
+    // connection, about 0.35 ms with the system store and 0.5 ms with one CA of CPU on the event loop,
+    // 40 ms for a bundle of 144 (proxy/bench/HISTORY.md). The pool's key holds the CAs, so a change
+    // of them makes a new pool and context.
+    ...(settings.origin.startsWith("https:") ? { secureContext: createSecureContext(settings.ca ? { ca: settings.ca } : {}) } : {}),
+    // Never relaxed: certificate and host name errors fail the request (502 upstream_tls_failed).
+    rejectUnauthorized: true,
+  });
+  return (options, callback) =>
+    connect(options, (err, socket) => {
+      if (err !== null) {
+        connectFailures.add(err);
+        callback(err, null);
+      } else callback(null, socket);
+    });
 }
 
 function keyOf(s: PoolSettings): string {
