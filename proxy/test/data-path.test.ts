@@ -794,6 +794,44 @@ describe("client connections", () => {
     upstream.release();
   });
 
+  it("a request whose body is read in full just as the grace ends is answered proxy_shutting_down, not sent to the destroyed pool as an upstream failure", async () => {
+    upstream.handler = (req, res, body, up) => {
+      if ((JSON.parse(body.toString()) as { hold?: boolean }).hold !== true) return openAiHandler(req, res, body, up);
+    };
+    const metrics = new ProxyMetrics({ processMetrics: false });
+    // A route that rewrites `model` sends its request once the body is read in full.
+    proxy = await startProxy(simpleConfig(upstream.port, { model: "mistral-medium-2505" }), { env: providerEnv, metrics });
+    const post = (body: string, declared = body.length): string =>
+      `POST /mistral HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${declared}\r\n\r\n${body}`;
+    // An upstream request in progress: destroying its pool takes until its connection has closed.
+    const held = await rawConnection(proxy.url);
+    held.socket.write(post(JSON.stringify({ model: "x", hold: true })));
+    await upstream.request(0);
+    const body = JSON.stringify({ model: "x", messages: [] });
+    const uploading = await rawConnection(proxy.url);
+    uploading.socket.write(post(body.slice(0, 9), body.length));
+    while (proxy.proxy.inflight < 2) await new Promise((resolve) => setTimeout(resolve, 10));
+
+    const graceMs = 300;
+    const shuttingDown = proxy.waitForNext((l) => l.msg === "shutting down");
+    const closing = proxy.proxy.shutdown(graceMs);
+    await shuttingDown;
+    // Set after the grace's timer, for the same time: runs right after it, once the pools are being
+    // destroyed, and the rest of the body is read in the same turn of the event loop.
+    setTimeout(() => uploading.socket.write(body.slice(9)), graceMs);
+    await closing;
+    await Promise.all([held.closed, uploading.closed]);
+    expect(upstream.requests).toHaveLength(1);
+    expect(uploading.received()).toMatch(/^HTTP\/1\.1 503 /);
+    expect(uploading.received()).toContain('"code":"proxy_shutting_down"');
+    const lines = proxy.logs().filter((l) => l.msg === "request");
+    expect(lines.map((l) => [l.status, l.error, l.level])).toEqual([
+      [503, "proxy_shutting_down", "warn"],
+      [503, "proxy_shutting_down", "warn"],
+    ]);
+    expect(await metrics.registry.metrics()).not.toMatch(/^openai_proxy_upstream_errors_total\{/m);
+  });
+
   /** A raw client connection to `base`: what it has received so far, and when it closes. */
   async function rawConnection(base: string): Promise<{ socket: Socket; received: () => string; closed: Promise<unknown> }> {
     const url = new URL(base);

@@ -683,6 +683,9 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
 
   private dispatch(headers: string[], body: Dispatcher.DispatchOptions["body"]): void {
     if (this.done) return;
+    // The shutdown's grace has ended and the upstream pools are destroyed: a request whose body was read
+    // in full meanwhile is not sent (undici would fail it as a lost connection, counted against the upstream).
+    if (this.ctx.abandoning) return this.fail("proxy_shutting_down");
     const backend = this.target!.backend;
     this.tSent = performance.now();
     // Gateway API's backendRequest timeout runs from here, not from the request's arrival: reading the
