@@ -39,13 +39,13 @@ describe("the package", () => {
     `;
     expect(JSON.parse(execFileSync(process.execPath, ["-e", script], { encoding: "utf8" }))).toEqual(["zod"]);
   });
-  it("loads undici's Pool without the rest of undici, and it is the class undici exports", () => {
+  it("loads undici's Pool and connector without the rest of undici, and they are what undici exports", () => {
     const script = `
-      const { Pool } = require(${JSON.stringify(join(ROOT, "dist", "server", "upstream-pools.js"))});
+      const { Pool, buildConnector } = require(${JSON.stringify(join(ROOT, "dist", "server", "upstream-pools.js"))});
       const undiciFiles = Object.keys(require.cache).filter((f) => f.includes("/undici/"));
       const indexLoaded = undiciFiles.some((f) => f.endsWith("/undici/index.js"));
       const fetchLoaded = undiciFiles.some((f) => f.includes("/undici/lib/web/"));
-      process.stdout.write(JSON.stringify({ indexLoaded, fetchLoaded, same: Pool === require("undici").Pool }));
+      process.stdout.write(JSON.stringify({ indexLoaded, fetchLoaded, same: Pool === require("undici").Pool && buildConnector === require("undici").buildConnector }));
     `;
     expect(JSON.parse(execFileSync(process.execPath, ["-e", script], { encoding: "utf8", cwd: ROOT }))).toEqual({ indexLoaded: false, fetchLoaded: false, same: true });
   });

@@ -17,8 +17,9 @@ import type { BackendConfig, ProxyConfig } from "../config/schema";
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 export const Pool = require("undici/lib/dispatcher/pool") as typeof UndiciPool;
 
+/** undici's connector factory, from its own module as {@link Pool} is (the same check in `test/packaging.test.ts`). */
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const buildConnector = require("undici/lib/core/connect") as typeof UndiciBuildConnector;
+export const buildConnector = require("undici/lib/core/connect") as typeof UndiciBuildConnector;
 
 /**
  * Errors with which opening an upstream connection failed (TCP connect or TLS handshake), as told by the
