@@ -151,7 +151,7 @@ export const ERROR_CATALOGUE = {
     status: 503,
     type: "server_error",
     message: "The proxy shut down before the request was complete; retry it.",
-    when: "The proxy's shutdown grace (`--shutdown-grace-ms`) ended with the request still in progress: a request not yet answered gets this answer (or, while its body was still being read, a closed connection), a stream this error event. Logged with this code, not as the upstream's failure.",
+    when: "The proxy's shutdown grace (`--shutdown-grace-ms`) ended with the request still in progress: a request not yet answered gets this answer, a stream this error event; a request whose body a route that rewrites or checks `model` was still reading gets a closed connection. Logged with this code, not as the upstream's failure.",
   },
   client_closed_request: {
     status: 499,
