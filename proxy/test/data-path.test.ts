@@ -10,7 +10,7 @@ import { performance } from "node:perf_hooks";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { postJson, rawExchange, send } from "./helpers/http";
-import { PROVIDER_KEY, providerEnv, simpleConfig, startProxy, API_VERSION, type TestProxy } from "./helpers/proxy";
+import { PROVIDER_KEY, providerEnv, simpleConfig, startProxy, API_VERSION, type LogLine, type TestProxy } from "./helpers/proxy";
 import { openAiHandler, startUpstream, type Upstream } from "./helpers/upstream";
 import { ProxyMetrics } from "../src/server/metrics";
 
@@ -980,6 +980,41 @@ describe("upstream connections", () => {
     // The request that ends a connection asks the upstream to close it; the others keep it alive.
     const connectionHeaders = upstream.requests.map((r) => r.headers.connection);
     expect(connectionHeaders).toEqual(runs(ports).flatMap((n) => Array.from({ length: n }, (_, i) => (i + 1 === max ? "close" : "keep-alive"))));
+  });
+
+  it.each([
+    ["read whole (the model rewritten)", { model: "mistral-medium-2505" }],
+    ["passed on as it comes", {}],
+  ])("sends a request again on a new connection when the idle one it was handed to is reset before it is written: its body %s", async (_body, backend) => {
+    upstream.server.keepAliveTimeout = 60_000;
+    const tcp: Socket[] = [];
+    upstream.server.on("connection", (s: Socket) => tcp.push(s));
+    const metrics = new ProxyMetrics({ processMetrics: false });
+    proxy = await startProxy(simpleConfig(upstream.port, backend), { env: providerEnv, metrics });
+    expect((await postJson(proxy.url, "/mistral", chat)).status).toBe(200);
+    expect(tcp).toHaveLength(1); // now idle, kept alive
+    // A client connection the proxy has read from already, so that it reads the next request at once.
+    const client = connect(Number(new URL(proxy.url).port), "127.0.0.1");
+    let received = "";
+    client.on("data", (d: Buffer) => (received += d.toString("latin1")));
+    const ended = once(client, "close");
+    await once(client, "connect");
+    client.write("GET /none HTTP/1.1\r\nHost: proxy\r\n\r\n");
+    await once(client, "data");
+    // The request and the upstream's reset of the idle connection reach the proxy in the same turn of
+    // the event loop: undici takes the request for that connection and fails it, unwritten, with the reset.
+    const body = JSON.stringify({ ...chat, n: 2 });
+    client.write(`POST /mistral HTTP/1.1\r\nHost: proxy\r\nConnection: close\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n${body}`);
+    tcp[0]!.resetAndDestroy();
+    await ended;
+    expect(received.slice(received.indexOf("HTTP/1.1", 1))).toMatch(/^HTTP\/1\.1 200 /);
+    expect(tcp).toHaveLength(2);
+    expect(upstream.requests.map((r) => (JSON.parse(r.body.toString()) as { n?: number }).n)).toEqual([undefined, 2]);
+    expect(proxy.logs().filter((l) => l.msg === "request sent again: the connection it was to go on closed before it was written")).toHaveLength(1);
+    const requestLines = (): LogLine[] => proxy!.logs().filter((l) => l.msg === "request");
+    while (requestLines().length < 3) await new Promise((resolve) => setTimeout(resolve, 10)); // written in batches
+    expect(requestLines().map((l) => [l.path, l.status, l.error])).toEqual([["/mistral", 200, undefined], ["/none", 404, "route_not_found"], ["/mistral", 200, undefined]]);
+    expect(await metrics.registry.metrics()).not.toMatch(/^openai_proxy_upstream_errors_total\{/m);
   });
 
   it("by default, keeps one upstream connection for every request", async () => {

@@ -455,6 +455,10 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
   private buffered = 0;
   /** undici has let go of the request (and the body it was handed): it failed it, or the exchange aborted it. */
   private upstreamSettled = false;
+  /** What {@link dispatch} sent, to send again once ({@link resendable}); whether it was. */
+  private sentHeaders: string[] | null = null;
+  private sentBody: Dispatcher.DispatchOptions["body"] = null;
+  private resent = false;
   /** Its number among the exchanges started on its connection ({@link ClientConnection.started}). */
   private seq = 0;
 
@@ -697,6 +701,8 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
       this.deadline = this.tSent + backendMs;
     }
     this.uploading = body !== null && !(body instanceof Uint8Array);
+    this.sentHeaders = headers;
+    this.sentBody = body;
     const options: DispatchOptionsWithServername = {
       path: this.upstreamPath,
       method: this.req.method as Dispatcher.HttpMethod,
@@ -709,6 +715,19 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
     // Pinned so a URLRewrite Host header never changes the SNI or the name the certificate is checked for.
     if (backend.servername !== undefined) options.servername = backend.servername;
     backend.dispatcher.dispatch(options, this);
+  }
+
+  /**
+   * Whether a request that failed with a lost connection can be sent again, once: undici took it for a
+   * kept-alive connection but never wrote it (no onConnect), and that connection, not a new one being
+   * opened, failed (an upstream closing an idle connection just then: undici fails the requests it holds
+   * for it with the connection's error). It reached no upstream, so sending it again on a new connection
+   * is safe whatever its method (RFC 9110, section 9.2.2: the request is known not to have been applied).
+   * A body undici would read from the client as it sends it is untouched too: undici starts reading it
+   * only after onConnect.
+   */
+  private resendable(err: Error): boolean {
+    return !this.resent && this.abortUpstream === null && !failedToConnect(err);
   }
 
   // --- undici DispatchHandler -------------------------------------------------------------------
@@ -890,6 +909,12 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
       code = "upstream_tls_failed";
     }
     if (code === "client_closed_request") return this.finish(code);
+    if (code === "upstream_connection_lost" && this.resendable(err)) {
+      this.resent = true;
+      this.upstreamSettled = false;
+      this.ctx.logger.debug({ reqId: this.id, backend: this.target?.backend.name, cause: (err as { code?: unknown }).code }, "request sent again: the connection it was to go on closed before it was written");
+      return this.dispatch(this.sentHeaders!, this.sentBody);
+    }
     if (code !== "request_too_large" && code !== "request_timeout" && code !== "proxy_shutting_down") this.target?.backend.metrics.upstreamError(code);
     if (code === "internal_error") this.ctx.logger.error({ reqId: this.id, err: { name: err.name, code: (err as { code?: unknown }).code } }, "upstream exchange failed");
     // Which of the causes the code stands for (an expired certificate, an unknown CA, another host name,
