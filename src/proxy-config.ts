@@ -22,6 +22,13 @@ export const PROXY_MOUNTS = {
     clientKeysDir: "/var/run/secrets/openai-compatible-proxy/client-keys",
 } as const;
 
+/**
+ * The most a ConfigMap's or a Secret's data may hold, in bytes (the sum of its values): the API
+ * server refuses more (`must have at most 1048576 bytes`), so a config over it would fail only at
+ * `pulumi up`, when the ConfigMap is created.
+ */
+export const KUBERNETES_DATA_LIMIT_BYTES = 1024 * 1024;
+
 /** The proxy's config as the component renders it into its ConfigMap. */
 export interface RenderedProxyConfig {
     /** The validated config, defaults applied. */
@@ -90,6 +97,14 @@ export function renderProxyConfig(providers: readonly ProviderObjects[], clientK
         throw new ProviderArgumentError(
             argument,
             `openai-compatible-proxy (${PROXY_CONFIG_API_VERSION}) would reject the config rendered from these objects, so its pods could not start: ${errors.join("; ")}. Fix the arguments that set these fields.`,
+        );
+    }
+
+    const bytes = Buffer.byteLength(text);
+    if (bytes > KUBERNETES_DATA_LIMIT_BYTES) {
+        throw new ProviderArgumentError(
+            argument,
+            `\`${argument}\`: the proxy's config rendered from these ${result.config.backends.length} backends and ${result.config.routes.length} routes is ${bytes} bytes, over the ${KUBERNETES_DATA_LIMIT_BYTES} bytes (1 MiB) Kubernetes allows in the ConfigMap that holds it, so the API server would refuse it at \`pulumi up\`. Split the providers across several proxies (several OpenAICompatibleGateways, each with its own).`,
         );
     }
 

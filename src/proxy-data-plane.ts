@@ -6,7 +6,7 @@ import { isProviderArgumentError } from "./errors";
 import { ProviderObjects } from "./kubernetes-objects";
 import { ProxyArgs } from "./proxy-args";
 import { RenderedProxyConfig, renderProxyConfig } from "./proxy-config";
-import { ProxySettings, resolveProxySettings } from "./proxy-settings";
+import { DEFAULT_CLIENT_KEY_LENGTH, ProxySettings, resolveProxySettings } from "./proxy-settings";
 import { PROXY_HTTP_PORT, ProxyObjects, renderProxyObjects } from "./render-proxy";
 import { secretArgumentPaths } from "./secret-arguments";
 
@@ -92,7 +92,7 @@ export function createProxyResources(parent: pulumi.Resource, name: string, inpu
         clientKeyPasswords[key.name] = new random.RandomPassword(
             `${name}-client-key-${key.name}`,
             {
-                length: key.length ?? 48,
+                length: key.length ?? DEFAULT_CLIENT_KEY_LENGTH,
                 special: false,
                 // A new rotation number replaces this password, and so changes only the Secret below.
                 keepers: { rotation: pulumi.output(key.rotation ?? 0).apply((r) => String(r)) },

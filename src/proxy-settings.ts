@@ -2,6 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { clone } from "./clone";
 import { ProviderArgumentError } from "./errors";
 import { ProxyArgs } from "./proxy-args";
+import { KUBERNETES_DATA_LIMIT_BYTES } from "./proxy-config";
 import { isDeferred } from "./deferred";
 import { checkDns1123Label, got, isQualifiedName, isSecretArgument, named, withSecretArguments } from "./validation";
 import { PROXY_IMAGE_REPOSITORY, PROXY_VERSION } from "./version";
@@ -78,6 +79,9 @@ function quantityExceeds(a: string, b: string): boolean {
     const y = quantityValue(b);
     return x !== undefined && y !== undefined && x.num * y.den > y.num * x.den;
 }
+
+/** A client key's length when `length` is not given. */
+export const DEFAULT_CLIENT_KEY_LENGTH = 48;
 
 function fail(argument: string, message: string): never {
     throw new ProviderArgumentError(argument, message);
@@ -235,6 +239,14 @@ function validateKnownProxyArgs(proxy: unknown, argument: string): void {
                 fail(`${at}.length`, `\`${at}.length\` must be an integer from 32 to 128${got(`${at}.length`, length)}.`);
             }
         });
+        // The keys are the Secret's values, one byte per character (letters and digits).
+        const bytes = clientKeys.reduce((sum: number, key: unknown) => sum + ((field(key, "length") as number | undefined) ?? DEFAULT_CLIENT_KEY_LENGTH), 0);
+        if (bytes > KUBERNETES_DATA_LIMIT_BYTES) {
+            fail(
+                `${argument}.clientKeys`,
+                `\`${argument}.clientKeys\`: ${clientKeys.length} keys of ${bytes} characters in all are over the ${KUBERNETES_DATA_LIMIT_BYTES} bytes (1 MiB) Kubernetes allows in the Secret that holds them, so the API server would refuse it at \`pulumi up\`; use fewer or shorter keys.`,
+            );
+        }
     }
 
     const restart = a.restartOnConfigChange;

@@ -707,6 +707,25 @@ describe("pure helpers", () => {
     });
 });
 
+describe("a config over the 1 MiB a ConfigMap may hold (a platform's many providers)", () => {
+    /** The rendered config of two providers, `mistral`'s model padded to make the config `bytes` long. */
+    function renderedAt(bytes: number, argument: string) {
+        const objectsWith = (model: string) =>
+            (["mistral", "deepseek"] as const).map((preset) =>
+                renderObjects(resolveSettings(preset, { preset, apiKey: "k", namespace: "llm", model: preset === "mistral" ? model : "deepseek-chat", route: { gateway: { name: "agentgateway" } } })),
+            );
+        const base = Buffer.byteLength(renderProxyConfig(objectsWith("m"), ["team-a"], argument).text);
+        return () => renderProxyConfig(objectsWith("m".repeat(1 + bytes - base)), ["team-a"], argument);
+    }
+
+    it("is refused when rendered, naming the argument, the size and the fix; 1 MiB exactly is not", () => {
+        expect(Buffer.byteLength(renderedAt(1024 * 1024, "providers")().text)).toBe(1024 * 1024);
+        expect(renderedAt(1024 * 1024 + 1, "providers")).toThrow(
+            "`providers`: the proxy's config rendered from these 2 backends and 2 routes is 1048577 bytes, over the 1048576 bytes (1 MiB) Kubernetes allows in the ConfigMap that holds it, so the API server would refuse it at `pulumi up`. Split the providers across several proxies (several OpenAICompatibleGateways, each with its own).",
+        );
+    });
+});
+
 describe("the proxy translation's problems about values given as Pulumi secrets", () => {
     /** The config warnings logged while `prefix` renders, prefix given plain or as a secret. */
     async function warnings(prefix: pulumi.Input<string>): Promise<string[]> {

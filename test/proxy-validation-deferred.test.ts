@@ -62,6 +62,14 @@ it("a provider namespace given as an Output that resolves to no value is the gat
     expect(await preview("namespace-output-without-value")).toEqual({ value: ["llm", "llm", ["llm/deepseek", "llm/mistral"]], unhandled: [] });
 });
 
+it("a shared proxy's config over the 1 MiB a ConfigMap may hold, known only once an Output resolves", async () => {
+    expect(await preview("config-over-configmap-limit")).toEqual(
+        failed(
+            "`providers`: the proxy's config rendered from these 2 backends and 2 routes is 1050742 bytes, over the 1048576 bytes (1 MiB) Kubernetes allows in the ConfigMap that holds it, so the API server would refuse it at `pulumi up`. Split the providers across several proxies (several OpenAICompatibleGateways, each with its own).",
+        ),
+    );
+});
+
 it("an Output inside a gateway provider's route hostnames", async () => {
     expect(await preview("hostname-entry-output")).toEqual(
         failed('`providers.mistral`: `route.hostnames[1]` must be a lowercase DNS name, optionally starting with "*.", got "LLM.example.com"; for example "llm.example.com" or "*.example.com".'),

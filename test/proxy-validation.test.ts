@@ -5,6 +5,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { OpenAICompatibleGateway, OpenAICompatibleGatewayArgs, OpenAICompatibleProvider, OpenAICompatibleProviderArgs } from "../src";
 import { hostnamesMeet } from "../src/gateway-validation";
+import { validateProxyArgs } from "../src/proxy-settings";
 import { gateway, provider } from "./support/proxy-fixtures";
 import { withRecordingMocks } from "./support/pulumi-mocks";
 
@@ -89,6 +90,11 @@ const providerCases: Case<OpenAICompatibleProviderArgs>[] = [
     ],
     ["two client keys with one name", (a) => (a.proxy = { clientKeys: [{ name: "ci" }, { name: "ci" }] }), '`proxy.clientKeys[1].name` "ci" is used by another client key; give each key its own name.'],
     ["client key rotation negative", (a) => (a.proxy = { clientKeys: [{ name: "ci", rotation: -1 }] }), "`proxy.clientKeys[0].rotation` must be a whole number of at least 0, got -1; increase it by one to rotate the key."],
+    [
+        "client keys over the 1 MiB a Secret may hold",
+        (a) => (a.proxy = { clientKeys: Array.from({ length: 8193 }, (_, i) => ({ name: `k${i}`, length: 128 })) }),
+        "`proxy.clientKeys`: 8193 keys of 1048704 characters in all are over the 1048576 bytes (1 MiB) Kubernetes allows in the Secret that holds them, so the API server would refuse it at `pulumi up`; use fewer or shorter keys.",
+    ],
     ["client key too short", (a) => (a.proxy = { clientKeys: [{ name: "ci", length: 16 }] }), "`proxy.clientKeys[0].length` must be an integer from 32 to 128, got 16."],
     [
         "client keys with passthrough",
@@ -250,6 +256,16 @@ describe("bad arguments of OpenAICompatibleGateway fail at construction, naming 
 
     it("the base arguments are valid", async () => {
         expect(await constructionError(() => new OpenAICompatibleGateway("llm", gateway()))).toBeUndefined();
+    });
+
+    it("client keys of 1 MiB in all (the most a Secret holds) are valid, one character more is not; `length` defaults to 48", () => {
+        const keys = (n: number, length?: number) => Array.from({ length: n }, (_, i) => ({ name: `k${i}`, ...(length === undefined ? {} : { length }) }));
+        expect(() => validateProxyArgs({ clientKeys: keys(8192, 128) })).not.toThrow();
+        // 8191 * 128 + 97 + 32 = 1048577.
+        expect(() => validateProxyArgs({ clientKeys: [...keys(8191, 128), { name: "a", length: 97 }, { name: "b", length: 32 }] })).toThrow("`proxy.clientKeys`: 8193 keys of 1048577 characters");
+        // 21845 * 48 = 1048560; one more key is 1048608.
+        expect(() => validateProxyArgs({ clientKeys: keys(21845) })).not.toThrow();
+        expect(() => validateProxyArgs({ clientKeys: keys(21846) })).toThrow("`proxy.clientKeys`: 21846 keys of 1048608 characters in all are over the 1048576 bytes (1 MiB)");
     });
 
     it.each([

@@ -67,6 +67,13 @@ export const PREVIEW_CASES: Record<string, () => { component: pulumi.Resource; o
         const g = new OpenAICompatibleGateway("llm", args);
         return { component: g, output: g.proxyConfig };
     },
+    "config-over-configmap-limit": () => {
+        // A model name known only once resolved, long enough that the config passes 1 MiB.
+        const args = gateway();
+        args.providers.mistral!.model = pulumi.output("m".repeat(1024 * 1024));
+        const g = new OpenAICompatibleGateway("llm", args);
+        return { component: g, output: g.proxyConfig };
+    },
     "hostname-entry-output": () => {
         // An Output inside the list: skipped at construction, checked once resolved.
         const args = gateway();
