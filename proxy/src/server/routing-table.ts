@@ -1,6 +1,6 @@
 /**
  * Compiles a validated {@link ProxyConfig} into the immutable state the hot path reads: match entries
- * sorted by Gateway API precedence, and per route/backend pair the header names to drop and the header
+ * sorted by Gateway API precedence (indexed by path, so a request is tried against the few it can match), and per route/backend pair the header names to drop and the header
  * pairs to add (Host, provider key, RequestHeaderModifier), all computed once per config load.
  * A reload builds a new table and swaps one reference; requests in flight keep the table they started with.
  *
@@ -126,6 +126,13 @@ export interface MatchEntry {
 
 export interface RoutingTable {
   readonly entries: readonly MatchEntry[];
+  /**
+   * Positions in {@link entries} (ascending, so in precedence order) of the Exact matches by path, and of
+   * the PathPrefix matches by prefix: a request is tried against the entries its path can match only,
+   * not against every route (a platform's proxy has hundreds).
+   */
+  readonly exactPaths: ReadonlyMap<string, readonly number[]>;
+  readonly pathPrefixes: ReadonlyMap<string, readonly number[]>;
   /** Any entry needs the Host header, a header or the query string. */
   readonly needsRequestDetails: boolean;
   /** Some route names hostnames: the most specific matching hostname goes first ({@link findRoute}). */
@@ -203,7 +210,15 @@ export function compileRoutingTable(
       (b.query?.length ?? 0) - (a.query?.length ?? 0) ||
       a.order - b.order,
   );
-  return { entries, needsRequestDetails, hostPrecedence: entries.some((e) => e.hostExact !== null) };
+  const exactPaths = new Map<string, number[]>();
+  const pathPrefixes = new Map<string, number[]>();
+  entries.forEach((e, i) => {
+    const index = e.exact ? exactPaths : pathPrefixes;
+    const positions = index.get(e.value);
+    if (positions) positions.push(i);
+    else index.set(e.value, [i]);
+  });
+  return { entries, exactPaths, pathPrefixes, needsRequestDetails, hostPrecedence: entries.some((e) => e.hostExact !== null) };
 }
 
 function hostHeaderOf(b: BackendConfig): string {
@@ -309,9 +324,11 @@ function compileTarget(route: CompiledRoute, r: RouteConfig, backend: CompiledBa
  */
 export function findRoute(table: RoutingTable, method: string, path: string, details: RequestDetails): MatchEntry | undefined {
   const entries = table.entries;
+  // Every other entry's path condition rejects the request, so skipping it changes nothing.
+  const candidates = candidatesFor(table, path);
   if (!table.hostPrecedence) {
-    for (let i = 0; i < entries.length; i++) {
-      const e = entries[i]!;
+    for (let i = 0; i < candidates.length; i++) {
+      const e = entries[candidates[i]!]!;
       if (accepts(e, method, path, details)) return e;
     }
     return undefined;
@@ -322,14 +339,38 @@ export function findRoute(table: RoutingTable, method: string, path: string, det
   const host = hostOf(details.host());
   let best: MatchEntry | undefined;
   let bestScore = -1;
-  for (let i = 0; i < entries.length; i++) {
-    const e = entries[i]!;
+  for (let i = 0; i < candidates.length; i++) {
+    const e = entries[candidates[i]!]!;
     const score = e.hostExact === null ? 0 : hostScore(e, host);
     if (score <= bestScore || !accepts(e, method, path, details)) continue;
     best = e;
     bestScore = score;
   }
   return best;
+}
+
+const NO_ENTRIES: readonly number[] = [];
+
+/**
+ * The positions, in precedence order, of the entries whose path condition accepts `path` (as
+ * {@link accepts} tests it): the Exact matches of the path itself, and the PathPrefix matches of `/`, of
+ * the path itself and of each part of it that a `/` follows (`/a` and `/a/b` for `/a/b/c`).
+ */
+function candidatesFor(table: RoutingTable, path: string): readonly number[] {
+  const found: (readonly number[])[] = [];
+  const exact = table.exactPaths.get(path);
+  if (exact) found.push(exact);
+  const root = table.pathPrefixes.get("/");
+  if (root) found.push(root);
+  const whole = path === "/" ? undefined : table.pathPrefixes.get(path);
+  if (whole) found.push(whole);
+  // From 2: a `/` at 1 ends the part `/`, taken above.
+  for (let end = path.indexOf("/", 2); end > 0; end = path.indexOf("/", end + 1)) {
+    const part = table.pathPrefixes.get(path.slice(0, end));
+    if (part) found.push(part);
+  }
+  if (found.length === 0) return NO_ENTRIES;
+  return found.length === 1 ? found[0]! : found.flat().sort((a, b) => a - b);
 }
 
 /** Whether the entry's path, method, header and query conditions accept the request. */
