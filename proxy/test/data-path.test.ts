@@ -1017,6 +1017,36 @@ describe("upstream connections", () => {
     expect(await metrics.registry.metrics()).not.toMatch(/^openai_proxy_upstream_errors_total\{/m);
   });
 
+  it("sends a chunked request again whole when the only idle connection it was handed to is reset before it is written, its body still arriving", async () => {
+    upstream.server.keepAliveTimeout = 60_000;
+    const tcp: Socket[] = [];
+    upstream.server.on("connection", (s: Socket) => tcp.push(s));
+    proxy = await startProxy({ ...simpleConfig(upstream.port), upstream: { maxConnections: 1 } }, { env: providerEnv });
+    expect((await postJson(proxy.url, "/mistral", chat)).status).toBe(200);
+    expect(tcp).toHaveLength(1);
+    const client = connect(Number(new URL(proxy.url).port), "127.0.0.1");
+    let received = "";
+    client.on("data", (d: Buffer) => (received += d.toString("latin1")));
+    const ended = once(client, "close");
+    await once(client, "connect");
+    client.write("GET /none HTTP/1.1\r\nHost: proxy\r\n\r\n");
+    await once(client, "data");
+    // The body passed on as it comes (chunked: a stream undici reads from the client's): its first chunk
+    // arrives with the upstream's reset, the rest once the request was sent again. One connection at most:
+    // the request sent again waits in the pool for the reset one to be replaced.
+    const body = JSON.stringify({ ...chat, n: 3, pad: "x".repeat(200_000) });
+    const chunk = (text: string): string => `${Buffer.byteLength(text).toString(16)}\r\n${text}\r\n`;
+    client.write(`POST /mistral HTTP/1.1\r\nHost: proxy\r\nConnection: close\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n${chunk(body.slice(0, 10))}`);
+    tcp[0]!.resetAndDestroy();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    client.write(`${chunk(body.slice(10, 100_000))}${chunk(body.slice(100_000))}0\r\n\r\n`);
+    await ended;
+    expect(received.slice(received.indexOf("HTTP/1.1", 1))).toMatch(/^HTTP\/1\.1 200 /);
+    expect(tcp).toHaveLength(2);
+    expect(upstream.requests.map((r) => r.body.toString() === body)).toEqual([false, true]);
+    expect(proxy.logs().filter((l) => l.msg === "request sent again: the connection it was to go on closed before it was written")).toHaveLength(1);
+  });
+
   it("by default, keeps one upstream connection for every request", async () => {
     const ports = recordConnections();
     proxy = await startProxy(simpleConfig(upstream.port), { env: providerEnv });
