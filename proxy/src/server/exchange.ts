@@ -714,6 +714,8 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
     };
     // Pinned so a URLRewrite Host header never changes the SNI or the name the certificate is checked for.
     if (backend.servername !== undefined) options.servername = backend.servername;
+    // Unsettled from here (again, when the request is sent again) until undici calls onError or lets the body go.
+    this.upstreamSettled = false;
     backend.dispatcher.dispatch(options, this);
   }
 
@@ -911,8 +913,8 @@ export class Exchange implements Dispatcher.DispatchHandler, RequestDetails, Wat
     if (code === "client_closed_request") return this.finish(code);
     if (code === "upstream_connection_lost" && this.resendable(err)) {
       this.resent = true;
-      this.upstreamSettled = false;
-      this.ctx.logger.debug({ reqId: this.id, backend: this.target?.backend.name, cause: (err as { code?: unknown }).code }, "request sent again: the connection it was to go on closed before it was written");
+      // Info: rare (an upstream closing idle connections as requests go out), and worth knowing of.
+      this.ctx.logger.info({ reqId: this.id, backend: this.target?.backend.name, cause: (err as { code?: unknown }).code }, "request sent again: the connection it was to go on closed before it was written");
       return this.dispatch(this.sentHeaders!, this.sentBody);
     }
     if (code !== "request_too_large" && code !== "request_timeout" && code !== "proxy_shutting_down") this.target?.backend.metrics.upstreamError(code);
