@@ -754,26 +754,35 @@ describe("client connections", () => {
     expect(proxy.logs().filter((l) => l.msg === "request").map((l) => l.status)).toEqual([200, 200]);
   });
 
-  it("ends what still runs when the shutdown's grace ends as proxy_shutting_down: a 503, a stream's error event, a body being read; none counted against the upstream", async () => {
+  /**
+   * A proxy on a route that rewrites `model` (it reads a request's body in full before it sends it), whose
+   * upstream never answers the requests that say `hold`; and a raw POST of `body` declaring `declared` bytes.
+   */
+  async function proxyHoldingRequests(): Promise<{ p: TestProxy; metrics: ProxyMetrics; post: (body: string, declared?: number) => string }> {
     upstream.handler = (req, res, body, up) => {
       if ((JSON.parse(body.toString()) as { hold?: boolean }).hold !== true) return openAiHandler(req, res, body, up);
     };
     const metrics = new ProxyMetrics({ processMetrics: false });
-    // A route that rewrites `model` reads the body before it sends the request: the upload below is not sent yet.
-    proxy = await startProxy(simpleConfig(upstream.port, { model: "mistral-medium-2505" }), { env: providerEnv, metrics });
+    const p = (proxy = await startProxy(simpleConfig(upstream.port, { model: "mistral-medium-2505" }), { env: providerEnv, metrics }));
     const post = (body: string, declared = body.length): string =>
       `POST /mistral HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${declared}\r\n\r\n${body}`;
-    const held = await rawConnection(proxy.url);
+    return { p, metrics, post };
+  }
+
+  it("ends what still runs when the shutdown's grace ends as proxy_shutting_down: a 503, a stream's error event, a body being read; none counted against the upstream", async () => {
+    // A route that rewrites `model` reads the body before it sends the request: the upload below is not sent yet.
+    const { p, metrics, post } = await proxyHoldingRequests();
+    const held = await rawConnection(p.url);
     held.socket.write(post(JSON.stringify({ model: "x", hold: true })));
     await upstream.request(0);
-    const stream = await rawConnection(proxy.url);
+    const stream = await rawConnection(p.url);
     stream.socket.write(post(JSON.stringify({ model: "x", stream: true, x_gate: true })));
     while (!stream.received().includes("data: ")) await new Promise((resolve) => setTimeout(resolve, 10));
-    const uploading = await rawConnection(proxy.url);
+    const uploading = await rawConnection(p.url);
     uploading.socket.write(post('{"model":', 100));
-    while (proxy.proxy.inflight < 3) await new Promise((resolve) => setTimeout(resolve, 10));
+    while (p.proxy.inflight < 3) await new Promise((resolve) => setTimeout(resolve, 10));
 
-    await proxy.proxy.shutdown(300);
+    await p.proxy.shutdown(300);
     await Promise.all([held.closed, stream.closed, uploading.closed]);
     expect(held.received()).toMatch(/^HTTP\/1\.1 503 /);
     expect(held.received()).toContain('"code":"proxy_shutting_down"');
@@ -781,7 +790,7 @@ describe("client connections", () => {
     expect(stream.received()).toMatch(/\r\nevent: error\ndata: \{"error":\{[^\n]*"code":"proxy_shutting_down"\}\}\n\n\r\n0\r\n\r\n$/);
     expect(uploading.received()).toBe("");
     // Every request line is written before the last line, which the CLI exits after.
-    const logged = proxy.logs();
+    const logged = p.logs();
     expect(logged[logged.length - 1]).toMatchObject({ msg: "stopped", drained: false, abandoned: 3 });
     const lines = logged.filter((l) => l.msg === "request");
     expect(lines.map((l) => [l.status, l.error, l.level]).sort()).toEqual([
@@ -789,32 +798,25 @@ describe("client connections", () => {
       [503, "proxy_shutting_down", "warn"],
       [503, "proxy_shutting_down", "warn"],
     ]);
-    expect(proxy.logs().some((l) => l.msg === "upstream connection failed")).toBe(false);
+    expect(p.logs().some((l) => l.msg === "upstream connection failed")).toBe(false);
     expect(await metrics.registry.metrics()).not.toMatch(/^openai_proxy_upstream_errors_total\{/m);
     upstream.release();
   });
 
   it("a request whose body is read in full just as the grace ends is answered proxy_shutting_down, not sent to the destroyed pool as an upstream failure", async () => {
-    upstream.handler = (req, res, body, up) => {
-      if ((JSON.parse(body.toString()) as { hold?: boolean }).hold !== true) return openAiHandler(req, res, body, up);
-    };
-    const metrics = new ProxyMetrics({ processMetrics: false });
-    // A route that rewrites `model` sends its request once the body is read in full.
-    proxy = await startProxy(simpleConfig(upstream.port, { model: "mistral-medium-2505" }), { env: providerEnv, metrics });
-    const post = (body: string, declared = body.length): string =>
-      `POST /mistral HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${declared}\r\n\r\n${body}`;
+    const { p, metrics, post } = await proxyHoldingRequests();
     // An upstream request in progress: destroying its pool takes until its connection has closed.
-    const held = await rawConnection(proxy.url);
+    const held = await rawConnection(p.url);
     held.socket.write(post(JSON.stringify({ model: "x", hold: true })));
     await upstream.request(0);
     const body = JSON.stringify({ model: "x", messages: [] });
-    const uploading = await rawConnection(proxy.url);
+    const uploading = await rawConnection(p.url);
     uploading.socket.write(post(body.slice(0, 9), body.length));
-    while (proxy.proxy.inflight < 2) await new Promise((resolve) => setTimeout(resolve, 10));
+    while (p.proxy.inflight < 2) await new Promise((resolve) => setTimeout(resolve, 10));
 
     const graceMs = 300;
-    const shuttingDown = proxy.waitForNext((l) => l.msg === "shutting down");
-    const closing = proxy.proxy.shutdown(graceMs);
+    const shuttingDown = p.waitForNext((l) => l.msg === "shutting down");
+    const closing = p.proxy.shutdown(graceMs);
     await shuttingDown;
     // Set after the grace's timer, for the same time: runs right after it, once the pools are being
     // destroyed, and the rest of the body is read in the same turn of the event loop.
@@ -824,7 +826,7 @@ describe("client connections", () => {
     expect(upstream.requests).toHaveLength(1);
     expect(uploading.received()).toMatch(/^HTTP\/1\.1 503 /);
     expect(uploading.received()).toContain('"code":"proxy_shutting_down"');
-    const lines = proxy.logs().filter((l) => l.msg === "request");
+    const lines = p.logs().filter((l) => l.msg === "request");
     expect(lines.map((l) => [l.status, l.error, l.level])).toEqual([
       [503, "proxy_shutting_down", "warn"],
       [503, "proxy_shutting_down", "warn"],
@@ -982,32 +984,43 @@ describe("upstream connections", () => {
     expect(connectionHeaders).toEqual(runs(ports).flatMap((n) => Array.from({ length: n }, (_, i) => (i + 1 === max ? "close" : "keep-alive"))));
   });
 
-  it.each([
-    ["read whole (the model rewritten)", { model: "mistral-medium-2505" }],
-    ["passed on as it comes", {}],
-  ])("sends a request again on a new connection when the idle one it was handed to is reset before it is written: its body %s", async (_body, backend) => {
+  /** The upstream's sockets, in the order they connect; its idle connections kept for a minute. */
+  function upstreamSockets(): Socket[] {
     upstream.server.keepAliveTimeout = 60_000;
     const tcp: Socket[] = [];
     upstream.server.on("connection", (s: Socket) => tcp.push(s));
-    const metrics = new ProxyMetrics({ processMetrics: false });
-    proxy = await startProxy(simpleConfig(upstream.port, backend), { env: providerEnv, metrics });
-    expect((await postJson(proxy.url, "/mistral", chat)).status).toBe(200);
-    expect(tcp).toHaveLength(1); // now idle, kept alive
-    // A client connection the proxy has read from already, so that it reads the next request at once.
-    const client = connect(Number(new URL(proxy.url).port), "127.0.0.1");
+    return tcp;
+  }
+
+  /** A client connection the proxy has read a request from already (a 404), so that it reads the next one at once. */
+  async function readingClient(url: string): Promise<{ client: Socket; received: () => string; ended: Promise<unknown> }> {
+    const client = connect(Number(new URL(url).port), "127.0.0.1");
     let received = "";
     client.on("data", (d: Buffer) => (received += d.toString("latin1")));
     const ended = once(client, "close");
     await once(client, "connect");
     client.write("GET /none HTTP/1.1\r\nHost: proxy\r\n\r\n");
     await once(client, "data");
+    return { client, received: () => received, ended };
+  }
+
+  it.each([
+    ["read whole (the model rewritten)", { model: "mistral-medium-2505" }],
+    ["passed on as it comes", {}],
+  ])("sends a request again on a new connection when the idle one it was handed to is reset before it is written: its body %s", async (_body, backend) => {
+    const tcp = upstreamSockets();
+    const metrics = new ProxyMetrics({ processMetrics: false });
+    proxy = await startProxy(simpleConfig(upstream.port, backend), { env: providerEnv, metrics });
+    expect((await postJson(proxy.url, "/mistral", chat)).status).toBe(200);
+    expect(tcp).toHaveLength(1); // now idle, kept alive
+    const { client, received, ended } = await readingClient(proxy.url);
     // The request and the upstream's reset of the idle connection reach the proxy in the same turn of
     // the event loop: undici takes the request for that connection and fails it, unwritten, with the reset.
     const body = JSON.stringify({ ...chat, n: 2 });
     client.write(`POST /mistral HTTP/1.1\r\nHost: proxy\r\nConnection: close\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n${body}`);
     tcp[0]!.resetAndDestroy();
     await ended;
-    expect(received.slice(received.indexOf("HTTP/1.1", 1))).toMatch(/^HTTP\/1\.1 200 /);
+    expect(received().slice(received().indexOf("HTTP/1.1", 1))).toMatch(/^HTTP\/1\.1 200 /);
     expect(tcp).toHaveLength(2);
     expect(upstream.requests.map((r) => (JSON.parse(r.body.toString()) as { n?: number }).n)).toEqual([undefined, 2]);
     expect(proxy.logs().filter((l) => l.msg === "request sent again: the connection it was to go on closed before it was written").map((l) => l.level)).toEqual(["info"]);
@@ -1018,19 +1031,11 @@ describe("upstream connections", () => {
   });
 
   it("sends a chunked request again whole when the only idle connection it was handed to is reset before it is written, its body still arriving", async () => {
-    upstream.server.keepAliveTimeout = 60_000;
-    const tcp: Socket[] = [];
-    upstream.server.on("connection", (s: Socket) => tcp.push(s));
+    const tcp = upstreamSockets();
     proxy = await startProxy({ ...simpleConfig(upstream.port), upstream: { maxConnections: 1 } }, { env: providerEnv });
     expect((await postJson(proxy.url, "/mistral", chat)).status).toBe(200);
     expect(tcp).toHaveLength(1);
-    const client = connect(Number(new URL(proxy.url).port), "127.0.0.1");
-    let received = "";
-    client.on("data", (d: Buffer) => (received += d.toString("latin1")));
-    const ended = once(client, "close");
-    await once(client, "connect");
-    client.write("GET /none HTTP/1.1\r\nHost: proxy\r\n\r\n");
-    await once(client, "data");
+    const { client, received, ended } = await readingClient(proxy.url);
     // The body passed on as it comes (chunked: a stream undici reads from the client's): its first chunk
     // arrives with the upstream's reset, the rest once the request was sent again. One connection at most:
     // the request sent again waits in the pool for the reset one to be replaced.
@@ -1041,7 +1046,7 @@ describe("upstream connections", () => {
     await new Promise((resolve) => setTimeout(resolve, 50));
     client.write(`${chunk(body.slice(10, 100_000))}${chunk(body.slice(100_000))}0\r\n\r\n`);
     await ended;
-    expect(received.slice(received.indexOf("HTTP/1.1", 1))).toMatch(/^HTTP\/1\.1 200 /);
+    expect(received().slice(received().indexOf("HTTP/1.1", 1))).toMatch(/^HTTP\/1\.1 200 /);
     expect(tcp).toHaveLength(2);
     expect(upstream.requests.map((r) => r.body.toString() === body)).toEqual([false, true]);
     expect(proxy.logs().filter((l) => l.msg === "request sent again: the connection it was to go on closed before it was written")).toHaveLength(1);
