@@ -3,7 +3,7 @@
  * `openai-compatible-proxy`: serve a ProxyConfig file or Kubernetes manifests.
  *
  * Exit codes: 0 after a clean shutdown (SIGTERM/SIGINT), 1 when the config is invalid or the proxy
- * cannot start, 2 for a usage error.
+ * cannot start, or at once on a second signal (cutting what is in flight), 2 for a usage error.
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
