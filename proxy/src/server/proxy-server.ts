@@ -408,8 +408,8 @@ export class ProxyServer extends EventEmitter {
   /**
    * Answers `/readyz` with 503 and keeps serving for `delayMs` (each response then closes its
    * connection, so clients reconnect to another pod), stops accepting connections, lets requests and
-   * streams in flight finish for up to `graceMs`, then closes everything. Resolves when done; never
-   * rejects.
+   * streams in flight finish for up to `graceMs`, then ends what still runs as `proxy_shutting_down`
+   * and closes everything. Resolves when done; never rejects.
    */
   shutdown(graceMs = this.options.shutdownGraceMs ?? 25_000, delayMs = this.options.shutdownDelayMs ?? 0): Promise<void> {
     if (this.closing) return this.closing;
