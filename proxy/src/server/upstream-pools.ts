@@ -114,7 +114,7 @@ function connectorFor(settings: PoolSettings): UndiciBuildConnector.connector {
     ...(settings.servername ? { servername: settings.servername } : {}),
     // One TLS context per pool, its CAs parsed once: given none, Node.js builds one for every new
     // connection, about 0.35 ms with the system store and 0.5 ms with one CA of CPU on the event loop,
-    // 40 ms for a bundle of 144 (proxy/bench/HISTORY.md). The pool's key holds the CAs, so a change
+    // 42 ms for a bundle of 144 (proxy/bench/HISTORY.md). The pool's key holds the CAs, so a change
     // of them makes a new pool and context.
     ...(settings.origin.startsWith("https:") ? { secureContext: createSecureContext(settings.ca ? { ca: settings.ca } : {}) } : {}),
     // Never relaxed: certificate and host name errors fail the request (502 upstream_tls_failed).

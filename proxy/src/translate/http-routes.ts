@@ -159,7 +159,7 @@ export function translateHttpRoute(t: Translation, obj: KubeObject, backends: Ma
       }
       route.timeouts = timeouts;
     }
-    if (rule.retry !== undefined) t.report("warning", obj, `${base}.retry`, "is ignored: the proxy does not retry (a retried completion costs tokens twice)");
+    if (rule.retry !== undefined) t.report("warning", obj, `${base}.retry`, "is ignored: the proxy retries no request an upstream may have received (a retried completion costs tokens twice); it sends one again only when it closed before any byte of it was written");
     if (rule.sessionPersistence !== undefined) t.report("warning", obj, `${base}.sessionPersistence`, "is ignored");
 
     arr(rule.backendRefs).forEach((bRaw, bi) => {
