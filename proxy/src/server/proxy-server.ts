@@ -425,16 +425,7 @@ export class ProxyServer extends EventEmitter {
       this.logger.info({ inflight, graceMs }, "shutting down");
       const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
       this.server.closeIdleConnections();
-      let drained = true;
-      if (ctx.inflight > 0) {
-        drained = await new Promise<boolean>((resolve) => {
-          const timer = setTimeout(() => resolve(false), graceMs);
-          ctx.onIdle = () => {
-            clearTimeout(timer);
-            resolve(true);
-          };
-        });
-      }
+      const drained = await untilIdle(ctx, graceMs);
       const abandoned = drained ? 0 : ctx.inflight;
       if (drained) {
         this.server.closeAllConnections();
@@ -448,15 +439,7 @@ export class ProxyServer extends EventEmitter {
         this.server.closeAllConnections();
         // A connection's exchanges end with its `close` event, which can come after the server's own:
         // waited for, so their request lines are logged (and flushed below) before the process exits.
-        if (ctx.inflight > 0) {
-          await new Promise<void>((resolve) => {
-            const timer = setTimeout(resolve, ABANDON_WAIT_MS);
-            ctx.onIdle = () => {
-              clearTimeout(timer);
-              resolve();
-            };
-          });
-        }
+        await untilIdle(ctx, ABANDON_WAIT_MS);
       }
       await closed;
       ctx.watch.stop();
@@ -470,6 +453,18 @@ export class ProxyServer extends EventEmitter {
     })();
     return this.closing;
   }
+}
+
+/** Whether no exchange is in progress by `ms` from now (at once when none is). */
+function untilIdle(ctx: ExchangeContext, ms: number): Promise<boolean> {
+  if (ctx.inflight === 0) return Promise.resolve(true);
+  return new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms);
+    ctx.onIdle = () => {
+      clearTimeout(timer);
+      resolve(true);
+    };
+  });
 }
 
 /** How long shutdown waits, once the grace has ended and the connections are closed, for their exchanges to end. */
